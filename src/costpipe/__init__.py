@@ -1,0 +1,51 @@
+"""costpipe: know what your organisation spends on AI, and hear before a budget breaks."""
+
+from __future__ import annotations
+
+from costpipe.components import (
+    Component,
+    ComponentConfig,
+    ComponentContext,
+    Enricher,
+    Notifier,
+    Provider,
+    Sink,
+)
+from costpipe.errors import (
+    AuthError,
+    ConfigError,
+    CostpipeError,
+    MalformedDataError,
+    PluginError,
+    SinkUnavailableError,
+    TransientError,
+)
+from costpipe.hookspecs import hookimpl
+from costpipe.notification import Notification, NotificationKind
+from costpipe.records import CostRecord, CostSource, Window
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthError",
+    "Component",
+    "ComponentConfig",
+    "ComponentContext",
+    "ConfigError",
+    "CostRecord",
+    "CostSource",
+    "CostpipeError",
+    "Enricher",
+    "MalformedDataError",
+    "Notification",
+    "NotificationKind",
+    "Notifier",
+    "PluginError",
+    "Provider",
+    "Sink",
+    "SinkUnavailableError",
+    "TransientError",
+    "Window",
+    "__version__",
+    "hookimpl",
+]

@@ -1,0 +1,3 @@
+from costpipe.cli import main
+
+raise SystemExit(main())

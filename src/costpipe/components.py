@@ -1,0 +1,188 @@
+"""Base classes of the four component kinds and their call guarantees.
+
+A plugin contributes component *classes* through the hooks in
+:mod:`costpipe.hookspecs`; the core instantiates one object per config table
+(``[[providers.openai]]`` twice gives two instances) and drives them:
+
+* A **provider** turns a time window into batches of :class:`CostRecord`.
+* An **enricher** adds tags to batches (team, cost centre...).
+* A **sink** stores batches, acknowledging only once they are safe.
+* A **notifier** delivers alerts.
+
+Each class names its config table with ``name`` and describes its options
+with a pydantic model in ``config_model``; unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import structlog
+from pydantic import BaseModel, ConfigDict
+
+from costpipe.records import CostRecord, Window
+
+if TYPE_CHECKING:
+    from costpipe.notification import Notification
+    from costpipe.query import CostReader
+
+__all__ = [
+    "Component",
+    "ComponentConfig",
+    "ComponentContext",
+    "Enricher",
+    "Notifier",
+    "Provider",
+    "Sink",
+]
+
+
+class ComponentConfig(BaseModel):
+    """Base of every component's config model: strict, immutable.
+
+    ``name`` is optional in TOML; without it an instance is called
+    ``<kind name>.<index>`` (``openai.0``). Names must be unique per kind.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = None
+
+
+ConfigT = TypeVar("ConfigT", bound=ComponentConfig)
+
+
+@dataclass(slots=True)
+class ComponentContext:
+    """What the core hands every component instance."""
+
+    instance: str
+    """Unique instance name, e.g. ``openai.prod``; use it in logs and state."""
+    state_dir: Path
+    """A directory private to this instance, created by the core."""
+    timezone: str = "UTC"
+    """``pipeline.timezone``: for calendar periods and display only."""
+    request_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
+    """Shared bound on HTTP requests in flight across all providers."""
+    dashboard_url: str | None = None
+    log: Any = None
+
+    def __post_init__(self) -> None:
+        if self.log is None:
+            self.log = structlog.get_logger("costpipe").bind(component=self.instance)
+
+
+class Component(abc.ABC, Generic[ConfigT]):
+    """Common life cycle: ``__init__`` (no IO), :meth:`start`, use, :meth:`close`.
+
+    The core calls :meth:`start` once inside the running event loop before any
+    other coroutine, and :meth:`close` once at shutdown, even after an error.
+    """
+
+    name: ClassVar[str]
+    """The config table name: ``[[providers.<name>]]``."""
+    config_model: ClassVar[type[ComponentConfig]] = ComponentConfig
+    #: Config keys holding secrets: checked for presence before the first request.
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: ConfigT, context: ComponentContext) -> None:
+        self.config = config
+        self.context = context
+        self.log = context.log
+
+    @property
+    def instance(self) -> str:
+        return self.context.instance
+
+    async def start(self) -> None:
+        """Open sessions and connections. Runs inside the event loop."""
+
+    async def close(self) -> None:
+        """Release everything :meth:`start` opened. Must not raise."""
+
+    async def check_connection(self) -> str:
+        """Make one cheap, read-only request and return what was checked.
+
+        Used by ``costpipe check --connect``. Raise a costpipe error on failure.
+        """
+        return "no connection check"
+
+
+class Provider(Component[ConfigT]):
+    """Fetches usage and billing rows.
+
+    :meth:`fetch` is called by one task at a time per instance; different
+    instances run concurrently. It must be *re-runnable*: fetching a window
+    twice yields the same record keys (later revisions may change figures).
+    Every yielded record lies inside the window. Raise
+    :class:`~costpipe.errors.AuthError` for refused credentials,
+    :class:`~costpipe.errors.TransientError` when retries are exhausted, and
+    report malformed pages with :meth:`set_aside` instead of raising, so that
+    the rest of the window is still fetched.
+    """
+
+    #: Finest bucket this provider reports; windows are aligned to it.
+    bucket: ClassVar[str] = "1h"
+
+    def __init__(self, config: ConfigT, context: ComponentContext) -> None:
+        super().__init__(config, context)
+        self.pages_fetched = 0
+        self.pages_set_aside = 0
+        self.retries = 0
+
+    @abc.abstractmethod
+    def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
+        """Yield batches of records for usage in ``[window.start, window.end)``."""
+
+    def set_aside(self, url: str, reason: str) -> None:
+        """Log a page that could not be parsed; the run goes on without it."""
+        self.pages_set_aside += 1
+        self.log.error("page_set_aside", provider=self.instance, url=url, reason=reason)
+
+
+class Enricher(Component[ConfigT]):
+    """Adds tags to records. Called once per batch, never concurrently for one
+    instance; must return a batch of the same records (same keys), possibly
+    re-tagged. An exception fails the batch's provider run, not the daemon."""
+
+    @abc.abstractmethod
+    async def enrich(self, records: Sequence[CostRecord]) -> Sequence[CostRecord]:
+        """Return *records* with extra tags."""
+
+
+class Sink(Component[ConfigT]):
+    """Stores records.
+
+    :meth:`write` may be called concurrently from several provider tasks. It
+    returns only once the batch is durable (or raises): the core advances a
+    provider's checkpoint only after every sink returned. Writing a record
+    whose key is already stored replaces it; totals never double. Raise
+    :class:`~costpipe.errors.SinkUnavailableError` when the store cannot be
+    reached: the core spools the batch to disk and replays it later.
+    """
+
+    @abc.abstractmethod
+    async def write(self, records: Sequence[CostRecord]) -> None:
+        """Store *records* durably (upsert by key)."""
+
+    async def flush(self) -> None:
+        """Finish every write in flight. Called before shutdown."""
+
+    def reader(self) -> CostReader | None:
+        """The query layer over this store, or ``None`` if it cannot be read."""
+        return None
+
+
+class Notifier(Component[ConfigT]):
+    """Delivers notifications. :meth:`send` returns once the message was accepted
+    by the remote end and raises otherwise; the outbox retries. ``notification.id``
+    is stable across retries: pass it on as an idempotency key where possible."""
+
+    @abc.abstractmethod
+    async def send(self, notification: Notification) -> None:
+        """Deliver one notification."""

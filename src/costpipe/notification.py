@@ -1,0 +1,54 @@
+"""The message an alert produces, as notifiers receive it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+__all__ = ["Notification", "NotificationKind"]
+
+
+class NotificationKind(StrEnum):
+    THRESHOLD = "threshold"
+    """Spend crossed a budget threshold."""
+    FORECAST = "forecast"
+    """The period-end projection crosses the budget."""
+    RESOLVED = "resolved"
+    """Spend fell back under a threshold after a data revision."""
+    RESET = "reset"
+    """A new budget period began."""
+    UNPRICED = "unpriced"
+    """Usage of a model without a price was seen."""
+    STALE = "stale"
+    """A provider instance has had no successful pass for too long."""
+    TEST = "test"
+    """Sent by `costpipe check --connect` to prove delivery works."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One alert, ready to be delivered.
+
+    ``id`` is deterministic for one (rule, group, period, threshold, kind) and
+    stays the same across delivery retries: receivers use it to de-duplicate.
+    Money is Decimal; ``created_at`` is UTC.
+    """
+
+    id: str
+    kind: NotificationKind
+    title: str
+    summary: str
+    created_at: datetime
+    rule: str = ""
+    group: str = ""
+    period: str = ""
+    threshold_percent: int | None = None
+    spend_usd: Decimal | None = None
+    budget_usd: Decimal | None = None
+    forecast_usd: Decimal | None = None
+    exhaustion_date: str | None = None
+    dashboard_url: str | None = None
+    details: Mapping[str, str] = field(default_factory=dict)

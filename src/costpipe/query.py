@@ -1,0 +1,135 @@
+"""The query layer: one read interface that every readable store implements.
+
+The dashboard and the budget evaluator read only through :class:`CostReader`.
+Every method aggregates inside the store (SQL ``GROUP BY``, InfluxQL
+``GROUP BY time()``); no implementation may pull raw points into Python to
+sum them. Dimension names are checked against :data:`QUERYABLE_DIMENSIONS`
+plus the enricher tags the store knows, and values are always passed as
+escaped literals or bound parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from costpipe.records import utc
+
+__all__ = [
+    "OTHER",
+    "QUERYABLE_DIMENSIONS",
+    "Basis",
+    "Breakdown",
+    "CostQuery",
+    "CostReader",
+    "Granularity",
+    "SeriesPoint",
+    "check_dimension",
+]
+
+#: Dimensions every store can group and filter by. Enricher tags are allowed too
+#: when they match :data:`TAG_NAME`.
+QUERYABLE_DIMENSIONS: tuple[str, ...] = (
+    "provider",
+    "account",
+    "model",
+    "user_id",
+    "project_id",
+    "api_key_id",
+    "line_item",
+)
+#: Label of the bucket that gathers everything past the top N of a breakdown.
+OTHER = "other"
+TAG_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def check_dimension(name: str, extra_tags: Sequence[str] = ()) -> str:
+    """Return *name* if it may be used as a dimension, else raise ValueError."""
+    if name in QUERYABLE_DIMENSIONS or (name in extra_tags and TAG_NAME.match(name)):
+        return name
+    raise ValueError(f"unknown dimension {name!r}")
+
+
+class Basis(StrEnum):
+    """Which money a query sums. The two are never added together."""
+
+    BILLED = "billed"
+    ESTIMATED = "estimated"
+
+
+class Granularity(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+
+
+@dataclass(frozen=True, slots=True)
+class CostQuery:
+    """A half-open UTC range ``[start, end)``, a basis and equality filters.
+
+    ``filters`` maps a dimension to the values it may take (OR within a
+    dimension, AND across dimensions).
+    """
+
+    start: datetime
+    end: datetime
+    basis: Basis = Basis.BILLED
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", utc(self.start))
+        object.__setattr__(self, "end", utc(self.end))
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    group: str
+    cost_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """Spend of one group in one period. ``start`` is the period start as an
+    aware datetime in the requested timezone."""
+
+    start: datetime
+    group: str
+    cost_usd: Decimal
+
+
+@runtime_checkable
+class CostReader(Protocol):
+    """Aggregations over stored records."""
+
+    async def total(self, query: CostQuery) -> Decimal:
+        """Sum of ``cost_usd`` for the query."""
+        ...
+
+    async def breakdown(self, query: CostQuery, by: str, top: int | None = None) -> list[Breakdown]:
+        """Spend per value of *by*, largest first; with *top*, the rest is summed
+        into one :data:`OTHER` row. Records without the dimension count as ``""``."""
+        ...
+
+    async def series(
+        self,
+        query: CostQuery,
+        granularity: Granularity,
+        timezone: str = "UTC",
+        by: str | None = None,
+    ) -> list[SeriesPoint]:
+        """Spend per hour or per calendar day in *timezone* (DST-safe), per
+        value of *by* when given (group ``""`` otherwise). Periods without
+        data are omitted."""
+        ...
+
+    async def unpriced_usage(self, query: CostQuery) -> dict[str, int]:
+        """Tokens of unpriced usage per model in the range (empty if none)."""
+        ...
+
+    async def tag_names(self) -> list[str]:
+        """Enricher tag names present in the store."""
+        ...

@@ -1,0 +1,231 @@
+"""The normalized cost record every provider produces, and its identity key.
+
+No IO lives here. A record describes one provider row for one time bucket:
+who spent (account, project, user, API key), on what (model, line item),
+how much (token counts by category, cost in USD) and how sure we are of the
+money (`cost_source`).
+
+Token categories are **disjoint** so that they can be summed and priced
+without double counting (the most common bug in this field):
+
+=========================  ==================================================
+field                      meaning
+=========================  ==================================================
+``uncached_input_tokens``  input tokens that were neither read from nor
+                           written to a prompt cache
+``cached_input_tokens``    input tokens read from a prompt cache
+``cache_write_tokens``     input tokens written to a prompt cache (Anthropic
+                           5-minute and 1-hour writes together)
+``output_tokens``          output tokens (reasoning tokens included)
+``requests``               number of model requests
+=========================  ==================================================
+
+Total input is ``uncached + cached + cache_write`` (:attr:`CostRecord.input_tokens`).
+OpenAI's ``input_tokens`` *includes* cached and cache-write tokens, so the
+OpenAI provider subtracts them; Anthropic's ``uncached_input_tokens`` already
+excludes them, so the Anthropic provider maps it directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+__all__ = [
+    "DIMENSIONS",
+    "TOKEN_FIELDS",
+    "CostRecord",
+    "CostSource",
+    "Window",
+    "utc",
+]
+
+
+class CostSource(StrEnum):
+    """Where a record's money figure comes from."""
+
+    BILLED = "billed"
+    """Reported by the provider's billing/cost API: the figure on the invoice."""
+    ESTIMATED = "estimated"
+    """Computed by costpipe from token usage and the price table."""
+    UNPRICED = "unpriced"
+    """Usage of a model that has no price: tokens are real, ``cost_usd`` is 0 and
+    must not be read as free."""
+
+
+#: The record's dimensions that are tags in every store, in their canonical order.
+DIMENSIONS: tuple[str, ...] = (
+    "provider",
+    "account",
+    "model",
+    "user_id",
+    "project_id",
+    "api_key_id",
+    "line_item",
+    "cost_source",
+)
+
+#: Integer counters of a record, in canonical order.
+TOKEN_FIELDS: tuple[str, ...] = (
+    "uncached_input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "requests",
+)
+
+
+def utc(value: datetime) -> datetime:
+    """Return *value* as an aware UTC datetime; naive values are rejected."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} (costpipe keeps time in UTC)")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open time range ``[start, end)`` in UTC."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", utc(self.start))
+        object.__setattr__(self, "end", utc(self.end))
+        if self.end < self.start:
+            raise ValueError(f"window ends before it starts: {self.start} > {self.end}")
+
+    def __contains__(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    def split(self, step: timedelta) -> list[Window]:
+        """Cut the window into consecutive pieces of at most *step*."""
+        pieces: list[Window] = []
+        cursor = self.start
+        while cursor < self.end:
+            upper = min(cursor + step, self.end)
+            pieces.append(Window(cursor, upper))
+            cursor = upper
+        return pieces
+
+
+@dataclass(frozen=True, slots=True)
+class CostRecord:
+    """One provider row for one time bucket, normalized.
+
+    ``provider`` is the provider kind (``openai``); ``account`` names the
+    instance the row came from (an organisation, a proxy): the pair tells two
+    organisations of one provider apart. Empty strings mean "not grouped by
+    this dimension" and are omitted from store tags.
+
+    ``line_item`` says *what* was bought and must separate every row of one
+    bucket that the other dimensions do not (OpenAI's cost line items, or an
+    endpoint and service tier for usage rows), because it is part of the key.
+
+    ``tags`` holds extra labels added by enrichers (team, cost centre). They are
+    deliberately **not** part of :attr:`key`: changing an enrichment mapping
+    re-labels a record, it never makes a second copy of its money.
+    """
+
+    start: datetime
+    width: timedelta
+    provider: str
+    account: str
+    cost_source: CostSource
+    cost_usd: Decimal = Decimal(0)
+    model: str = ""
+    user_id: str = ""
+    project_id: str = ""
+    api_key_id: str = ""
+    line_item: str = ""
+    uncached_input_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    requests: int = 0
+    tags: tuple[tuple[str, str], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", utc(self.start))
+        if not isinstance(self.cost_usd, Decimal):
+            # A float here would already have lost cents; refuse rather than guess.
+            raise TypeError(f"cost_usd must be Decimal, got {type(self.cost_usd).__name__}")
+        if not isinstance(self.cost_source, CostSource):
+            object.__setattr__(self, "cost_source", CostSource(self.cost_source))
+        if self.tags:
+            object.__setattr__(self, "tags", tuple(sorted(dict(self.tags).items())))
+
+    @property
+    def end(self) -> datetime:
+        return self.start + self.width
+
+    @property
+    def input_tokens(self) -> int:
+        """All input tokens: uncached + cache reads + cache writes."""
+        return self.uncached_input_tokens + self.cached_input_tokens + self.cache_write_tokens
+
+    @property
+    def is_billed(self) -> bool:
+        return self.cost_source is CostSource.BILLED
+
+    @property
+    def basis(self) -> str:
+        """``billed`` for provider-billed money, ``estimated`` for usage-derived rows.
+
+        Unpriced rows belong to the estimated basis: they are usage whose price is
+        unknown, and the two bases are never summed together.
+        """
+        return "billed" if self.is_billed else "estimated"
+
+    @property
+    def tag_map(self) -> Mapping[str, str]:
+        return dict(self.tags)
+
+    def dimension(self, name: str) -> str:
+        """The value of a dimension or enricher tag, ``""`` when unset."""
+        if name == "cost_source":
+            return self.cost_source.value
+        if name in DIMENSIONS:
+            value: str = getattr(self, name)
+            return value
+        return self.tag_map.get(name, "")
+
+    def with_tags(self, extra: Mapping[str, str]) -> CostRecord:
+        """A copy with *extra* enricher tags merged in (later values win)."""
+        merged = {**self.tag_map, **{k: v for k, v in extra.items() if v != ""}}
+        return dataclasses.replace(self, tags=tuple(merged.items()))
+
+    @property
+    def key(self) -> str:
+        """Deterministic identity of this row.
+
+        Fetching the same provider bucket twice yields the same key, so a store
+        can upsert by it; two rows of one bucket differ in at least one
+        dimension (line item included) and so never share a key. The money basis
+        (billed vs usage) is part of the key, ``unpriced`` vs ``estimated`` is not,
+        so a re-priced row replaces its unpriced predecessor.
+        """
+        parts = (
+            self.provider,
+            self.account,
+            self.basis,
+            self.start.isoformat(),
+            str(int(self.width.total_seconds())),
+            self.model,
+            self.user_id,
+            self.project_id,
+            self.api_key_id,
+            self.line_item,
+        )
+        # \x1f (unit separator) cannot appear in provider IDs, so joining is unambiguous.
+        digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16)
+        return digest.hexdigest()
