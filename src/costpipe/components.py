@@ -29,6 +29,7 @@ from costpipe.records import CostRecord, Window
 
 if TYPE_CHECKING:
     from costpipe.notification import Notification
+    from costpipe.pricing import PriceTable
     from costpipe.query import CostReader
 
 __all__ = [
@@ -70,6 +71,8 @@ class ComponentContext:
     request_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
     """Shared bound on HTTP requests in flight across all providers."""
     dashboard_url: str | None = None
+    prices: PriceTable | None = None
+    """The price table (bundled, plus `[[prices]]` overrides) for estimating cost."""
     log: Any = None
 
     def __post_init__(self) -> None:

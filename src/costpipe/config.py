@@ -13,7 +13,8 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,6 +34,7 @@ __all__ = [
     "DashboardSettings",
     "HealthSettings",
     "PipelineSettings",
+    "PriceConfig",
     "Settings",
     "config_path",
     "load_config",
@@ -138,6 +140,27 @@ class BudgetConfig(_Strict):
         return sorted(set(value))
 
 
+class PriceConfig(_Strict):
+    """``[[prices]]``: add or override a model's price (USD per million tokens)."""
+
+    provider: str = Field(description="Provider kind, e.g. `openai`, `anthropic`.")
+    model: str = Field(description="Model name as the provider reports it (dated snapshot).")
+    input: Decimal = Field(ge=0, description="Uncached input, USD per million tokens.")
+    output: Decimal = Field(ge=0, description="Output, USD per million tokens.")
+    cached_input: Decimal | None = Field(
+        default=None, ge=0, description="Cache reads; defaults to the input price."
+    )
+    cache_write: Decimal | None = Field(
+        default=None, ge=0, description="Cache writes (5 minutes); defaults to the input price."
+    )
+    cache_write_1h: Decimal | None = Field(
+        default=None, ge=0, description="1-hour cache writes; defaults to `cache_write`."
+    )
+    effective_from: date | None = Field(
+        default=None, description="First UTC day this price applies (default: always)."
+    )
+
+
 class AlertSettings(_Strict):
     """``[alerts]``: alerts that are not budgets."""
 
@@ -199,6 +222,7 @@ class Settings:
     alerts: AlertSettings
     health: HealthSettings
     dashboard: DashboardSettings
+    prices: list[PriceConfig] = field(default_factory=list)
     source: Path | None = None
 
     @property
@@ -323,7 +347,7 @@ def _components(
     return specs
 
 
-_TOP_LEVEL = {"pipeline", "budgets", "alerts", "health", "dashboard", *KINDS}
+_TOP_LEVEL = {"pipeline", "budgets", "alerts", "health", "dashboard", "prices", *KINDS}
 
 
 def parse_config(
@@ -371,7 +395,11 @@ def parse_config(
     sink_names = {s.instance for s in components["sinks"]}
     if dashboard.store is not None and dashboard.store not in sink_names:
         raise ConfigError("dashboard.store", f"no sink instance is named {dashboard.store!r}")
-    return Settings(pipeline, components, budgets, alerts, health, dashboard, source)
+    prices_raw = resolved.get("prices", [])
+    if not isinstance(prices_raw, list):
+        raise ConfigError("prices", "write [[prices]] (an array of tables)")
+    prices = [_validate(PriceConfig, p, f"prices[{i}]") for i, p in enumerate(prices_raw)]
+    return Settings(pipeline, components, budgets, alerts, health, dashboard, prices, source)
 
 
 def load_config(
