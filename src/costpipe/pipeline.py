@@ -1,0 +1,211 @@
+"""One pass: fetch -> enrich -> write, for every provider instance at once.
+
+No scheduling and no CLI here. Each provider instance runs in its own task;
+inside a task, pages stream through as batches: the next page is fetched
+while the previous batch is being written, and never more than that, so a
+backfill of millions of rows holds two batches at a time. A window is cut
+into pieces (``pipeline.chunk``); a piece's checkpoint is saved only after
+every sink accepted all of its batches and no page of it was set aside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+import structlog
+
+from costpipe.components import Enricher, Provider
+from costpipe.errors import AuthError, CostpipeError, TransientError
+from costpipe.records import CostRecord, Window
+from costpipe.state import Checkpoints
+
+__all__ = ["BatchWriter", "Outcome", "PassResult", "Pipeline", "run_windows"]
+
+log = structlog.get_logger("costpipe")
+
+
+class BatchWriter(Protocol):
+    """What the pipeline needs of a sink (a :class:`~costpipe.components.Sink`
+    or the spool that wraps one)."""
+
+    @property
+    def instance(self) -> str: ...
+
+    async def write(self, records: Sequence[CostRecord]) -> None: ...
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    PARTIAL = "partial"
+    """Finished, but some pages were set aside (malformed)."""
+    AUTH = "auth"
+    """A credential was refused: a human must act."""
+    FAILED = "failed"
+    """Retries exhausted, a store refused the data, or the plugin crashed."""
+    STOPPED = "stopped"
+    """Interrupted by a graceful stop; resumes from its checkpoint."""
+
+
+@dataclass(slots=True)
+class PassResult:
+    instance: str
+    window: Window
+    outcome: Outcome = Outcome.OK
+    records: int = 0
+    batches: int = 0
+    pieces_done: int = 0
+    pieces_total: int = 0
+    error: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.outcome in (Outcome.OK, Outcome.STOPPED)
+
+
+#: Called after each piece: (instance, pieces done, pieces total, records so far).
+ProgressCallback = Callable[[str, int, int, int], None]
+
+
+@dataclass(slots=True)
+class Pipeline:
+    """Moves records from providers through enrichers to sinks."""
+
+    enrichers: Sequence[Enricher[Any]]
+    sinks: Sequence[BatchWriter]
+    checkpoints: Checkpoints
+    chunk: timedelta = timedelta(days=7)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    progress: ProgressCallback | None = None
+
+    async def run(
+        self,
+        windows: Mapping[Provider[Any], Window],
+        *,
+        backfill: bool = False,
+    ) -> list[PassResult]:
+        """Run every provider over its window concurrently; one provider's failure
+        never affects the others."""
+        tasks = [
+            asyncio.create_task(self.run_provider(p, w, backfill=backfill), name=p.instance)
+            for p, w in windows.items()
+        ]
+        return list(await asyncio.gather(*tasks))
+
+    async def run_provider(
+        self, provider: Provider[Any], window: Window, *, backfill: bool = False
+    ) -> PassResult:
+        result = PassResult(provider.instance, window)
+        start = window.start
+        if backfill:
+            resumed = self.checkpoints.backfill_progress(
+                provider.instance, window.start, window.end
+            )
+            if resumed is not None and window.start < resumed <= window.end:
+                log.info("backfill_resumed", provider=provider.instance, since=resumed.isoformat())
+                start = resumed
+        pieces = Window(start, window.end).split(self.chunk)
+        result.pieces_total = len(pieces)
+        clean = True
+        try:
+            for piece in pieces:
+                if self.stop.is_set():
+                    result.outcome = Outcome.STOPPED
+                    break
+                set_aside_before = provider.pages_set_aside
+                finished = await self._transfer(provider, piece, result)
+                if not finished:
+                    result.outcome = Outcome.STOPPED
+                    break
+                if provider.pages_set_aside > set_aside_before:
+                    # The malformed page's data is missing: keep the checkpoint here so
+                    # that the next pass fetches this piece again.
+                    clean = False
+                    result.outcome = Outcome.PARTIAL
+                    result.error = (
+                        f"{provider.pages_set_aside - set_aside_before} page(s) set aside"
+                    )
+                if clean:
+                    if backfill:
+                        self.checkpoints.backfill_advance(
+                            provider.instance, window.start, window.end, piece.end
+                        )
+                    else:
+                        self.checkpoints.advance(provider.instance, piece.end)
+                result.pieces_done += 1
+                if self.progress is not None:
+                    self.progress(
+                        provider.instance, result.pieces_done, result.pieces_total, result.records
+                    )
+            if backfill and clean and result.outcome is Outcome.OK:
+                self.checkpoints.backfill_done(provider.instance, window.start, window.end)
+        except AuthError as exc:
+            result.outcome, result.error = Outcome.AUTH, str(exc)
+        except CostpipeError as exc:
+            result.outcome, result.error = Outcome.FAILED, str(exc)
+        except Exception as exc:  # a plugin bug fails this provider's run, not the daemon
+            log.exception("provider_crashed", provider=provider.instance)
+            result.outcome, result.error = Outcome.FAILED, f"unexpected error: {exc!r}"
+        return result
+
+    async def _transfer(self, provider: Provider[Any], piece: Window, result: PassResult) -> bool:
+        """Stream one piece; return False if a stop interrupted it. The batch being
+        written when a stop or an error arrives is always finished first."""
+        writing: asyncio.Task[None] | None = None
+        stream = provider.fetch(piece)
+        try:
+            async for batch in stream:
+                if not batch:
+                    continue
+                enriched = await self._enrich(batch)
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self._write(enriched))
+                result.records += len(enriched)
+                result.batches += 1
+                if self.stop.is_set():
+                    return False
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+            if writing is not None:
+                await writing
+        return True
+
+    async def _enrich(self, batch: Sequence[CostRecord]) -> Sequence[CostRecord]:
+        for enricher in self.enrichers:
+            batch = await enricher.enrich(batch)
+        return batch
+
+    async def _write(self, batch: Sequence[CostRecord]) -> None:
+        outcomes = await asyncio.gather(
+            *(sink.write(batch) for sink in self.sinks), return_exceptions=True
+        )
+        for sink, outcome in zip(self.sinks, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, CostpipeError):
+                    raise TransientError(f"sink {sink.instance}: {outcome}") from outcome
+                raise TransientError(f"sink {sink.instance} failed: {outcome!r}") from outcome
+
+
+def run_windows(
+    providers: Sequence[Provider[Any]],
+    checkpoints: Checkpoints,
+    now: datetime,
+    lookback: timedelta,
+) -> dict[Provider[Any], Window]:
+    """The window of each provider for a scheduled pass: the trailing *lookback*,
+    reaching further back to the checkpoint when the daemon was down longer."""
+    windows: dict[Provider[Any], Window] = {}
+    for provider in providers:
+        start = now - lookback
+        checkpoint = checkpoints.get(provider.instance)
+        if checkpoint is not None and checkpoint < start:
+            start = checkpoint
+        windows[provider] = Window(start, now)
+    return windows

@@ -1,0 +1,152 @@
+"""Turn validated settings into started component instances, and back down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, SecretStr
+
+from costpipe.components import (
+    Component,
+    ComponentContext,
+    Enricher,
+    Notifier,
+    Provider,
+    Sink,
+)
+from costpipe.config import ComponentSpec, Settings
+from costpipe.logging import register_secret
+
+__all__ = ["Runtime", "register_config_secrets"]
+
+log = structlog.get_logger("costpipe")
+
+
+def _secrets_of(model: BaseModel) -> list[str]:
+    found: list[str] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            found.extend(_secrets_of(value))
+    return found
+
+
+def register_config_secrets(settings: Settings) -> None:
+    """Mask every secret of the configuration in all later log lines."""
+    for specs in settings.components.values():
+        for spec in specs:
+            for secret in _secrets_of(spec.config):
+                register_secret(secret)
+                # A basic-auth style "user:password" value leaks its parts too.
+                for part in secret.split(":"):
+                    register_secret(part)
+    if settings.dashboard.basic_auth is not None:
+        for part in settings.dashboard.basic_auth.get_secret_value().split(":", 1)[1:]:
+            register_secret(part)
+
+
+def _price_table(settings: Settings) -> Any:
+    # Pricing is optional for the core: a build without it still runs billed-only providers.
+    try:
+        pricing = importlib.import_module("costpipe.pricing")
+    except ImportError:
+        return None
+    return pricing.PriceTable.bundled().with_overrides(settings.prices)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Every configured component, created and started, plus shared resources."""
+
+    settings: Settings
+    providers: list[Provider[Any]] = field(default_factory=list)
+    enrichers: list[Enricher[Any]] = field(default_factory=list)
+    sinks: list[Sink[Any]] = field(default_factory=list)
+    notifiers: dict[str, Notifier[Any]] = field(default_factory=dict)
+    started: list[Component[Any]] = field(default_factory=list)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.settings.pipeline.state_dir
+
+    @classmethod
+    def create(cls, settings: Settings, *, only_providers: set[str] | None = None) -> Runtime:
+        """Instantiate components (no IO). ``only_providers`` keeps the providers
+        whose instance name (``openai.prod``) or short name (``prod``) is listed."""
+        runtime = cls(settings)
+        slots = asyncio.Semaphore(settings.pipeline.max_concurrent_requests)
+        prices = _price_table(settings)
+
+        def build(spec: ComponentSpec) -> Any:
+            state = settings.pipeline.state_dir / spec.kind / spec.instance
+            context = ComponentContext(
+                instance=spec.instance,
+                state_dir=state,
+                timezone=settings.pipeline.timezone,
+                request_slots=slots,
+                dashboard_url=settings.dashboard.url,
+                prices=prices,
+            )
+            return spec.cls(spec.config, context)
+
+        for spec in settings.providers:
+            short = spec.instance.split(".", 1)[1]
+            if only_providers is not None and not (
+                {spec.instance, short, spec.name} & only_providers
+            ):
+                continue
+            runtime.providers.append(build(spec))
+        runtime.enrichers = [build(spec) for spec in settings.enrichers]
+        runtime.sinks = [build(spec) for spec in settings.sinks]
+        short_names: dict[str, list[str]] = {}
+        for spec in settings.notifiers:
+            runtime.notifiers[spec.instance] = build(spec)
+            short_names.setdefault(spec.instance.split(".", 1)[1], []).append(spec.instance)
+        for short, instances in short_names.items():
+            if len(instances) == 1 and short not in runtime.notifiers:
+                runtime.notifiers[short] = runtime.notifiers[instances[0]]
+        return runtime
+
+    def components(self) -> list[Component[Any]]:
+        unique: dict[int, Component[Any]] = {}
+        for comp in [*self.providers, *self.enrichers, *self.sinks, *self.notifiers.values()]:
+            unique[id(comp)] = comp
+        return list(unique.values())
+
+    async def start(self) -> None:
+        """Start every component; on a failure, close those already started."""
+        for comp in self.components():
+            comp.context.state_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                await comp.start()
+            except BaseException:
+                await self.close()
+                raise
+            self.started.append(comp)
+
+    async def close(self) -> None:
+        """Close started components in reverse order; never raises."""
+        while self.started:
+            comp = self.started.pop()
+            try:
+                await comp.close()
+            except Exception as exc:  # close() must not raise; log and carry on
+                log.error("close_failed", component=comp.instance, error=repr(exc))
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            for sink in self.sinks:
+                await sink.flush()
+        await self.close()
