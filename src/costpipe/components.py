@@ -74,6 +74,9 @@ class ComponentContext:
     prices: PriceTable | None = None
     """The price table (bundled, plus `[[prices]]` overrides) for estimating cost."""
     log: Any = None
+    secret_env: dict[str, str] = field(default_factory=dict)
+    """Secret config key -> environment variable it came from (``ComponentSpec.env_vars``),
+    so that a refused credential's message can name the variable to fix."""
 
     def __post_init__(self) -> None:
         if self.log is None:
