@@ -1,0 +1,171 @@
+"""The engine with in-process fake providers and sinks (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import ClassVar
+
+from costpipe.components import ComponentConfig, Provider
+from costpipe.pipeline import Outcome, Pipeline, run_windows
+from costpipe.records import CostRecord, Window
+from costpipe.state import Checkpoints
+from costpipe.testing.static import StaticProvider, StaticProviderConfig, static_records
+
+from .conftest import DictSink, DictSinkConfig, make_context
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def static(tmp_path: Path, name: str, **options: object) -> StaticProvider:
+    return StaticProvider(StaticProviderConfig(**options), make_context(tmp_path, name))  # type: ignore[arg-type]
+
+
+def dict_sink(tmp_path: Path, **options: object) -> DictSink:
+    return DictSink(DictSinkConfig(**options), make_context(tmp_path, "dict.0"))  # type: ignore[arg-type]
+
+
+def pipeline(tmp_path: Path, sinks: Sequence[DictSink], chunk: timedelta = DAY) -> Pipeline:
+    return Pipeline([], sinks, Checkpoints(tmp_path / "checkpoints.json"), chunk=chunk)
+
+
+class RendezvousConfig(ComponentConfig):
+    pass
+
+
+class RendezvousProvider(Provider[RendezvousConfig]):
+    """Yields its first batch only once every peer has started fetching, so a
+    sequential engine would time out: this proves the providers overlap."""
+
+    name: ClassVar[str] = "rendezvous"
+    config_model = RendezvousConfig
+    started: ClassVar[dict[str, asyncio.Event]] = {}
+
+    async def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
+        self.started[self.instance].set()
+        async with asyncio.timeout(5):
+            for event in self.started.values():
+                await event.wait()
+        yield static_records(window, self.instance, 1, Decimal("0.5"))
+
+
+async def test_providers_run_concurrently(tmp_path: Path) -> None:
+    names = ["rendezvous.a", "rendezvous.b", "rendezvous.c"]
+    RendezvousProvider.started = {n: asyncio.Event() for n in names}
+    providers = [RendezvousProvider(RendezvousConfig(), make_context(tmp_path, n)) for n in names]
+    sink = dict_sink(tmp_path)
+    window = Window(START, START + timedelta(hours=2))
+    results = await pipeline(tmp_path, [sink]).run(dict.fromkeys(providers, window))
+    assert [Outcome.OK] * 3 == [r.outcome for r in results]
+    assert len(sink.rows) == 6
+
+
+async def test_a_failing_provider_does_not_affect_the_others(tmp_path: Path) -> None:
+    healthy = static(tmp_path, "static.ok")
+    refused = static(tmp_path, "static.auth", fail="auth")
+    flaky = static(tmp_path, "static.flaky", fail="transient", fail_after_batches=1, batch_size=5)
+    crashing = static(tmp_path, "static.crash", fail="crash")
+    sink = dict_sink(tmp_path)
+    window = Window(START, START + DAY)
+    engine = pipeline(tmp_path, [sink])
+    results = {
+        r.instance: r
+        for r in await engine.run(dict.fromkeys([healthy, refused, flaky, crashing], window))
+    }
+    assert results["static.ok"].outcome is Outcome.OK
+    assert results["static.auth"].outcome is Outcome.AUTH
+    assert results["static.flaky"].outcome is Outcome.FAILED
+    assert results["static.crash"].outcome is Outcome.FAILED
+    assert "crashed on purpose" in (results["static.crash"].error or "")
+    healthy_rows = [r for r in sink.rows.values() if r.account == "static.ok"]
+    assert len(healthy_rows) == 24 * 3
+    assert engine.checkpoints.get("static.ok") == window.end
+    assert engine.checkpoints.get("static.auth") is None
+
+
+async def test_checkpoints_advance_only_after_every_sink_accepted(tmp_path: Path) -> None:
+    provider = static(tmp_path, "static.a", rows_per_hour=1, batch_size=24)
+    good = dict_sink(tmp_path)
+    # One batch per day: the second sink accepts the first two days only.
+    failing = dict_sink(tmp_path, fail_after_writes=2)
+    engine = pipeline(tmp_path, [good, failing])
+    window = Window(START, START + 4 * DAY)
+    [result] = await engine.run({provider: window})
+    assert result.outcome is Outcome.FAILED
+    assert engine.checkpoints.get("static.a") == START + 2 * DAY
+    # The checkpoint is durable: a new process sees the same value.
+    assert Checkpoints(tmp_path / "checkpoints.json").get("static.a") == START + 2 * DAY
+
+
+async def test_re_running_a_window_does_not_duplicate(tmp_path: Path) -> None:
+    provider = static(tmp_path, "static.a")
+    sink = dict_sink(tmp_path)
+    window = Window(START, START + 3 * DAY)
+    engine = pipeline(tmp_path, [sink])
+    await engine.run({provider: window})
+    first_total, first_count = sink.total(), len(sink.rows)
+    await engine.run({provider: window})
+    assert (first_total, first_count) == (sink.total(), len(sink.rows))
+    expected = sum((r.cost_usd for r in static_records(window, "static.a", 3, Decimal("0.010001"))), Decimal(0))
+    assert expected == sink.total()
+
+
+async def test_a_stop_mid_run_loses_nothing(tmp_path: Path) -> None:
+    """Stop after a few batches, then run again: the sink holds every record
+    exactly once and the checkpoint says where to resume."""
+    window = Window(START, START + 6 * DAY)
+    provider = static(tmp_path, "static.a", batch_size=10, page_delay=0.001)
+    sink = dict_sink(tmp_path)
+    engine = pipeline(tmp_path, [sink])
+
+    def stop_soon(instance: str, done: int, total: int, records: int) -> None:
+        if done == 2:
+            engine.stop.set()
+
+    engine.progress = stop_soon
+    [first] = await engine.run({provider: window}, backfill=True)
+    assert first.outcome is Outcome.STOPPED
+    assert 0 < len(sink.rows) < 6 * 24 * 3
+    resumed_from = engine.checkpoints.backfill_progress("static.a", window.start, window.end)
+    assert resumed_from == START + 2 * DAY
+
+    engine.stop.clear()
+    engine.progress = None
+    provider.fetched_windows.clear()
+    [second] = await engine.run({provider: window}, backfill=True)
+    assert second.outcome is Outcome.OK
+    assert provider.fetched_windows[0].start == START + 2 * DAY
+    assert len(sink.rows) == 6 * 24 * 3
+    assert engine.checkpoints.backfill_progress("static.a", window.start, window.end) is None
+
+
+async def test_in_flight_requests_are_bounded(tmp_path: Path) -> None:
+    import asyncio as aio
+
+    slots = aio.Semaphore(2)
+    providers = []
+    for n in range(5):
+        ctx = make_context(tmp_path, f"static.{n}")
+        ctx.request_slots = slots
+        providers.append(StaticProvider(StaticProviderConfig(batch_size=5, page_delay=0.002), ctx))
+    sink = dict_sink(tmp_path)
+    await pipeline(tmp_path, [sink]).run(dict.fromkeys(providers, Window(START, START + DAY)))
+    # Each provider saw at most one of its own requests in flight, and the shared
+    # semaphore never had more than two holders.
+    assert slots._value == 2
+    assert all(p.max_active == 1 for p in providers)
+
+
+def test_scheduled_windows_reach_back_to_an_old_checkpoint(tmp_path: Path) -> None:
+    checkpoints = Checkpoints(tmp_path / "c.json")
+    recent, stale = static(tmp_path, "static.recent"), static(tmp_path, "static.stale")
+    now = START + 10 * DAY
+    checkpoints.advance("static.recent", now - timedelta(hours=1))
+    checkpoints.advance("static.stale", now - 5 * DAY)
+    windows = run_windows([recent, stale], checkpoints, now, timedelta(hours=48))
+    assert windows[recent] == Window(now - timedelta(hours=48), now)
+    assert windows[stale] == Window(now - 5 * DAY, now)
