@@ -94,6 +94,7 @@ class Runtime:
                 request_slots=slots,
                 dashboard_url=settings.dashboard.url,
                 prices=prices,
+                secret_env=dict(spec.env_vars),
             )
             return spec.cls(spec.config, context)
 
