@@ -10,4 +10,13 @@ e.g.::
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from costpipe.testing.memory import CapturingNotifier, MemoryReader, MemorySink
+from costpipe.testing.notifier_contract import NotifierContract, sample_notification
+
+__all__: list[str] = [
+    "CapturingNotifier",
+    "MemoryReader",
+    "MemorySink",
+    "NotifierContract",
+    "sample_notification",
+]
