@@ -1,0 +1,175 @@
+"""Serve the dashboard with Panel's (Bokeh's) Tornado server.
+
+The server and the store reader share one asyncio loop: the reader is
+opened lazily inside that loop by the first session and reused by every
+later one (readers hold connections bound to the loop that opened them).
+Panel is imported only here and in :mod:`costpipe.dashboard.app`, so the
+daemon runs without the ``dashboard`` extra.
+
+Binding: loopback unless told otherwise. With ``basic_auth="user:password"``
+every route is guarded by Panel's login provider (a signed cookie set by
+``/login``); the Bokeh websocket refuses connections without that cookie, so
+data cannot be pulled around the login page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from costpipe.components import ComponentContext, Sink
+from costpipe.config import Settings
+from costpipe.errors import ConfigError
+from costpipe.query import CostReader
+
+__all__ = ["DashboardServer", "ReaderHandle", "open_reader", "parse_basic_auth", "serve"]
+
+
+def parse_basic_auth(value: str | None) -> dict[str, str] | None:
+    """``"user:password"`` -> ``{"user": "password"}``; the password may contain ``:``."""
+    if value is None:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError("dashboard.basic_auth", 'expected "user:password"')
+    return {user: password}
+
+
+@dataclass(slots=True)
+class ReaderHandle:
+    """A started sink and its reader; :meth:`close` closes the sink."""
+
+    reader: CostReader
+    sink: Sink[Any] | None = None
+
+    async def close(self) -> None:
+        if self.sink is not None:
+            await self.sink.close()
+
+
+async def open_reader(settings: Settings) -> ReaderHandle:
+    """Start the sink named by ``[dashboard] store`` (else the first readable
+    one) and return its reader. Must run inside the serving loop."""
+    specs = settings.sinks
+    if settings.dashboard.store is not None:
+        specs = [s for s in specs if s.instance == settings.dashboard.store]
+    for spec in specs:
+        state_dir = settings.pipeline.state_dir / spec.instance
+        state_dir.mkdir(parents=True, exist_ok=True)
+        context = ComponentContext(
+            instance=spec.instance, state_dir=state_dir, timezone=settings.pipeline.timezone
+        )
+        sink: Sink[Any] = spec.cls(spec.config, context)  # type: ignore[assignment]
+        await sink.start()
+        reader = sink.reader()
+        if reader is not None:
+            return ReaderHandle(reader, sink)
+        await sink.close()
+    raise ConfigError("sinks", "no configured sink can be read; the dashboard needs one")
+
+
+@dataclass(slots=True)
+class DashboardServer:
+    """A Panel server bound to the running loop. ``start`` and ``stop`` must be
+    awaited in the same loop; the reader opens on first use and closes on stop."""
+
+    settings: Settings
+    address: str = "127.0.0.1"
+    port: int = 5006
+    basic_auth: str | None = None
+    opener: Callable[[], Any] | None = None
+    """Coroutine function returning a :class:`ReaderHandle` (default :func:`open_reader`)."""
+    clock: Callable[[], datetime] | None = None
+    _server: Any = None
+    _handle: ReaderHandle | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def _reader(self) -> CostReader:
+        async with self._lock:
+            if self._handle is None:
+                opener = self.opener or (lambda: open_reader(self.settings))
+                self._handle = await opener()
+            return self._handle.reader
+
+    async def start(self) -> int:
+        """Start listening; returns the bound port (useful with port 0)."""
+        import panel as pn
+        from tornado.ioloop import IOLoop
+
+        from costpipe.dashboard.app import Dashboard, DashboardOptions
+
+        users = parse_basic_auth(self.basic_auth)
+        options = DashboardOptions.from_settings(self.settings)
+
+        def session() -> Any:
+            if self.clock is None:
+                return Dashboard(self._reader, options).page()
+            return Dashboard(self._reader, options, self.clock).page()
+
+        kwargs: dict[str, Any] = {}
+        if users is not None:
+            # A fresh secret per process: restarting the dashboard logs everyone out,
+            # which is acceptable and keeps secrets out of the config.
+            kwargs.update(basic_auth=users, cookie_secret=secrets.token_urlsafe(32))
+        self._server = pn.serve(
+            {"/": session},
+            port=self.port,
+            address=self.address,
+            websocket_origin=self._origins(),
+            loop=IOLoop.current(),
+            show=False,
+            start=False,
+            title=options.title,
+            **kwargs,
+        )
+        self._server.start()
+        return int(self._server.port)
+
+    def _origins(self) -> list[str]:
+        # The websocket is only accepted from pages this server served (and the
+        # public URL): a cookie-authenticated socket must not be reachable from
+        # another site's page.
+        origins = {f"{self.address}:*", "127.0.0.1:*", "localhost:*"}
+        if self.settings.dashboard.url:
+            host = urlsplit(self.settings.dashboard.url).netloc
+            if host:
+                origins.add(host)
+        return sorted(origins)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._handle is not None:
+            await self._handle.close()
+            self._handle = None
+
+
+def serve(
+    settings: Settings,
+    address: str = "127.0.0.1",
+    port: int = 5006,
+    basic_auth: str | None = None,
+) -> None:
+    """Serve the dashboard until SIGINT or SIGTERM."""
+
+    async def main() -> None:
+        server = DashboardServer(settings, address, port, basic_auth)
+        bound = await server.start()
+        print(f"costpipe dashboard on http://{address}:{bound}/", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+
+    asyncio.run(main())

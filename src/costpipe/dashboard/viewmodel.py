@@ -1,0 +1,256 @@
+"""The dashboard's figures, computed from the query layer and nothing else.
+
+:func:`compute_view` turns a :class:`Selection` (what the controls say) into a
+:class:`DashboardView` (every number on the page). It knows nothing about
+Panel, so it is unit-tested without a browser and reused by the benchmark.
+All money stays :class:`~decimal.Decimal`; the stores do the summing, and the
+only arithmetic here is on already-aggregated rows (folding the tail of a
+series into "other", percentages, the linear forecast).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from costpipe.alerts.periods import period_at
+from costpipe.alerts.rules import forecast as linear_forecast
+from costpipe.config import BudgetConfig
+from costpipe.dashboard.periods import DateRange, Preset, preset_range
+from costpipe.dashboard.status import ProviderFreshness, read_freshness
+from costpipe.query import (
+    OTHER,
+    Basis,
+    Breakdown,
+    CostQuery,
+    CostReader,
+    Granularity,
+    SeriesPoint,
+    check_dimension,
+)
+from costpipe.records import utc
+
+__all__ = [
+    "FILTER_DIMENSIONS",
+    "GROUP_LABELS",
+    "BudgetView",
+    "DashboardView",
+    "Selection",
+    "compute_budgets",
+    "compute_view",
+    "group_choices",
+]
+
+#: Built-in group-by dimensions and their labels, in display order.
+GROUP_LABELS: dict[str, str] = {
+    "provider": "Provider",
+    "model": "Model",
+    "user_id": "User",
+    "project_id": "Project",
+    "api_key_id": "API key",
+    "line_item": "Line item",
+}
+#: Dimensions offered as filters (their values come from the selected range).
+FILTER_DIMENSIONS: tuple[str, ...] = ("provider", "model", "project_id")
+
+
+def group_choices(tag_names: Sequence[str]) -> dict[str, str]:
+    """Label -> dimension for the group-by control: built-ins, then enricher tags."""
+    choices = {label: name for name, label in GROUP_LABELS.items()}
+    for tag in sorted(tag_names):
+        if tag not in GROUP_LABELS:
+            choices[f"Tag: {tag}"] = tag
+    return choices
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The state of the dashboard's controls."""
+
+    preset: Preset = Preset.LAST_7_DAYS
+    group_by: str = "provider"
+    granularity: Granularity = Granularity.DAY
+    basis: Basis = Basis.BILLED
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    top: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetView:
+    """One configured budget in its current calendar period.
+
+    With ``group_by``, alerts fire per group, so the card shows the group that
+    is furthest through its budget (``group``).
+    """
+
+    name: str
+    amount: Decimal
+    spend: Decimal
+    forecast: Decimal | None
+    """Linear projection to the period end, as the alert engine computes it;
+    ``None`` before 10 % of the period has passed (too early to be meaningful)."""
+    period: str
+    period_start: datetime
+    period_end: datetime
+    group: str | None = None
+
+    @property
+    def used(self) -> Decimal:
+        """Fraction of the budget spent (1 = 100 %)."""
+        return self.spend / self.amount
+
+    @property
+    def forecast_used(self) -> Decimal | None:
+        return None if self.forecast is None else self.forecast / self.amount
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardView:
+    """Every figure on the page for one selection at one instant."""
+
+    selection: Selection
+    timezone: str
+    now: datetime
+    range: DateRange
+    total: Decimal
+    previous_total: Decimal
+    bars: list[Breakdown]
+    """Top N groups, largest first, the rest as :data:`~costpipe.query.OTHER`."""
+    table: list[Breakdown]
+    """Every group, largest first: the table and its CSV."""
+    series: list[SeriesPoint]
+    """Spend per period per group, the groups outside the top N folded into OTHER."""
+    unpriced: dict[str, int]
+    budgets: list[BudgetView]
+    freshness: list[ProviderFreshness]
+    filter_options: dict[str, list[str]]
+
+    @property
+    def is_empty(self) -> bool:
+        """No spend and no rows in the range: the page shows a message instead of charts."""
+        return not self.table and not self.series and self.total == 0
+
+    @property
+    def change(self) -> Decimal | None:
+        """Relative change against the previous range; ``None`` if that had no spend."""
+        if self.previous_total == 0:
+            return None
+        return (self.total - self.previous_total) / self.previous_total
+
+
+def _fold_series(points: Sequence[SeriesPoint], keep: set[str]) -> list[SeriesPoint]:
+    folded: dict[tuple[datetime, str], Decimal] = {}
+    for point in points:
+        group = point.group if point.group in keep else OTHER
+        key = (point.start, group)
+        folded[key] = folded.get(key, Decimal(0)) + point.cost_usd
+    return [SeriesPoint(start, group, cost) for (start, group), cost in sorted(folded.items())]
+
+
+def _decimal(value: float) -> Decimal:
+    # Budget amounts arrive as floats from pydantic; str() keeps what the user typed.
+    return Decimal(str(value))
+
+
+async def _budget_view(
+    reader: CostReader, budget: BudgetConfig, now: datetime, timezone: str
+) -> BudgetView:
+    period = period_at(budget.period, now, timezone, budget.week_start)
+    start, end = period.start, period.end
+    query = CostQuery(
+        start,
+        end,
+        Basis(budget.cost_basis),
+        {dim: tuple(values) for dim, values in budget.filters.items()},
+    )
+    group: str | None = None
+    if budget.group_by:
+        rows = await reader.breakdown(query, budget.group_by)
+        spend, group = (rows[0].cost_usd, rows[0].group) if rows else (Decimal(0), None)
+    else:
+        spend = await reader.total(query)
+    amount = _decimal(budget.amount_usd)
+    projection = linear_forecast(spend, amount, period, now)
+    return BudgetView(
+        name=budget.name,
+        amount=amount,
+        spend=spend,
+        forecast=None if projection is None else projection.projected_usd,
+        period=period.label,
+        period_start=start,
+        period_end=end,
+        group=group,
+    )
+
+
+async def compute_budgets(
+    reader: CostReader, budgets: Sequence[BudgetConfig], now: datetime, timezone: str
+) -> list[BudgetView]:
+    """Each budget's spend and forecast for its calendar period containing *now*."""
+    now = utc(now)
+    return list(await asyncio.gather(*(_budget_view(reader, b, now, timezone) for b in budgets)))
+
+
+async def compute_view(
+    reader: CostReader,
+    selection: Selection,
+    *,
+    now: datetime,
+    timezone: str = "UTC",
+    budgets: Sequence[BudgetConfig] = (),
+    state_dir: Path | None = None,
+) -> DashboardView:
+    """Query the store for every figure of *selection* at *now*.
+
+    Raises ValueError for a group-by or filter dimension the store does not know.
+    The queries run concurrently; each is one aggregation in the store.
+    """
+    now = utc(now)
+    tags = await reader.tag_names()
+    check_dimension(selection.group_by, tags)
+    for dimension in selection.filters:
+        check_dimension(dimension, tags)
+    span = preset_range(selection.preset, now, timezone)
+    filters = {dim: values for dim, values in selection.filters.items() if values}
+    query = CostQuery(span.start, span.end, selection.basis, filters)
+    previous = CostQuery(span.previous_start, span.previous_end, selection.basis, filters)
+    unfiltered = CostQuery(span.start, span.end, selection.basis)
+    figures = asyncio.gather(
+        reader.total(query),
+        reader.total(previous),
+        reader.breakdown(query, selection.group_by, top=selection.top),
+        reader.breakdown(query, selection.group_by),
+        reader.series(query, selection.granularity, timezone, by=selection.group_by),
+        reader.unpriced_usage(query),
+    )
+    options = asyncio.gather(*(reader.breakdown(unfiltered, dim) for dim in FILTER_DIMENSIONS))
+    budget_views = compute_budgets(reader, budgets, now, timezone)
+    (
+        (total, previous_total, bars, table, series, unpriced),
+        option_rows,
+        budget_list,
+    ) = await asyncio.gather(figures, options, budget_views)
+    keep = {row.group for row in bars if row.group != OTHER or len(table) <= selection.top}
+    filter_options = {
+        dim: sorted(row.group for row in rows if row.group)
+        for dim, rows in zip(FILTER_DIMENSIONS, option_rows, strict=True)
+    }
+    return DashboardView(
+        selection=selection,
+        timezone=timezone,
+        now=now,
+        range=span,
+        total=total,
+        previous_total=previous_total,
+        bars=list(bars),
+        table=list(table),
+        series=_fold_series(series, keep),
+        unpriced=dict(unpriced),
+        budgets=budget_list,
+        freshness=read_freshness(state_dir, now) if state_dir is not None else [],
+        filter_options=filter_options,
+    )

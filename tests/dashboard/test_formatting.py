@@ -1,0 +1,44 @@
+"""Money, percentages, ages and the CSV download."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+from costpipe.dashboard.formatting import (
+    breakdown_csv,
+    format_change,
+    format_lag,
+    format_percent,
+    format_usd,
+)
+from costpipe.query import Breakdown
+
+
+def test_cards_round_money_half_up_to_cents_with_thousands_separators() -> None:
+    assert format_usd(Decimal("1234.565")) == "$1,234.57"
+    assert format_usd(Decimal("0.004999")) == "$0.00"
+    assert format_usd(Decimal("-12.3")) == "-$12.30"
+
+
+def test_percent_and_change_have_one_decimal_and_a_sign() -> None:
+    assert format_percent(Decimal("0.8125")) == "81.3 %"
+    assert format_change(Decimal("0.125")) == "+12.5 % vs previous period"
+    assert format_change(Decimal("-0.5")) == "-50.0 % vs previous period"
+    assert format_change(None) == "no spend in the previous period"
+
+
+def test_lag_is_coarse_and_human() -> None:
+    assert format_lag(timedelta(minutes=4, seconds=59)) == "4 min"
+    assert format_lag(timedelta(hours=3, minutes=20)) == "3 h 20 min"
+    assert format_lag(timedelta(days=2, hours=5)) == "2 d 5 h"
+    assert format_lag(None) == "never"
+
+
+def test_csv_keeps_exact_decimal_strings_and_empty_groups() -> None:
+    rows = [Breakdown("gpt-4.1", Decimal("1234.567891")), Breakdown("", Decimal("0.000001"))]
+    text = breakdown_csv(rows, "model")
+    parsed = list(csv.reader(io.StringIO(text)))
+    assert parsed == [["model", "cost_usd"], ["gpt-4.1", "1234.567891"], ["", "0.000001"]]

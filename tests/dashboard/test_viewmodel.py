@@ -1,0 +1,159 @@
+"""Every figure of the page, computed from a reader, without a browser."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from costpipe.config import BudgetConfig
+from costpipe.dashboard.periods import Preset, preset_range
+from costpipe.dashboard.viewmodel import Selection, compute_view, group_choices
+from costpipe.query import OTHER, Basis, CostReader, Granularity
+from costpipe.records import CostRecord
+from costpipe.testing.memory import MemorySink
+
+from .conftest import NOW, TIMEZONE, expected_total
+
+
+@pytest.fixture
+def reader(memory_sink: MemorySink) -> CostReader:
+    return memory_sink.reader()
+
+
+async def test_total_and_previous_total_match_the_records_of_each_range(
+    reader: CostReader, records: list[CostRecord]
+) -> None:
+    view = await compute_view(reader, Selection(Preset.LAST_7_DAYS), now=NOW, timezone=TIMEZONE)
+    span = preset_range(Preset.LAST_7_DAYS, NOW, TIMEZONE)
+    assert expected_total(records, span.start, span.end, "billed") == view.total
+    assert (
+        expected_total(records, span.previous_start, span.previous_end, "billed")
+        == view.previous_total
+    )
+    assert view.total > 0
+    assert view.change == (view.total - view.previous_total) / view.previous_total
+
+
+async def test_breakdown_table_adds_up_to_the_total_and_bars_keep_the_top_n(
+    reader: CostReader,
+) -> None:
+    selection = Selection(Preset.LAST_30_DAYS, group_by="user_id", basis=Basis.ESTIMATED, top=3)
+    view = await compute_view(reader, selection, now=NOW, timezone=TIMEZONE)
+    assert view.total == sum((r.cost_usd for r in view.table), Decimal(0))
+    assert view.total == sum((r.cost_usd for r in view.bars), Decimal(0))
+    assert [r.group for r in view.table[:3]] + [OTHER] == [r.group for r in view.bars]
+    assert len(view.table) > 3
+
+
+async def test_series_folds_groups_outside_the_top_n_into_other_without_losing_money(
+    reader: CostReader,
+) -> None:
+    selection = Selection(
+        Preset.LAST_7_DAYS,
+        group_by="model",
+        basis=Basis.ESTIMATED,
+        granularity=Granularity.HOUR,
+        top=2,
+    )
+    view = await compute_view(reader, selection, now=NOW, timezone=TIMEZONE)
+    assert {view.bars[0].group, view.bars[1].group, OTHER} == {p.group for p in view.series}
+    assert view.total == sum((p.cost_usd for p in view.series), Decimal(0))
+    starts = sorted({p.start for p in view.series})
+    assert all(b - a >= timedelta(hours=1) for a, b in itertools.pairwise(starts))
+
+
+async def test_filters_restrict_every_figure_and_options_come_from_the_unfiltered_range(
+    reader: CostReader, records: list[CostRecord]
+) -> None:
+    selection = Selection(
+        Preset.MONTH_TO_DATE, group_by="project_id", filters={"provider": ("anthropic",)}
+    )
+    view = await compute_view(reader, selection, now=NOW, timezone=TIMEZONE)
+    span = view.range
+    assert (
+        expected_total(records, span.start, span.end, "billed", provider=("anthropic",))
+        == view.total
+    )
+    assert view.filter_options["provider"] == ["anthropic", "openai"]
+
+
+async def test_daily_series_periods_are_local_midnights(reader: CostReader) -> None:
+    view = await compute_view(reader, Selection(Preset.LAST_7_DAYS), now=NOW, timezone=TIMEZONE)
+    assert len({p.start for p in view.series}) == 7
+    assert all((p.start.hour, p.start.minute) == (0, 0) for p in view.series)
+    assert all(p.start.utcoffset() == timedelta(hours=1) for p in view.series)
+
+
+async def test_unpriced_usage_is_reported_for_the_range(reader: CostReader) -> None:
+    view = await compute_view(
+        reader, Selection(Preset.LAST_30_DAYS, basis=Basis.ESTIMATED), now=NOW, timezone=TIMEZONE
+    )
+    # The sample has one unpriced hour (222,000 tokens) every Wednesday: four in range.
+    assert view.unpriced == {"gpt-5-preview-2026-10-01": 4 * 222_000}
+
+
+async def test_an_empty_range_is_flagged_so_the_page_shows_a_message() -> None:
+    reader = MemorySink.create().reader()
+    view = await compute_view(reader, Selection(Preset.TODAY), now=NOW, timezone=TIMEZONE)
+    assert view.is_empty
+    assert Decimal(0) == view.total
+    assert view.change is None
+
+
+async def test_budgets_show_spend_percent_and_forecast_for_their_calendar_period(
+    reader: CostReader, records: list[CostRecord]
+) -> None:
+    monthly = BudgetConfig(name="AI monthly", amount_usd=12000, period="month")
+    team = BudgetConfig(
+        name="Per team weekly",
+        amount_usd=900.5,
+        period="week",
+        group_by="project_id",
+        cost_basis="estimated",
+        filters={"provider": ["openai"]},
+    )
+    view = await compute_view(
+        reader, Selection(), now=NOW, timezone=TIMEZONE, budgets=[monthly, team]
+    )
+    month, week = view.budgets
+    assert expected_total(records, month.period_start, NOW, "billed") == month.spend
+    assert Decimal("12000.0") == month.amount
+    assert month.used == month.spend / month.amount
+    elapsed = Decimal((NOW - month.period_start).total_seconds())
+    length = Decimal((month.period_end - month.period_start).total_seconds())
+    assert month.forecast is not None
+    assert abs(month.spend * length / elapsed - month.forecast) <= Decimal("0.005")
+    assert Decimal("900.5") == week.amount
+    per_project = {
+        p: expected_total(
+            records, week.period_start, NOW, "estimated", provider=("openai",), project_id=(p,)
+        )
+        for p in {r.project_id for r in records}
+    }
+    assert max(per_project, key=lambda p: per_project[p]) == week.group
+    assert max(per_project.values()) == week.spend
+
+
+async def test_freshness_is_read_from_the_state_dir(reader: CostReader, tmp_path: Path) -> None:
+    (tmp_path / "status.json").write_text(
+        '{"providers": {"openai.0": {"last_success": "2026-11-18T14:00:00+00:00", '
+        '"last_error": null}}}'
+    )
+    view = await compute_view(reader, Selection(), now=NOW, state_dir=tmp_path)
+    assert [("openai.0", timedelta(minutes=20))] == [(f.instance, f.lag) for f in view.freshness]
+
+
+async def test_unknown_group_by_is_refused(reader: CostReader) -> None:
+    with pytest.raises(ValueError, match="unknown dimension"):
+        await compute_view(reader, Selection(group_by="team; DROP TABLE"), now=NOW)
+
+
+async def test_enricher_tags_are_offered_as_group_by_and_usable(reader: CostReader) -> None:
+    choices = group_choices(await reader.tag_names())
+    assert choices["Tag: team"] == "team"
+    view = await compute_view(reader, Selection(group_by="team"), now=NOW, timezone=TIMEZONE)
+    assert {"customer-care", "platform", "revenue", "research"} == {r.group for r in view.table}
