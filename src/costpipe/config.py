@@ -99,7 +99,7 @@ class BudgetConfig(_Strict):
     """``[[budgets]]``: one spending rule."""
 
     name: str = Field(description="Unique rule name, shown in alerts.")
-    amount_usd: float = Field(gt=0, description="Budget per period, in USD.")
+    amount_usd: Decimal = Field(gt=0, description="Budget per period, in USD (exact decimal).")
     period: Literal["day", "week", "month"] = Field(
         default="month", description="Calendar period in `pipeline.timezone`."
     )
