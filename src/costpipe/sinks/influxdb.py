@@ -1,0 +1,281 @@
+"""``[[sinks.influxdb]]``: write records to InfluxDB over the 1.x HTTP API.
+
+The 1.x ``/write`` and ``/query`` endpoints are what InfluxDB 1.x serves, what
+InfluxDB 2.x serves for v1 compatibility (DBRP mapping, token as password or
+``token``) and what InfluxDB 3 Core accepts, so this one sink serves all three.
+
+Requests go through aiohttp directly rather than aioinflux: costpipe owns the
+line-protocol encoder (:mod:`costpipe.lineprotocol`) because aioinflux escapes
+tags wrongly, and with raw aiohttp the sink sees the status and error body of
+every write, which it needs to split a partial write into accepted points and
+dead letters.
+
+Guarantees of :meth:`InfluxDBSink.write`: it returns once every point was
+acknowledged (204) or written to the dead-letter file with InfluxDB's reason;
+it raises :class:`SinkUnavailableError` once connection errors or 5xx outlast
+the bounded retries, and :class:`AuthError` on 401/403.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import aiohttp
+import backoff
+from pydantic import Field, SecretStr
+
+from costpipe.components import ComponentConfig, ComponentContext, Sink
+from costpipe.errors import AuthError, SinkUnavailableError
+from costpipe.hookspecs import hookimpl
+from costpipe.lineprotocol import LineEncoder
+from costpipe.records import CostRecord
+from costpipe.sinks.deadletter import DeadLetterFile
+from costpipe.sinks.influxdb_query import InfluxDBReader, InfluxHTTP
+
+__all__ = ["InfluxDBConfig", "InfluxDBSink"]
+
+
+class InfluxDBConfig(ComponentConfig):
+    """Options of ``[[sinks.influxdb]]``."""
+
+    url: str = Field(default="http://127.0.0.1:8086", description="Base URL of the server.")
+    database: str = Field(default="costpipe", description="Database (bucket via DBRP on 2.x).")
+    username: str | None = Field(default=None, description="User for basic auth.")
+    password: SecretStr | None = Field(default=None, description="Password for basic auth.")
+    token: SecretStr | None = Field(
+        default=None, description="API token (InfluxDB 2.x/3.x v1 compatibility)."
+    )
+    retention_policy: str | None = Field(
+        default=None, description="Retention policy to write to (default: the database's)."
+    )
+    verify_tls: bool = Field(default=True, description="Verify the server's TLS certificate.")
+    batch_size: int = Field(default=5000, ge=1, le=100_000, description="Points per request.")
+    create_database: bool = Field(
+        default=True, description="Run CREATE DATABASE (idempotent) before the first write."
+    )
+    max_tries: int = Field(
+        default=5, ge=1, le=20, description="Attempts per request on connection errors and 5xx."
+    )
+    retry_base_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="First backoff delay; doubles per attempt."
+    )
+    timeout_seconds: float = Field(default=30, gt=0, description="Timeout of one request.")
+
+
+class _Retryable(Exception):
+    """A 5xx answer: worth another attempt."""
+
+
+class InfluxDBSink(Sink[InfluxDBConfig]):
+    """Stores records as points of ``ai_costs``; see the module docstring."""
+
+    name: ClassVar[str] = "influxdb"
+    config_model = InfluxDBConfig
+    #: Requests in flight per sink: InfluxDB ingests faster with two, not more.
+    in_flight: ClassVar[int] = 2
+
+    def __init__(self, config: InfluxDBConfig, context: ComponentContext) -> None:
+        super().__init__(config, context)
+        self.encoder = LineEncoder()
+        self.dead_letters = DeadLetterFile(context.state_dir / "dead-letter.jsonl", self.instance)
+        self._session: aiohttp.ClientSession | None = None
+        self._http: InfluxHTTP | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._database_ready = not config.create_database
+        self._unavailable = False
+
+    # -- life cycle ----------------------------------------------------------
+
+    async def start(self) -> None:
+        config = self.config
+        if not config.verify_tls:
+            self.log.warning("tls_verification_disabled", sink=self.instance, url=config.url)
+        headers: dict[str, str] = {}
+        auth = None
+        if config.token is not None:
+            headers["Authorization"] = f"Token {config.token.get_secret_value()}"
+        elif config.username is not None:
+            password = config.password.get_secret_value() if config.password else ""
+            auth = aiohttp.BasicAuth(config.username, password)
+        self._session = aiohttp.ClientSession(
+            headers=headers,
+            auth=auth,
+            timeout=aiohttp.ClientTimeout(total=config.timeout_seconds),
+            connector=aiohttp.TCPConnector(ssl=config.verify_tls),
+        )
+        self._http = InfluxHTTP(
+            self._session, config.url.rstrip("/"), config.database, config.retention_policy
+        )
+        self._slots = asyncio.Semaphore(self.in_flight)
+        self._post = backoff.on_exception(
+            backoff.expo,
+            (aiohttp.ClientError, TimeoutError, OSError, _Retryable),
+            max_tries=config.max_tries,
+            factor=config.retry_base_seconds,
+            max_value=30,
+            logger=None,
+        )(self._post_once)
+        try:
+            await self._ensure_database()
+        except SinkUnavailableError as exc:
+            # Not fatal: writes spool until the server is back.
+            self.log.warning("influxdb_not_ready", sink=self.instance, error=str(exc))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def check_connection(self) -> str:
+        http = self._require_http()
+        try:
+            async with http.session.get(f"{http.url}/ping") as response:
+                version = response.headers.get("X-Influxdb-Version", "unknown")
+                if response.status != 204:
+                    raise SinkUnavailableError(f"{http.url}/ping answered {response.status}")
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise SinkUnavailableError(f"{http.url}/ping failed: {exc!r}") from exc
+        return f"pinged {http.url} (InfluxDB {version})"
+
+    def reader(self) -> InfluxDBReader:
+        return InfluxDBReader(self._require_http)
+
+    # -- writing ---------------------------------------------------------------
+
+    async def write(self, records: Sequence[CostRecord]) -> None:
+        if not records:
+            return
+        await self._ensure_database()
+        size = self.config.batch_size
+        tasks = [
+            asyncio.create_task(self._write_batch(records[i : i + size]))
+            for i in range(0, len(records), size)
+        ]
+        # Wait for every batch (each is idempotent), then report the first failure.
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        if self._unavailable:
+            self._unavailable = False
+            self.log.info("influxdb_recovered", sink=self.instance)
+
+    async def _write_batch(self, records: Sequence[CostRecord]) -> None:
+        assert self._slots is not None
+        async with self._slots:
+            lines = self.encoder.lines(records)
+            await self._deliver(list(records), lines)
+
+    async def _deliver(self, records: list[CostRecord], lines: list[str]) -> None:
+        """Post *lines*; on a 4xx, dead-letter what InfluxDB refused and make
+        sure the rest is written (re-sending is safe: a point overwrites itself)."""
+        status, error = await self._post_lines(lines)
+        if status < 300:
+            return
+        if status in (401, 403):
+            raise AuthError(f"InfluxDB refused the credentials ({status}): {error}")
+        if status == 404:
+            self._database_ready = not self.config.create_database
+            raise SinkUnavailableError(f"InfluxDB answered 404: {error}")
+        if len(lines) == 1:
+            await self._dead_letter(records, lines, [error])
+            return
+        named = [i for i, line in enumerate(lines) if f"unable to parse '{line}'" in error]
+        if named:
+            rejected = set(named)
+            await self._dead_letter(
+                [records[i] for i in named],
+                [lines[i] for i in named],
+                [_reason_for(error, lines[i]) for i in named],
+            )
+            rest = [i for i in range(len(lines)) if i not in rejected]
+            if rest:
+                await self._deliver([records[i] for i in rest], [lines[i] for i in rest])
+            return
+        # The error names no line (e.g. a field type conflict): bisect to find them.
+        middle = len(lines) // 2
+        await self._deliver(records[:middle], lines[:middle])
+        await self._deliver(records[middle:], lines[middle:])
+
+    async def _post_lines(self, lines: list[str]) -> tuple[int, str]:
+        body = ("\n".join(lines) + "\n").encode()
+        try:
+            result: tuple[int, str] = await self._post(body)
+        except (aiohttp.ClientError, TimeoutError, OSError, _Retryable) as exc:
+            if not self._unavailable:
+                self._unavailable = True
+                self.log.error("influxdb_unavailable", sink=self.instance, error=repr(exc))
+            raise SinkUnavailableError(
+                f"InfluxDB at {self.config.url} unavailable after "
+                f"{self.config.max_tries} attempts: {exc!r}"
+            ) from exc
+        return result
+
+    async def _post_once(self, body: bytes) -> tuple[int, str]:
+        http = self._require_http()
+        async with http.session.post(
+            f"{http.url}/write", params=http.write_params(), data=body
+        ) as response:
+            if response.status == 204:
+                return 204, ""
+            text = await response.text()
+            if response.status >= 500:
+                raise _Retryable(f"{response.status}: {text[:500]}")
+            return response.status, _error_text(text)
+
+    async def _dead_letter(
+        self, records: Sequence[CostRecord], lines: Sequence[str], reasons: Sequence[str]
+    ) -> None:
+        await self.dead_letters.add(list(zip(records, lines, reasons, strict=True)))
+        self.log.error(
+            "points_dead_lettered",
+            sink=self.instance,
+            points=len(records),
+            file=str(self.dead_letters.path),
+            reason=reasons[0][:300],
+        )
+
+    async def _ensure_database(self) -> None:
+        if self._database_ready:
+            return
+        http = self._require_http()
+        try:
+            await http.query(f'CREATE DATABASE "{_ident(self.config.database)}"', method="POST")
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise SinkUnavailableError(f"InfluxDB at {self.config.url}: {exc!r}") from exc
+        self._database_ready = True
+
+    def _require_http(self) -> InfluxHTTP:
+        if self._http is None:
+            raise RuntimeError(f"sink {self.instance} used before start()")
+        return self._http
+
+
+def _ident(name: str) -> str:
+    return name.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _error_text(body: str) -> str:
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return body.strip()
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return str(data["error"])
+    return body.strip()
+
+
+def _reason_for(error: str, line: str) -> str:
+    """InfluxDB's reason for *line* out of ``unable to parse '<line>': <reason>``."""
+    marker = f"unable to parse '{line}': "
+    tail = error[error.index(marker) + len(marker) :]
+    reason = tail.split("\n", 1)[0]
+    return reason.rsplit(" dropped=", 1)[0]
+
+
+@hookimpl
+def register_sinks() -> list[type[Sink[Any]]]:
+    return [InfluxDBSink]

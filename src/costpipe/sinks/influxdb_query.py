@@ -1,0 +1,227 @@
+"""The query layer over InfluxDB: :class:`~costpipe.query.CostReader` in InfluxQL.
+
+Every aggregation runs in InfluxDB (``sum()``, ``GROUP BY time() ... tz()``).
+Money is summed from the integer field ``cost_nanos``, so totals are exact.
+Filter values pass through :func:`~costpipe.lineprotocol.stored_tag_value`
+(the encoder's rules) and are quoted as InfluxQL string literals; dimension
+names come from :func:`~costpipe.query.check_dimension` and are quoted as
+identifiers, so no input can change a statement's shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+
+from costpipe.errors import CostpipeError, SinkUnavailableError
+from costpipe.lineprotocol import MEASUREMENT, stored_tag_name, stored_tag_value, timestamp_ns
+from costpipe.query import (
+    OTHER,
+    QUERYABLE_DIMENSIONS,
+    Breakdown,
+    CostQuery,
+    Granularity,
+    SeriesPoint,
+    check_dimension,
+)
+
+__all__ = ["InfluxDBReader", "InfluxHTTP", "quote_ident", "quote_string"]
+
+_BUILTIN_TAGS = frozenset((*QUERYABLE_DIMENSIONS, "cost_source"))
+_TOKENS_SUM = (
+    'sum("uncached_input_tokens") + sum("cached_input_tokens") '
+    '+ sum("cache_write_tokens") + sum("output_tokens")'
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def quote_string(value: str) -> str:
+    """An InfluxQL string literal holding exactly *value*."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
+    return f"'{escaped}'"
+
+
+def quote_ident(name: str) -> str:
+    """An InfluxQL double-quoted identifier."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(slots=True)
+class InfluxHTTP:
+    """The HTTP details shared by the sink and its reader."""
+
+    session: aiohttp.ClientSession
+    url: str
+    database: str
+    retention_policy: str | None
+
+    def write_params(self) -> dict[str, str]:
+        params = {"db": self.database, "precision": "ns"}
+        if self.retention_policy:
+            params["rp"] = self.retention_policy
+        return params
+
+    @property
+    def measurement(self) -> str:
+        if self.retention_policy:
+            return ".".join(
+                quote_ident(p) for p in (self.database, self.retention_policy, MEASUREMENT)
+            )
+        return quote_ident(MEASUREMENT)
+
+    async def query(self, statement: str, method: str = "GET") -> list[dict[str, Any]]:
+        """Run one InfluxQL statement; return its series (``[]`` when none).
+
+        Raises :class:`SinkUnavailableError` when the server cannot be reached
+        and :class:`CostpipeError` when it rejects the statement.
+        """
+        params = {"db": self.database, "epoch": "ns"}
+        try:
+            async with self.session.request(
+                method, f"{self.url}/query", params=params, data={"q": statement}
+            ) as response:
+                if response.status >= 500:
+                    raise SinkUnavailableError(f"InfluxDB query answered {response.status}")
+                payload: Any = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise SinkUnavailableError(f"InfluxDB at {self.url}: {exc!r}") from exc
+        if not isinstance(payload, dict):
+            raise CostpipeError(f"InfluxDB answered {payload!r}")
+        if "error" in payload:
+            raise CostpipeError(f"InfluxDB refused {statement!r}: {payload['error']}")
+        result = payload.get("results", [{}])[0]
+        if "error" in result:
+            if str(result["error"]).startswith("database not found"):
+                return []
+            raise CostpipeError(f"InfluxDB refused {statement!r}: {result['error']}")
+        series: list[dict[str, Any]] = result.get("series", [])
+        return series
+
+
+def _dollars(nanos: Any) -> Decimal:
+    return Decimal(int(nanos or 0)).scaleb(-9)
+
+
+class InfluxDBReader:
+    """:class:`~costpipe.query.CostReader` over the sink's database."""
+
+    def __init__(self, http: Callable[[], InfluxHTTP]) -> None:
+        # A getter, not the object: the reader may be created before start().
+        self._http = http
+        self._tags: list[str] = []
+
+    # -- statement building ----------------------------------------------------
+
+    async def _dimension(self, name: str) -> str:
+        """The quoted tag key for a checked dimension name."""
+        if name not in QUERYABLE_DIMENSIONS and name not in self._tags:
+            self._tags = await self.tag_names()
+        checked = check_dimension(name, self._tags)
+        return quote_ident(checked if checked in _BUILTIN_TAGS else stored_tag_name(checked))
+
+    async def _where(self, query: CostQuery, *, basis: bool = True) -> str | None:
+        """The WHERE clause, or None when a filter admits no value at all."""
+        parts = [
+            f"time >= {timestamp_ns(query.start)}",
+            f"time < {timestamp_ns(query.end)}",
+        ]
+        if basis:
+            parts.append(f'"cost_source" = {quote_string(query.basis.value)}')
+        for name, values in sorted(query.filters.items()):
+            if not values:
+                return None
+            key = await self._dimension(name)
+            alternatives = " OR ".join(
+                f"{key} = {quote_string(stored_tag_value(v))}" for v in sorted(set(values))
+            )
+            parts.append(f"({alternatives})")
+        return " AND ".join(parts)
+
+    async def _select(self, fields: str, where: str, group_by: str = "") -> list[dict[str, Any]]:
+        http = self._http()
+        statement = f"SELECT {fields} FROM {http.measurement} WHERE {where}{group_by}"
+        return await http.query(statement)
+
+    # -- CostReader --------------------------------------------------------------
+
+    async def total(self, query: CostQuery) -> Decimal:
+        where = await self._where(query)
+        if where is None:
+            return Decimal(0)
+        series = await self._select('sum("cost_nanos")', where)
+        if not series:
+            return Decimal(0)
+        return _dollars(series[0]["values"][0][1])
+
+    async def breakdown(self, query: CostQuery, by: str, top: int | None = None) -> list[Breakdown]:
+        key = await self._dimension(by)
+        where = await self._where(query)
+        if where is None:
+            return []
+        series = await self._select('sum("cost_nanos")', where, f" GROUP BY {key}")
+        tag = key.strip('"')
+        groups = sorted(
+            ((int(s["values"][0][1] or 0), _tag(s, tag)) for s in series),
+            key=lambda item: (-item[0], item[1]),
+        )
+        if top is not None and len(groups) > top:
+            # Only the already-aggregated tail is added here, as exact integers.
+            rest = sum(nanos for nanos, _ in groups[top:])
+            groups = [*groups[:top], (rest, OTHER)]
+        return [Breakdown(group, _dollars(nanos)) for nanos, group in groups]
+
+    async def series(
+        self,
+        query: CostQuery,
+        granularity: Granularity,
+        timezone: str = "UTC",
+        by: str | None = None,
+    ) -> list[SeriesPoint]:
+        zone = ZoneInfo(timezone)
+        key = await self._dimension(by) if by is not None else None
+        where = await self._where(query)
+        if where is None:
+            return []
+        step = "1h" if granularity is Granularity.HOUR else "1d"
+        group = f" GROUP BY time({step})" + (f", {key}" if key else "")
+        group += f" fill(none) tz({quote_string(timezone)})"
+        series = await self._select('sum("cost_nanos")', where, group)
+        tag = key.strip('"') if key else None
+        points: list[SeriesPoint] = []
+        for item in series:
+            label = _tag(item, tag) if tag else ""
+            for stamp, nanos in item["values"]:
+                if nanos is None:
+                    continue
+                start = (_EPOCH + timedelta(microseconds=int(stamp) // 1000)).astimezone(zone)
+                points.append(SeriesPoint(start, label, _dollars(nanos)))
+        points.sort(key=lambda p: (p.start, p.group))
+        return points
+
+    async def unpriced_usage(self, query: CostQuery) -> dict[str, int]:
+        """Unpriced rows are always on the estimated basis: ``query.basis`` is ignored."""
+        where = await self._where(query, basis=False)
+        if where is None:
+            return {}
+        series = await self._select(
+            _TOKENS_SUM, f'{where} AND "unpriced" = true', ' GROUP BY "model"'
+        )
+        usage = {_tag(s, "model"): int(s["values"][0][1] or 0) for s in series}
+        return {model: tokens for model, tokens in sorted(usage.items()) if tokens}
+
+    async def tag_names(self) -> list[str]:
+        http = self._http()
+        series = await http.query(f"SHOW TAG KEYS FROM {http.measurement}")
+        names = {row[0] for s in series for row in s.get("values", [])}
+        return sorted(names - _BUILTIN_TAGS)
+
+
+def _tag(series: Mapping[str, Any], name: str) -> str:
+    tags: Mapping[str, str] = series.get("tags") or {}
+    return str(tags.get(name, ""))

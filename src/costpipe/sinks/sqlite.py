@@ -1,0 +1,249 @@
+"""``[[sinks.sqlite]]``: an embedded store in one SQLite file.
+
+One row per record key (``INSERT ... ON CONFLICT(key) DO UPDATE``), so
+re-writing a record, or re-pricing a row stored unpriced (same key), replaces
+it. The database runs in WAL mode with ``synchronous=FULL``: a write returns
+once its transaction is on disk, and the dashboard can read while the daemon
+writes.
+
+The stdlib ``sqlite3`` module blocks, so all SQL runs in worker threads: one
+writer thread owning one connection (SQLite has a single writer anyway), and
+a small pool of reader threads with one read-only connection each.
+
+Money is stored as exact integer nanodollars (``cost_nanos``, summed by SQL)
+plus the original decimal text (``cost_usd``). Enricher tags are a JSON object
+in ``tags`` (grouped and filtered with ``json_extract``); their names are kept
+in the ``tag_names`` table so listing them does not scan the data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import Field
+
+from costpipe.components import ComponentConfig, ComponentContext, Sink
+from costpipe.errors import CostpipeError, SinkUnavailableError
+from costpipe.hookspecs import hookimpl
+from costpipe.lineprotocol import cost_nanos
+from costpipe.records import TOKEN_FIELDS, CostRecord
+from costpipe.sinks.sqlite_query import SQLiteReader, micros
+
+__all__ = ["SCHEMA", "SQLiteConfig", "SQLiteDatabase", "SQLiteSink"]
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS costs (
+    key TEXT PRIMARY KEY,
+    ts INTEGER NOT NULL,              -- bucket start, microseconds since the epoch (UTC)
+    width_us INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    account TEXT NOT NULL,
+    model TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    api_key_id TEXT NOT NULL,
+    line_item TEXT NOT NULL,
+    basis TEXT NOT NULL,              -- billed | estimated
+    cost_source TEXT NOT NULL,        -- billed | estimated | unpriced
+    cost_nanos INTEGER NOT NULL,
+    cost_usd TEXT NOT NULL,
+    uncached_input_tokens INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    tags TEXT NOT NULL                -- JSON object of enricher tags
+);
+CREATE INDEX IF NOT EXISTS costs_basis_ts ON costs (basis, ts);
+CREATE INDEX IF NOT EXISTS costs_source_ts ON costs (cost_source, ts);
+CREATE TABLE IF NOT EXISTS tag_names (name TEXT PRIMARY KEY);
+"""
+
+_COLUMNS = (
+    "key",
+    "ts",
+    "width_us",
+    "provider",
+    "account",
+    "model",
+    "user_id",
+    "project_id",
+    "api_key_id",
+    "line_item",
+    "basis",
+    "cost_source",
+    "cost_nanos",
+    "cost_usd",
+    *TOKEN_FIELDS,
+    "tags",
+)
+_UPSERT = (
+    f"INSERT INTO costs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+    "ON CONFLICT(key) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "key")
+)
+
+
+def _row(record: CostRecord) -> tuple[Any, ...]:
+    tags = {k: v for k, v in record.tags if v}
+    return (
+        record.key,
+        micros(record.start),
+        micros(record.start + record.width) - micros(record.start),
+        record.provider,
+        record.account,
+        record.model,
+        record.user_id,
+        record.project_id,
+        record.api_key_id,
+        record.line_item,
+        record.basis,
+        record.cost_source.value,
+        cost_nanos(record.cost_usd),
+        str(record.cost_usd),
+        record.uncached_input_tokens,
+        record.cached_input_tokens,
+        record.cache_write_tokens,
+        record.output_tokens,
+        record.requests,
+        json.dumps(tags, ensure_ascii=False, sort_keys=True),
+    )
+
+
+class SQLiteDatabase:
+    """Connections and threads for one database file.
+
+    ``write`` runs on the single writer thread; ``read`` on a reader pool with
+    one connection per thread. sqlite3 errors that a retry can fix (locked,
+    busy, I/O, cannot open) become :class:`SinkUnavailableError`.
+    """
+
+    def __init__(self, path: Path, busy_timeout_ms: int = 5000, readers: int = 2) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="costpipe-sqlite-w")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="costpipe-sqlite-r")
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _connect(self, read_only: bool) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # check_same_thread=False only so close() can close it from another thread;
+        # each connection is used by the one thread that opened it.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        if read_only:
+            conn.execute("PRAGMA query_only = 1")
+        else:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+        self._local.conn = conn
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._run(self._writer, work, read_only=False)
+
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._run(self._readers, work, read_only=True)
+
+    async def _run(
+        self, pool: ThreadPoolExecutor, work: Callable[[sqlite3.Connection], T], read_only: bool
+    ) -> T:
+        if self._closed:
+            raise SinkUnavailableError(f"SQLite store {self.path} is closed")
+
+        def call() -> T:
+            try:
+                return work(self._connect(read_only))
+            except sqlite3.OperationalError as exc:
+                raise SinkUnavailableError(f"SQLite store {self.path}: {exc}") from exc
+            except sqlite3.Error as exc:
+                raise CostpipeError(f"SQLite store {self.path}: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
+
+    def close(self) -> None:
+        self._closed = True
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+
+
+class SQLiteConfig(ComponentConfig):
+    """Options of ``[[sinks.sqlite]]``."""
+
+    path: Path = Field(default=Path(".costpipe/costs.sqlite"), description="Database file.")
+    busy_timeout_ms: int = Field(
+        default=5000, ge=0, description="How long a write waits for a lock before it spools."
+    )
+
+
+class SQLiteSink(Sink[SQLiteConfig]):
+    """Stores records in SQLite; see the module docstring."""
+
+    name: ClassVar[str] = "sqlite"
+    config_model = SQLiteConfig
+
+    def __init__(self, config: SQLiteConfig, context: ComponentContext) -> None:
+        super().__init__(config, context)
+        self.db = SQLiteDatabase(config.path, config.busy_timeout_ms)
+
+    async def start(self) -> None:
+        await self.db.write(lambda conn: conn.executescript(SCHEMA))
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.db.close)
+
+    async def check_connection(self) -> str:
+        count = await self.db.read(
+            lambda conn: int(conn.execute("SELECT count(*) FROM costs").fetchone()[0])
+        )
+        return f"opened {self.config.path} ({count} rows)"
+
+    async def write(self, records: Sequence[CostRecord]) -> None:
+        if not records:
+            return
+        rows = [_row(r) for r in records]
+        names = sorted({(name,) for r in records for name, value in r.tags if value})
+
+        def work(conn: sqlite3.Connection) -> None:
+            # One transaction: all rows or none.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_UPSERT, rows)
+                if names:
+                    conn.executemany("INSERT OR IGNORE INTO tag_names (name) VALUES (?)", names)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        await self.db.write(work)
+
+    def reader(self) -> SQLiteReader:
+        return SQLiteReader(self.db)
+
+
+@hookimpl
+def register_sinks() -> list[type[Sink[Any]]]:
+    return [SQLiteSink]
