@@ -39,6 +39,7 @@ ENTRY_POINT_GROUP = "costpipe"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "costpipe.providers.openai",
     "costpipe.providers.anthropic",
+    "costpipe.enrichers.teams",
     "costpipe.sinks.sqlite",
     "costpipe.sinks.influxdb",
     "costpipe.notifiers.email",

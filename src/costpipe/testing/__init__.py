@@ -1,22 +1,36 @@
 """Contract suites and fakes for plugin authors; registered as a pytest plugin.
 
-A third-party plugin's tests inherit a contract class and provide one fixture,
+A third-party plugin's tests inherit a contract class and provide its fixture,
 e.g.::
 
-    class TestMyProvider(ProviderContract):
+    class TestMyEnricher(EnricherContract):
         @pytest.fixture
-        def provider_factory(self): ...
+        async def enricher(self, tmp_path): ...
+
+Importing this package is cheap: it pulls in pytest and costpipe's core only,
+never an optional dependency (no panel, no pandas), because pytest loads it in
+every session through the ``pytest11`` entry point.
 """
 
 from __future__ import annotations
 
+from costpipe.testing.enricher_contract import EnricherContract, sample_records
 from costpipe.testing.memory import CapturingNotifier, MemoryReader, MemorySink
 from costpipe.testing.notifier_contract import NotifierContract, sample_notification
+from costpipe.testing.provider_contract import ProviderContract, collect
+from costpipe.testing.static import StaticProvider, StaticProviderConfig, static_records
 
 __all__: list[str] = [
     "CapturingNotifier",
+    "EnricherContract",
     "MemoryReader",
     "MemorySink",
     "NotifierContract",
+    "ProviderContract",
+    "StaticProvider",
+    "StaticProviderConfig",
+    "collect",
     "sample_notification",
+    "sample_records",
+    "static_records",
 ]
