@@ -29,7 +29,7 @@ from typing import Any
 from costpipe.alerts import messages
 from costpipe.alerts.outbox import Outbox
 from costpipe.alerts.periods import Period, period_at
-from costpipe.alerts.rules import BudgetStatus, assess
+from costpipe.alerts.rules import BudgetStatus, assess, budget_amount
 from costpipe.alerts.state import AlertState, SlotState
 from costpipe.components import Notifier
 from costpipe.config import BudgetConfig, Settings
@@ -128,7 +128,7 @@ class AlertEngine:
     async def _evaluate_budget(self, rule: BudgetConfig, now: datetime) -> None:
         period = period_at(rule.period, now, self.timezone, rule.week_start)
         spends = await self._spend(rule, period)
-        budget = Decimal(str(rule.amount_usd))
+        budget = budget_amount(rule.amount_usd)
         targets = self._targets(rule.notify)
         with self.state.transaction():
             previous = self.state.rule_period(rule.name)

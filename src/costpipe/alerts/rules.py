@@ -21,9 +21,23 @@ from decimal import Decimal
 from costpipe.alerts.periods import Period
 from costpipe.records import utc
 
-__all__ = ["MIN_ELAPSED_FRACTION", "BudgetStatus", "Forecast", "assess", "forecast"]
+__all__ = [
+    "MIN_ELAPSED_FRACTION",
+    "BudgetStatus",
+    "Forecast",
+    "assess",
+    "budget_amount",
+    "forecast",
+]
 
 MIN_ELAPSED_FRACTION = Decimal("0.1")
+
+
+def budget_amount(amount: float) -> Decimal:
+    """The config's float amount as the Decimal it was written as (``100`` not ``100.0``)."""
+    # str() of a float is its shortest round-tripping form, so "0.1" stays 0.1.
+    value = Decimal(str(amount))
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value
 
 
 @dataclass(frozen=True, slots=True)
