@@ -1,0 +1,255 @@
+"""Pages of Anthropic's ``usage_report/messages`` and ``cost_report`` (Admin API).
+
+Pure functions of (query, world, now); HTTP, headers and auth live in
+:mod:`costpipe.simulator.server`. Behaviour follows provider-apis.md §2 and §9:
+
+* array parameters only in bracket form (``group_by[]=model``, repeated); any
+  unknown parameter, including an un-bracketed ``group_by``, is a 400, so a
+  client that would be silently ungrouped by a lenient server fails loudly;
+* ``starting_at`` snaps down to the bucket edge; only buckets that *end* at or
+  before ``ending_at`` are served; limits 7/31 (1d), 24/168 (1h), 60/1440 (1m);
+* cost report: ``1d`` only, ``limit`` <= 31, ``group_by[]`` only
+  ``workspace_id``/``description``; ``amount`` is a decimal string in cents
+  with up to 5 decimals, ``currency`` ``"USD"``;
+* the default workspace is ``workspace_id: null``; Workbench usage has
+  ``api_key_id: null``; dimensions not grouped by are null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+
+from multidict import MultiMapping
+
+from costpipe.simulator.activity import Burst
+from costpipe.simulator.billing import anthropic_charges
+from costpipe.simulator.buckets import (
+    WIDTHS,
+    Page,
+    bin_bursts,
+    decode_anthropic_cursor,
+    encode_anthropic_cursor,
+    floor,
+    iso,
+    plan,
+    sort_key,
+)
+from costpipe.simulator.wire import BadRequest, decimal_text
+from costpipe.simulator.world import AnthropicWorld
+
+__all__ = ["FAST_MODE_BETA", "cost_page", "usage_page"]
+
+FAST_MODE_BETA = "fast-mode-2026-02-01"
+LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
+USAGE_GROUPS = (
+    "api_key_id",
+    "workspace_id",
+    "model",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+    "speed",
+    "account_id",
+    "service_account_id",
+)
+#: filter parameter -> stream attribute (note the singular ``context_window[]``).
+USAGE_FILTERS = {
+    "api_key_ids[]": "api_key_id",
+    "workspace_ids[]": "workspace_id",
+    "models[]": "model",
+    "service_tiers[]": "service_tier",
+    "context_window[]": "context_window",
+    "inference_geos[]": "inference_geo",
+}
+COST_GROUPS = ("workspace_id", "description")
+_COMMON = {"starting_at", "ending_at", "bucket_width", "limit", "page", "group_by[]"}
+_USAGE_PARAMS = _COMMON | set(USAGE_FILTERS) | {"speeds[]", "account_ids[]"}
+
+Row = dict[str, object]
+
+
+def _check_params(query: MultiMapping[str], known: Iterable[str]) -> None:
+    known = set(known)
+    for name in query:
+        if name not in known:
+            raise BadRequest(f"{name}: Extra inputs are not permitted")
+
+
+def _time(query: MultiMapping[str], name: str, *, required: bool = False) -> int | None:
+    raw = query.get(name)
+    if raw is None:
+        if required:
+            raise BadRequest(f"{name}: Field required")
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"{name}: Input should be a valid datetime, got {raw!r}") from None
+    if moment.tzinfo is None:
+        raise BadRequest(f"{name}: Input should have timezone info")
+    return int(moment.timestamp())
+
+
+def _plan(
+    query: MultiMapping[str], now: int, widths: Iterable[str], maximum: int | None = None
+) -> Page:
+    start = _time(query, "starting_at", required=True)
+    assert start is not None
+    end = _time(query, "ending_at")
+    if end is not None and end <= start:
+        raise BadRequest("ending_at: must be after starting_at")
+    width_name = query.get("bucket_width", "1d")
+    if width_name not in widths:
+        raise BadRequest(f"bucket_width: Input should be {' or '.join(repr(w) for w in widths)}")
+    width = WIDTHS[width_name]
+    default, top = LIMITS[width_name]
+    top = min(top, maximum) if maximum else top
+    limit = default
+    if "limit" in query:
+        try:
+            limit = int(query["limit"])
+        except ValueError:
+            raise BadRequest("limit: Input should be a valid integer") from None
+        if not 1 <= limit <= top:
+            raise BadRequest(
+                f"limit: Input should be between 1 and {top} for bucket_width {width_name}"
+            )
+    first = floor(start, width)
+    cursor = query.get("page")
+    if cursor is not None:
+        decoded = decode_anthropic_cursor(cursor)
+        if decoded is None or decoded % width or decoded < first:
+            raise BadRequest("page: Invalid page token")
+        first = decoded
+    return plan(first, width, limit, now=now, stop=end, whole_buckets=True)
+
+
+def _group_by(query: MultiMapping[str], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    chosen = query.getall("group_by[]", [])
+    for value in chosen:
+        if value not in allowed:
+            raise BadRequest(f"group_by[]: Input should be {', '.join(repr(a) for a in allowed)}")
+    return tuple(dim for dim in allowed if dim in chosen)
+
+
+def _page_bursts(world: AnthropicWorld, page: Page, now: int) -> list[list[Burst]]:
+    if not page.buckets:
+        return []
+    return bin_bursts(page, world.bursts(page.buckets[0].lo, page.buckets[-1].hi, now))
+
+
+def _envelope(page: Page, results: list[list[Row]]) -> dict[str, object]:
+    return {
+        "data": [
+            {"starting_at": iso(b.start), "ending_at": iso(b.end), "results": rows}
+            for b, rows in zip(page.buckets, results, strict=True)
+        ],
+        "has_more": page.next_start is not None,
+        "next_page": None if page.next_start is None else encode_anthropic_cursor(page.next_start),
+    }
+
+
+def usage_page(
+    query: MultiMapping[str], world: AnthropicWorld, now: int, beta: Iterable[str] = ()
+) -> dict[str, object]:
+    """One page of ``/v1/organizations/usage_report/messages``."""
+    _check_params(query, _USAGE_PARAMS)
+    page = _plan(query, now, ("1m", "1h", "1d"))
+    dims = _group_by(query, USAGE_GROUPS)
+    if ("speed" in dims or "speeds[]" in query) and FAST_MODE_BETA not in beta:
+        raise BadRequest(f"speed requires the anthropic-beta header {FAST_MODE_BETA}")
+    filters = {
+        attr: set(query.getall(param)) for param, attr in USAGE_FILTERS.items() if param in query
+    }
+    speeds = set(query.getall("speeds[]", []))
+    results: list[list[Row]] = []
+    for bursts in _page_bursts(world, page, now):
+        sums: dict[tuple[object, ...], list[int]] = {}
+        for burst in bursts:
+            stream = world.streams[burst.stream]
+            if any(getattr(stream, attr) not in wanted for attr, wanted in filters.items()):
+                continue
+            # Every simulated request runs at standard speed, by no end user.
+            if speeds and "standard" not in speeds:
+                continue
+            values = {"speed": "standard", "account_id": None, "service_account_id": None}
+            key = tuple(
+                (values[dim] if dim in values else getattr(stream, dim)) if dim in dims else None
+                for dim in USAGE_GROUPS
+            )
+            acc = sums.setdefault(key, [0, 0, 0, 0, 0, 0])
+            acc[0] += burst.uncached
+            acc[1] += burst.cached
+            acc[2] += burst.write_5m
+            acc[3] += burst.write_1h
+            acc[4] += burst.output
+            acc[5] += burst.web_search
+        results.append(
+            [
+                _usage_row(key, acc)
+                for key, acc in sorted(sums.items(), key=lambda kv: sort_key(kv[0]))
+            ]
+        )
+    return _envelope(page, results)
+
+
+def _usage_row(key: tuple[object, ...], acc: list[int]) -> Row:
+    uncached, cached, write_5m, write_1h, output, searches = acc
+    return {
+        "uncached_input_tokens": uncached,
+        "cache_creation": {
+            "ephemeral_1h_input_tokens": write_1h,
+            "ephemeral_5m_input_tokens": write_5m,
+        },
+        "cache_read_input_tokens": cached,
+        "output_tokens": output,
+        "server_tool_use": {"web_search_requests": searches},
+        **dict(zip(USAGE_GROUPS, key, strict=True)),
+    }
+
+
+_COST_FIELDS = (
+    "description",
+    "cost_type",
+    "model",
+    "token_type",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+)
+
+
+def cost_page(query: MultiMapping[str], world: AnthropicWorld, now: int) -> dict[str, object]:
+    """One page of ``/v1/organizations/cost_report``."""
+    _check_params(query, _COMMON)
+    page = _plan(query, now, ("1d",), maximum=31)
+    dims = _group_by(query, COST_GROUPS)
+    by_description = "description" in dims
+    results: list[list[Row]] = []
+    for bursts in _page_bursts(world, page, now):
+        sums: dict[tuple[object, ...], Decimal] = {}
+        for burst in bursts:
+            stream = world.streams[burst.stream]
+            workspace = stream.workspace_id if "workspace_id" in dims else None
+            for charge in anthropic_charges(stream, burst):
+                detail = (
+                    tuple(getattr(charge, f) for f in _COST_FIELDS)
+                    if by_description
+                    else (None,) * 7
+                )
+                key = (workspace, *detail)
+                sums[key] = sums.get(key, Decimal(0)) + charge.cents
+        rows: list[Row] = []
+        for key, cents in sorted(sums.items(), key=lambda kv: sort_key(kv[0])):
+            rows.append(
+                {
+                    "currency": "USD",
+                    "amount": decimal_text(cents),
+                    "workspace_id": key[0],
+                    **dict(zip(_COST_FIELDS, key[1:], strict=True)),
+                }
+            )
+        results.append(rows)
+    return _envelope(page, results)

@@ -1,0 +1,106 @@
+"""Ground truth: exact totals of everything the simulator serves for a window.
+
+Totals cover the usage bursts in ``[start, end)`` (and before "now"). They equal
+the sums of what the endpoints serve for the same window when the window is
+aligned to the queried bucket width (the Costs API and Anthropic snap a
+window's start to the bucket; OpenAI Usage starts exactly at ``start_time``).
+
+* ``cost_usd``: dollars billed. OpenAI: the exact sum of the ``amount.value``
+  number texts served by ``/v1/organization/costs``. Anthropic: the exact sum of
+  the ``cost_report`` ``amount`` strings divided by 100.
+* Tokens by disjoint category, as costpipe's records count them. OpenAI:
+  ``uncached_input`` = ``input_uncached_tokens`` (completions) plus embedding
+  ``input_tokens``; ``cached_input`` = ``input_cached_tokens``; ``cache_write`` =
+  ``input_cache_write_tokens``; ``requests`` = ``num_model_requests``.
+  Anthropic: ``uncached_input_tokens``, ``cache_read_input_tokens``, the sum of
+  both ``cache_creation`` fields, ``output_tokens``; ``requests`` is 0 because
+  the usage report does not expose request counts.
+
+Grouping (``by``): ``day`` (UTC date), ``model``, ``project`` (OpenAI project,
+Anthropic workspace), ``user`` (OpenAI user, Anthropic API key) or ``total``.
+``""`` is the key for null (no user, the default workspace, Workbench usage, a
+web-search cost row without a model). Costs are attributed to model, project
+and user by the simulator's own knowledge; the Costs API cannot show cost by
+user, and shows a model only inside ``line_item`` text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Literal
+
+from costpipe.simulator.activity import Burst
+from costpipe.simulator.organization import AnthropicStream, OpenAIStream
+from costpipe.simulator.wire import decimal_text
+from costpipe.simulator.world import World
+
+__all__ = ["BY", "By", "Totals", "compute_truth"]
+
+By = Literal["day", "model", "project", "user", "total"]
+BY: tuple[str, ...] = ("day", "model", "project", "user", "total")
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Exact totals of one group."""
+
+    cost_usd: Decimal = Decimal(0)
+    uncached_input: int = 0
+    cached_input: int = 0
+    cache_write: int = 0
+    output: int = 0
+    requests: int = 0
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(
+            self.cost_usd + other.cost_usd,
+            self.uncached_input + other.uncached_input,
+            self.cached_input + other.cached_input,
+            self.cache_write + other.cache_write,
+            self.output + other.output,
+            self.requests + other.requests,
+        )
+
+    def as_json(self) -> dict[str, str]:
+        """Every figure as an exact string."""
+        return {
+            "cost_usd": decimal_text(self.cost_usd),
+            "uncached_input": str(self.uncached_input),
+            "cached_input": str(self.cached_input),
+            "cache_write": str(self.cache_write),
+            "output": str(self.output),
+            "requests": str(self.requests),
+        }
+
+
+def _group(world: World[OpenAIStream] | World[AnthropicStream], burst: Burst, by: str) -> str:
+    if by == "total":
+        return "total"
+    if by == "day":
+        return datetime.fromtimestamp(burst.ts, UTC).date().isoformat()
+    model, project, user = world.labels_of(burst)
+    return {"model": model, "project": project, "user": user}[by]
+
+
+def compute_truth(
+    world: World[OpenAIStream] | World[AnthropicStream], start: int, end: int, now: int, by: str
+) -> dict[str, Totals]:
+    """Totals per group of the bursts in ``[start, end)`` before *now*, sorted by key."""
+    if by not in BY:
+        raise ValueError(f"by must be one of {', '.join(BY)}")
+    counts_requests = world.provider == "openai"
+    totals: dict[str, Totals] = {}
+    for burst in world.bursts(start, end, now):
+        key = _group(world, burst, by)
+        add = Totals(
+            world.cost_usd(burst),
+            burst.uncached,
+            burst.cached,
+            burst.write_5m + burst.write_1h,
+            burst.output,
+            burst.requests if counts_requests else 0,
+        )
+        totals[key] = totals.get(key, Totals()) + add
+    return dict(sorted(totals.items()))
