@@ -81,11 +81,9 @@ class InfluxHTTP:
         Raises :class:`SinkUnavailableError` when the server cannot be reached
         and :class:`CostpipeError` when it rejects the statement.
         """
-        params = {"db": self.database, "epoch": "ns"}
+        params = {"db": self.database, "epoch": "ns", "q": statement}
         try:
-            async with self.session.request(
-                method, f"{self.url}/query", params=params, data={"q": statement}
-            ) as response:
+            async with self.session.request(method, f"{self.url}/query", params=params) as response:
                 if response.status >= 500:
                     raise SinkUnavailableError(f"InfluxDB query answered {response.status}")
                 payload: Any = await response.json(content_type=None)

@@ -18,6 +18,7 @@ from costpipe.testing.enricher_contract import EnricherContract, sample_records
 from costpipe.testing.memory import CapturingNotifier, MemoryReader, MemorySink
 from costpipe.testing.notifier_contract import NotifierContract, sample_notification
 from costpipe.testing.provider_contract import ProviderContract, collect
+from costpipe.testing.sink_contract import SinkContract
 from costpipe.testing.static import StaticProvider, StaticProviderConfig, static_records
 
 __all__: list[str] = [
@@ -27,6 +28,7 @@ __all__: list[str] = [
     "MemorySink",
     "NotifierContract",
     "ProviderContract",
+    "SinkContract",
     "StaticProvider",
     "StaticProviderConfig",
     "collect",
