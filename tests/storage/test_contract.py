@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,13 +14,13 @@ from tests.storage.conftest import InfluxFactory
 
 class TestSQLiteSink(SinkContract):
     @pytest.fixture
-    async def sink(self, sqlite_sink: SQLiteSink) -> AsyncIterator[SQLiteSink]:
-        yield sqlite_sink
+    async def sink(self, sqlite_sink: SQLiteSink) -> SQLiteSink:
+        return sqlite_sink
 
 
 class TestInfluxDBSink(SinkContract):
     stored = staticmethod(stored_tag_value)
 
     @pytest.fixture
-    async def sink(self, influx_sink_factory: InfluxFactory) -> AsyncIterator[InfluxDBSink]:
-        yield await influx_sink_factory()
+    async def sink(self, influx_sink_factory: InfluxFactory) -> InfluxDBSink:
+        return await influx_sink_factory()

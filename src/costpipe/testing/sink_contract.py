@@ -121,12 +121,12 @@ class SinkContract:
         unpriced = contract_record(cost_source=CostSource.UNPRICED, cost_usd=Decimal(0))
         await sink.write([unpriced])
         reader = self.reader_of(sink)
-        assert {"gpt-4o": 1200} == await reader.unpriced_usage(_query())
+        assert await reader.unpriced_usage(_query()) == {"gpt-4o": 1200}
         priced = dataclasses.replace(
             unpriced, cost_source=CostSource.ESTIMATED, cost_usd=Decimal("0.75")
         )
         await sink.write([priced])
-        assert {} == await reader.unpriced_usage(_query())
+        assert await reader.unpriced_usage(_query()) == {}
         estimated = _query(basis=Basis.ESTIMATED)
         assert Decimal("0.75") == await reader.total(estimated)
         assert [("gpt-4o", Decimal("0.75"))] == [
@@ -155,9 +155,9 @@ class SinkContract:
         reader = self.reader_of(sink)
         empty = _query(T0 - 10 * DAY, T0 - DAY)
         assert Decimal(0) == await reader.total(empty)
-        assert [] == await reader.breakdown(empty, "model")
-        assert [] == await reader.series(empty, Granularity.DAY, "Europe/Berlin")
-        assert {} == await reader.unpriced_usage(empty)
+        assert await reader.breakdown(empty, "model") == []
+        assert await reader.series(empty, Granularity.DAY, "Europe/Berlin") == []
+        assert await reader.unpriced_usage(empty) == {}
 
     async def test_write_of_no_records_is_accepted(self, sink: Sink[Any]) -> None:
         await sink.write([])
@@ -224,7 +224,7 @@ class SinkContract:
         ]
         every = await reader.breakdown(_query(), "user_id")
         assert ("", Decimal("0.5")) == (every[-1].group, every[-1].cost_usd)
-        assert 6 == len(every)
+        assert len(every) == 6
 
     async def test_filters_or_within_and_across_dimensions(self, sink: Sink[Any]) -> None:
         await sink.write(
@@ -278,7 +278,7 @@ class SinkContract:
                 contract_record(model="gpt-4o", cost_source=CostSource.ESTIMATED),
             ]
         )
-        assert {"mystery-1": 101} == await self.reader_of(sink).unpriced_usage(_query())
+        assert await self.reader_of(sink).unpriced_usage(_query()) == {"mystery-1": 101}
 
     # -- series and time zones --------------------------------------------------------
 
@@ -340,6 +340,6 @@ class SinkContract:
         # Compare instants in UTC: Python never calls an ambiguous local time equal
         # to a time in another zone (PEP 495).
         assert [start + i * HOUR for i in range(4)] == [p.start.astimezone(UTC) for p in series]
-        assert ["01:00:00+02:00", "02:00:00+02:00", "02:00:00+01:00", "03:00:00+01:00"] == [
+        assert [
             p.start.isoformat()[11:] for p in series
-        ]
+        ] == ["01:00:00+02:00", "02:00:00+02:00", "02:00:00+01:00", "03:00:00+01:00"]
