@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from costpipe.lineprotocol import stored_tag_value

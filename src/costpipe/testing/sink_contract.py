@@ -183,8 +183,7 @@ class SinkContract:
     ) -> None:
         """Filter values are bound or escaped: a hostile value matches only itself."""
         records = [
-            contract_record(model=v, cost_usd=Decimal(i + 1))
-            for i, v in enumerate(AWKWARD_VALUES)
+            contract_record(model=v, cost_usd=Decimal(i + 1)) for i, v in enumerate(AWKWARD_VALUES)
         ]
         await sink.write(records)
         expected = Decimal(AWKWARD_VALUES.index(value) + 1)
@@ -211,10 +210,7 @@ class SinkContract:
 
     async def test_breakdown_top_n_sums_the_rest_into_other(self, sink: Sink[Any]) -> None:
         await sink.write(
-            [
-                contract_record(user_id=f"user-{n}", cost_usd=Decimal(n))
-                for n in (5, 4, 3, 2, 1)
-            ]
+            [contract_record(user_id=f"user-{n}", cost_usd=Decimal(n)) for n in (5, 4, 3, 2, 1)]
             + [contract_record(user_id="", cost_usd=Decimal("0.5"))]
         )
         reader = self.reader_of(sink)
@@ -340,6 +336,9 @@ class SinkContract:
         # Compare instants in UTC: Python never calls an ambiguous local time equal
         # to a time in another zone (PEP 495).
         assert [start + i * HOUR for i in range(4)] == [p.start.astimezone(UTC) for p in series]
-        assert [
-            p.start.isoformat()[11:] for p in series
-        ] == ["01:00:00+02:00", "02:00:00+02:00", "02:00:00+01:00", "03:00:00+01:00"]
+        assert [p.start.isoformat()[11:] for p in series] == [
+            "01:00:00+02:00",
+            "02:00:00+02:00",
+            "02:00:00+01:00",
+            "03:00:00+01:00",
+        ]
