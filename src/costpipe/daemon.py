@@ -22,7 +22,7 @@ import structlog
 from costpipe.config import Settings
 from costpipe.metrics import Metrics
 from costpipe.pipeline import Outcome, PassResult, Pipeline, ProgressCallback, run_windows
-from costpipe.plugins import await_me_maybe
+from costpipe.plugins import call_each
 from costpipe.records import Window
 from costpipe.runtime import Runtime
 from costpipe.spool import SpoolingSink
@@ -95,11 +95,10 @@ class Daemon:
         await self.runtime.start()
         self.alerts = self._build_alert_engine()
         if self.pm is not None:
-            for result in self.pm.hook.costpipe_startup(settings=self.settings):
-                try:
-                    await await_me_maybe(result)
-                except Exception as exc:
-                    log.error("startup_hook_failed", error=repr(exc))
+            # One implementation at a time: a plugin raising must not skip the others.
+            failures = await call_each(self.pm.hook.costpipe_startup, settings=self.settings)
+            for plugin, error in failures:
+                log.error("startup_hook_failed", plugin=plugin, error=repr(error))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -117,9 +116,9 @@ class Daemon:
         except TimeoutError:
             log.error("flush_timeout", seconds=timeout)
         if self.pm is not None:
-            for result in self.pm.hook.costpipe_shutdown(settings=self.settings):
-                with contextlib.suppress(Exception):
-                    await await_me_maybe(result)
+            failures = await call_each(self.pm.hook.costpipe_shutdown, settings=self.settings)
+            for plugin, error in failures:
+                log.error("shutdown_hook_failed", plugin=plugin, error=repr(error))
         if self.health is not None:
             await self.health.stop()
         await self.runtime.close()

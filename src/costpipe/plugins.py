@@ -31,6 +31,7 @@ __all__ = [
     "PluginInfo",
     "await_me_maybe",
     "build_plugin_manager",
+    "call_each",
 ]
 
 ENTRY_POINT_GROUP = "costpipe"
@@ -61,6 +62,25 @@ async def await_me_maybe(value: T | Awaitable[T]) -> T:
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+async def call_each(hook: Any, **kwargs: Any) -> list[tuple[str, Exception]]:
+    """Call every implementation of a life-cycle hook on its own, in pluggy's
+    order, awaiting what it returns; return ``(plugin name, error)`` for each
+    implementation that raised.
+
+    Unlike ``hook(**kwargs)``, one plugin raising (synchronously or in its
+    coroutine) neither stops the others nor leaves their coroutines unawaited.
+    Implementations receive the subset of *kwargs* they name, as with pluggy.
+    """
+    failures: list[tuple[str, Exception]] = []
+    for impl in reversed(hook.get_hookimpls()):
+        args = [kwargs[name] for name in impl.argnames]
+        try:
+            await await_me_maybe(impl.function(*args))
+        except Exception as exc:
+            failures.append((impl.plugin_name, exc))
+    return failures
 
 
 @dataclass(slots=True)
