@@ -89,7 +89,8 @@ class SmtpServer:
         ok = data.login.decode() == SMTP_USER and data.password.decode() == SMTP_PASSWORD
         if ok:
             self.inbox.logins.append(data.login.decode())
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd then answers 535 itself (True would leave the client hanging).
+        return AuthResult(success=ok, handled=ok)
 
     def start(self) -> None:
         self.controller = Controller(
