@@ -16,7 +16,7 @@ import html
 import io
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +127,8 @@ def _esc(value: object) -> str:
 
 
 def _forecast_text(budget: BudgetView, tz: str) -> str:
-    by = format_local(budget.period_end, tz, with_time=False)
+    # period_end is the exclusive next midnight; people say "by the 30th".
+    by = format_local(budget.period_end - timedelta(microseconds=1), tz, with_time=False)
     if budget.forecast is None or budget.forecast_used is None:
         return f"forecast from 10 % into the period (ends {by})"
     return (
@@ -151,9 +152,13 @@ class Dashboard:
             name="Date range",
             options={p.label: p.value for p in Preset},
             value=initial.preset.value,
+            sizing_mode="stretch_width",
         )
         self.group_by = pn.widgets.Select(
-            name="Group by", options=group_choices([]), value=initial.group_by
+            name="Group by",
+            options=group_choices([]),
+            value=initial.group_by,
+            sizing_mode="stretch_width",
         )
         self.granularity = pn.widgets.RadioButtonGroup(
             name="Granularity",
@@ -171,7 +176,10 @@ class Dashboard:
         )
         self.filters = {
             dim: pn.widgets.MultiChoice(
-                name=f"{GROUP_LABELS[dim]} filter", options=[], placeholder="all"
+                name=f"{GROUP_LABELS[dim]} filter",
+                options=[],
+                placeholder="all",
+                sizing_mode="stretch_width",
             )
             for dim in FILTER_DIMENSIONS
         }
@@ -245,7 +253,10 @@ class Dashboard:
         if generation != self._generation:
             return  # a newer refresh is running; its result wins
         self.view = view
-        self._render(view, generation)
+        # One document patch for the whole page: without it the browser may show
+        # the new total next to the old table for a frame.
+        with pn.io.hold():
+            self._render(view, generation)
 
     # -- rendering ------------------------------------------------------------
 
@@ -314,6 +325,8 @@ class Dashboard:
             used = budget.used
             state = "cp-over" if used >= 1 else "cp-warn" if used >= 0.8 else "cp-ok"
             width = min(used * 100, 100)
+            projected = budget.forecast_used
+            warn = "cp-up" if projected is not None and projected >= 1 else ""
             scope = f" &middot; top {_esc(budget.group or '(none)')}" if budget.group else ""
             cards.append(
                 f'<div class="cp-card" data-testid="budget" data-budget="{_esc(budget.name)}">'
@@ -323,7 +336,7 @@ class Dashboard:
                 f'<div class="cp-bar"><div class="cp-fill {state}" style="width:{width:.1f}%"></div></div>'
                 f'<div class="cp-sub"><b data-testid="budget-used">{_esc(format_percent(used))}</b> used'
                 f" in {_esc(budget.period)}{scope}</div>"
-                f'<div class="cp-sub">{_esc(_forecast_text(budget, tz))}</div></div>'
+                f'<div class="cp-sub {warn}">{_esc(_forecast_text(budget, tz))}</div></div>'
             )
         return '<div style="display:flex;gap:12px;flex-wrap:wrap">' + "".join(cards) + "</div>"
 
@@ -400,7 +413,7 @@ class Dashboard:
             "xlabel": f"{'Hour' if hourly else 'Day'} ({view.timezone})",
             "responsive": True,
             "height": 320,
-            "legend": "top_left",
+            "legend": "right",
             "color": cmap,
             "yformatter": NumeralTickFormatter(format="$0,0"),
         }

@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 import signal
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from costpipe.components import ComponentContext, Sink
@@ -28,7 +30,16 @@ from costpipe.config import Settings
 from costpipe.errors import ConfigError
 from costpipe.query import CostReader
 
-__all__ = ["DashboardServer", "ReaderHandle", "open_reader", "parse_basic_auth", "serve"]
+__all__ = [
+    "BackgroundDashboard",
+    "DashboardServer",
+    "ReaderHandle",
+    "open_reader",
+    "parse_basic_auth",
+    "serve",
+]
+
+T = TypeVar("T")
 
 
 def parse_basic_auth(value: str | None) -> dict[str, str] | None:
@@ -74,6 +85,14 @@ async def open_reader(settings: Settings) -> ReaderHandle:
     raise ConfigError("sinks", "no configured sink can be read; the dashboard needs one")
 
 
+def _free_port(address: str) -> int:
+    # Bokeh needs the port before it binds (the websocket origin allow-list names
+    # it), so port 0 is resolved here; the window for a race is a few microseconds.
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as probe:
+        probe.bind((address, 0))
+        return int(probe.getsockname()[1])
+
+
 @dataclass(slots=True)
 class DashboardServer:
     """A Panel server bound to the running loop. ``start`` and ``stop`` must be
@@ -117,29 +136,32 @@ class DashboardServer:
             # A fresh secret per process: restarting the dashboard logs everyone out,
             # which is acceptable and keeps secrets out of the config.
             kwargs.update(basic_auth=users, cookie_secret=secrets.token_urlsafe(32))
+        port = self.port or _free_port(self.address)
         self._server = pn.serve(
             {"/": session},
-            port=self.port,
+            port=port,
             address=self.address,
-            websocket_origin=self._origins(),
+            websocket_origin=self._origins(port),
             loop=IOLoop.current(),
             show=False,
             start=False,
+            verbose=False,
             title=options.title,
             **kwargs,
         )
         self._server.start()
         return int(self._server.port)
 
-    def _origins(self) -> list[str]:
+    def _origins(self, port: int) -> list[str]:
         # The websocket is only accepted from pages this server served (and the
         # public URL): a cookie-authenticated socket must not be reachable from
         # another site's page.
-        origins = {f"{self.address}:*", "127.0.0.1:*", "localhost:*"}
+        origins = {f"{host}:{port}" for host in (self.address, "127.0.0.1", "localhost")}
         if self.settings.dashboard.url:
-            host = urlsplit(self.settings.dashboard.url).netloc
-            if host:
-                origins.add(host)
+            public = urlsplit(self.settings.dashboard.url)
+            if public.hostname:
+                default = 443 if public.scheme == "https" else 80
+                origins.add(f"{public.hostname}:{public.port or default}")
         return sorted(origins)
 
     async def stop(self) -> None:
@@ -173,3 +195,37 @@ def serve(
             await server.stop()
 
     asyncio.run(main())
+
+
+class BackgroundDashboard:
+    """A :class:`DashboardServer` on its own event loop in a daemon thread.
+
+    For tests, screenshots and benchmarks, which drive a browser from the main
+    thread. ``with BackgroundDashboard(server) as port: ...`` starts it and
+    stops it (closing the reader) on exit.
+    """
+
+    def __init__(self, server: DashboardServer) -> None:
+        self.server = server
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=60)
+
+    def call(self, function: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run a coroutine function on the server's loop (e.g. write to the store)."""
+        return self._call(function())
+
+    def __enter__(self) -> int:
+        self._thread.start()
+        self.port = self._call(self.server.start())
+        return self.port
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._call(self.server.stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)

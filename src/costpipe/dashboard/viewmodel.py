@@ -151,9 +151,9 @@ def _fold_series(points: Sequence[SeriesPoint], keep: set[str]) -> list[SeriesPo
     return [SeriesPoint(start, group, cost) for (start, group), cost in sorted(folded.items())]
 
 
-def _decimal(value: float) -> Decimal:
-    # Budget amounts arrive as floats from pydantic; str() keeps what the user typed.
-    return Decimal(str(value))
+def _decimal(value: float | Decimal) -> Decimal:
+    # Should an amount arrive as a float, str() keeps the digits the user typed.
+    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 async def _budget_view(
