@@ -33,10 +33,10 @@ __all__ = [
 MIN_ELAPSED_FRACTION = Decimal("0.1")
 
 
-def budget_amount(amount: float) -> Decimal:
-    """The config's float amount as the Decimal it was written as (``100`` not ``100.0``)."""
-    # str() of a float is its shortest round-tripping form, so "0.1" stays 0.1.
-    value = Decimal(str(amount))
+def budget_amount(amount: Decimal | float) -> Decimal:
+    """The config's amount as an exact Decimal, shown as written (``100``, not ``100.0``)."""
+    # str() of a float is its shortest round-tripping form, so 0.1 stays 0.1.
+    value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
     return value.quantize(Decimal(1)) if value == value.to_integral_value() else value
 
 
