@@ -1,0 +1,191 @@
+"""Shared HTTP behaviour: retries, timeouts, the in-flight bound, redaction."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import structlog
+from aiohttp import web
+from structlog.testing import capture_logs
+from yarl import URL
+
+from costpipe.errors import AuthError, TransientError
+from costpipe.http import AuthHint, HttpClient, PageError, redact_url, retry_after_seconds
+from tests.providers.fakes import FakeOpenAI, Serve, json_response
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.pages_fetched = 0
+        self.retries = 0
+
+
+MakeClient = Callable[..., Awaitable[tuple[HttpClient, Stats]]]
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[MakeClient]:
+    clients: list[HttpClient] = []
+
+    async def make(base_url: str, slots: int = 8, **options: Any) -> tuple[HttpClient, Stats]:
+        stats = Stats()
+        options = {
+            "max_retries": 2,
+            "retry_backoff": timedelta(milliseconds=10),
+            "timeout": timedelta(seconds=5),
+            **options,
+        }
+        client = HttpClient(
+            instance="test.one",
+            base_url=base_url,
+            headers={"Authorization": "Bearer sk-admin-good"},
+            slots=asyncio.Semaphore(slots),
+            stats=stats,
+            log=structlog.get_logger("costpipe"),
+            auth=AuthHint("an Admin key", env_var="TEST_KEY"),
+            secrets=("sk-admin-good",),
+            **options,
+        )
+        await client.start()
+        clients.append(client)
+        return client, stats
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+def test_retry_after_ms_wins_over_retry_after() -> None:
+    assert retry_after_seconds({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+
+
+def test_retry_after_seconds_and_http_dates() -> None:
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    assert retry_after_seconds({"retry-after": "7"}, now) == 7.0
+    assert retry_after_seconds({"retry-after": "Fri, 20 Nov 2026 12:00:30 GMT"}, now) == 30.0
+    assert retry_after_seconds({"retry-after": "Fri, 20 Nov 2026 11:00:00 GMT"}, now) == 0.0
+    assert retry_after_seconds({"retry-after": "soon"}, now) is None
+    assert retry_after_seconds({}, now) is None
+
+
+def test_urls_are_logged_without_credentials() -> None:
+    url = URL("https://user:pw@proxy.example/v1/x?api_key=abc&group_by=model")
+    text = redact_url(url)
+    assert "pw" not in text
+    assert "abc" not in text
+    assert "group_by=model" in text
+
+
+async def test_fractions_parse_as_decimal_integers_stay_int(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text='{"a": 0.1, "b": 3, "c": 1e-7}', content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    client, stats = await make_client(await serve(app))
+    page = await client.get_json("/x")
+    assert {"a": Decimal("0.1"), "b": 3, "c": Decimal("1e-7")} == page.body
+    assert isinstance(page.body["b"], int)
+    assert stats.pages_fetched == 1
+
+
+async def test_retry_after_in_seconds_is_waited_for(serve: Serve, make_client: MakeClient) -> None:
+    fake = FakeOpenAI(buckets={"/x": []})
+    fake.script["/x"] = deque([lambda: json_response(429, {}, headers={"Retry-After": "1"})])
+    client, stats = await make_client(await serve(fake.app()))
+    await client.get_json("/x", [("start_time", "0")])
+    first, second = fake.requests_to("/x")
+    assert second.at - first.at >= 1.0
+    assert stats.retries == 1
+
+
+async def test_retry_after_is_capped(serve: Serve, make_client: MakeClient) -> None:
+    """A Retry-After of an hour waits at most retry_wait_max."""
+    fake = FakeOpenAI(buckets={"/x": []})
+    fake.script["/x"] = deque([lambda: json_response(429, {}, headers={"Retry-After": "3600"})])
+    client, _ = await make_client(
+        await serve(fake.app()), retry_wait_max=timedelta(milliseconds=50)
+    )
+    await asyncio.wait_for(client.get_json("/x", [("start_time", "0")]), timeout=30)
+    assert len(fake.requests_to("/x")) == 2
+
+
+async def test_x_should_retry_false_is_respected(serve: Serve, make_client: MakeClient) -> None:
+    fake = FakeOpenAI(buckets={"/x": []})
+    fake.script["/x"] = deque([lambda: json_response(503, {}, headers={"x-should-retry": "false"})])
+    client, stats = await make_client(await serve(fake.app()))
+    with pytest.raises(TransientError):
+        await client.get_json("/x", [("start_time", "0")])
+    assert (len(fake.seen), stats.retries) == (1, 0)
+
+
+async def test_timeouts_are_retried_then_transient(serve: Serve, make_client: MakeClient) -> None:
+    fake = FakeOpenAI(buckets={"/x": []}, delay=1.0)
+    client, stats = await make_client(
+        await serve(fake.app()), timeout=timedelta(milliseconds=100), max_retries=1
+    )
+    with pytest.raises(TransientError, match="timed out"):
+        await client.get_json("/x", [("start_time", "0")])
+    assert (len(fake.seen), stats.retries) == (2, 1)
+
+
+async def test_connection_errors_are_retried_then_transient(make_client: MakeClient) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # Nothing listens on the port any more.
+    client, stats = await make_client(f"http://127.0.0.1:{port}", max_retries=2)
+    with pytest.raises(TransientError, match="connection failed"):
+        await client.get_json("/x")
+    assert stats.retries == 2
+
+
+async def test_requests_in_flight_are_bounded_by_the_shared_slots(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    fake = FakeOpenAI(buckets={"/x": []}, delay=0.05)
+    client, _ = await make_client(await serve(fake.app()), slots=2)
+    await asyncio.gather(*(client.get_json("/x", [("start_time", "0")]) for _ in range(8)))
+    assert len(fake.seen) == 8
+    assert fake.max_in_flight == 2
+
+
+async def test_other_4xx_is_a_page_error_not_retried(serve: Serve, make_client: MakeClient) -> None:
+    fake = FakeOpenAI(buckets={})
+    client, stats = await make_client(await serve(fake.app()))
+    with pytest.raises(PageError, match="HTTP 404"):
+        await client.get_json("/missing")
+    assert stats.retries == 0
+
+
+async def test_an_echoed_key_is_masked_in_auth_errors(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        auth = request.headers["Authorization"].removeprefix("Bearer ")
+        return json_response(401, {"error": {"message": f"Incorrect API key provided: {auth}"}})
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    client, _ = await make_client(await serve(app))
+    with pytest.raises(AuthError) as caught:
+        await client.get_json("/x")
+    message = str(caught.value)
+    assert "sk-admin-good" not in message
+    assert "$TEST_KEY" in message
+    assert "an Admin key is needed" in message
+
+
+async def test_disabling_tls_verification_logs_a_warning(make_client: MakeClient) -> None:
+    with capture_logs() as logs:
+        await make_client("https://127.0.0.1:1", verify_tls=False)
+    assert [e["event"] for e in logs] == ["tls_verification_disabled"]
