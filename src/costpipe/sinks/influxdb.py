@@ -19,6 +19,7 @@ the bounded retries, and :class:`AuthError` on 401/403.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -94,15 +95,14 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
         if not config.verify_tls:
             self.log.warning("tls_verification_disabled", sink=self.instance, url=config.url)
         headers: dict[str, str] = {}
-        auth = None
         if config.token is not None:
             headers["Authorization"] = f"Token {config.token.get_secret_value()}"
         elif config.username is not None:
             password = config.password.get_secret_value() if config.password else ""
-            auth = aiohttp.BasicAuth(config.username, password)
+            credentials = base64.b64encode(f"{config.username}:{password}".encode()).decode()
+            headers["Authorization"] = f"Basic {credentials}"
         self._session = aiohttp.ClientSession(
             headers=headers,
-            auth=auth,
             timeout=aiohttp.ClientTimeout(total=config.timeout_seconds),
             connector=aiohttp.TCPConnector(ssl=config.verify_tls),
         )
