@@ -20,7 +20,8 @@ Grouping (``by``): ``day`` (UTC date), ``model``, ``project`` (OpenAI project,
 Anthropic workspace), ``user`` (OpenAI user, Anthropic API key) or ``total``.
 ``""`` is the key for null (no user, the default workspace, Workbench usage, a
 web-search cost row without a model). Costs are attributed to model, project
-and user by the simulator's own knowledge; the Costs API cannot show cost by
+and user by the simulator's own knowledge (except that Anthropic web-search
+cost goes to ``""``, as its cost rows have a null model); the Costs API cannot show cost by
 user, and shows a model only inside ``line_item`` text.
 """
 
@@ -84,6 +85,10 @@ def _group(world: World[OpenAIStream] | World[AnthropicStream], burst: Burst, by
     return {"model": model, "project": project, "user": user}[by]
 
 
+def _add(totals: dict[str, Totals], key: str, value: Totals) -> None:
+    totals[key] = totals.get(key, Totals()) + value
+
+
 def compute_truth(
     world: World[OpenAIStream] | World[AnthropicStream], start: int, end: int, now: int, by: str
 ) -> dict[str, Totals]:
@@ -93,14 +98,22 @@ def compute_truth(
     counts_requests = world.provider == "openai"
     totals: dict[str, Totals] = {}
     for burst in world.bursts(start, end, now):
-        key = _group(world, burst, by)
-        add = Totals(
-            world.cost_usd(burst),
+        tokens = Totals(
+            Decimal(0),
             burst.uncached,
             burst.cached,
             burst.write_5m + burst.write_1h,
             burst.output,
             burst.requests if counts_requests else 0,
         )
-        totals[key] = totals.get(key, Totals()) + add
+        if by == "model":
+            costs = world.cost_by_model(burst)
+            home = world.labels_of(burst)[0]
+            costs_at_home = sum((c for m, c in costs if m == home), Decimal(0))
+            _add(totals, home, tokens + Totals(costs_at_home))
+            for model, cost in costs:
+                if model != home:
+                    _add(totals, model, Totals(cost))
+        else:
+            _add(totals, _group(world, burst, by), tokens + Totals(world.cost_usd(burst)))
     return dict(sorted(totals.items()))

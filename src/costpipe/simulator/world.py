@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Generic, TypeVar
 
 from costpipe.simulator.activity import Activity, Burst, Profile
-from costpipe.simulator.billing import anthropic_cost, openai_cost
+from costpipe.simulator.billing import anthropic_charges, anthropic_cost, openai_cost
 from costpipe.simulator.options import SimulatorOptions
 from costpipe.simulator.organization import AnthropicOrg, AnthropicStream, OpenAIOrg, OpenAIStream
 
@@ -34,6 +34,10 @@ class World(Generic[StreamT]):
     def cost_usd(self, burst: Burst) -> Decimal:
         """Exact dollars billed for *burst*."""
         raise NotImplementedError
+
+    def cost_by_model(self, burst: Burst) -> list[tuple[str, Decimal]]:
+        """Dollars of *burst* keyed by the ``model`` its cost rows report."""
+        return [(self.labels_of(burst)[0], self.cost_usd(burst))]
 
     def labels(self, stream: StreamT) -> tuple[str, str, str]:
         """(model, project, user) of a stream, as ground truth groups them; ``""``
@@ -81,6 +85,14 @@ class AnthropicWorld(World[AnthropicStream]):
 
     def cost_usd(self, burst: Burst) -> Decimal:
         return anthropic_cost(self.streams[burst.stream], burst)
+
+    def cost_by_model(self, burst: Burst) -> list[tuple[str, Decimal]]:
+        # Web-search rows of the cost report have a null model.
+        cents: dict[str, Decimal] = {}
+        for charge in anthropic_charges(self.streams[burst.stream], burst):
+            key = charge.model or ""
+            cents[key] = cents.get(key, Decimal(0)) + charge.cents
+        return [(model, amount / 100) for model, amount in cents.items()]
 
     def labels(self, stream: AnthropicStream) -> tuple[str, str, str]:
         # Anthropic's usage report has no end-user dimension: "user" is the API key.
