@@ -29,13 +29,13 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from multidict import MultiMapping
 
-from costpipe.simulator import anthropic_api, openai_api
+from costpipe.simulator import anthropic_api, litellm_api, openai_api, openrouter_api
 from costpipe.simulator.faults import FaultState
 from costpipe.simulator.options import SimulatorOptions
 from costpipe.simulator.seeded import SeededHash
@@ -68,6 +68,8 @@ class Simulator:
         self.options.validate()
         self.openai = OpenAIWorld(self.options)
         self.anthropic = AnthropicWorld(self.options)
+        self.openrouter = openrouter_api.OpenRouterWorld(self.options.seed)
+        self.litellm = litellm_api.LiteLLMWorld(self.options.seed)
         self.faults = FaultState(self.options.seed, self.options.faults)
         self._ids = SeededHash(self.options.seed)
         self._served = 0
@@ -108,6 +110,18 @@ class Simulator:
     @property
     def anthropic_base_url(self) -> str:
         return self.base_url
+
+    @property
+    def openrouter_base_url(self) -> str:
+        return self.base_url + "/api/v1"
+
+    @property
+    def litellm_base_url(self) -> str:
+        return self.base_url
+
+    def now_datetime(self) -> datetime:
+        """:meth:`now` as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.now(), UTC)
 
     def now(self) -> int:
         """The simulator's "now" in unix seconds (fixed, or the real clock)."""
@@ -179,6 +193,9 @@ class Simulator:
             app.router.add_get(path, self._openai_handler(build))
         for path, build in anthropic_pages.items():
             app.router.add_get(path, self._anthropic_handler(build))
+        # OpenRouter and LiteLLM fakes (their own modules; no injected faults).
+        openrouter_api.add_routes(app, self.openrouter, self.now_datetime)
+        litellm_api.add_routes(app, self.litellm, self.now_datetime)
         app.router.add_get("/_sim/truth", self._truth)
         app.router.add_post("/_sim/revise", self._revise)
         app.router.add_get("/_sim/faults", self._get_faults)

@@ -1,0 +1,278 @@
+"""A fake of the LiteLLM proxy's ``GET /spend/logs/v2`` (provider-apis.md §4).
+
+Behaviour:
+
+* ``Authorization: Bearer <master key>``; no or unknown key -> 401, a virtual
+  key of an internal user -> 403 (spend routes need the proxy admin); errors
+  are ``{"error": {"message", "type", "param", "code": "<status>"}}``.
+* ``start_date`` and ``end_date`` are required (400 otherwise), formatted
+  ``YYYY-MM-DD HH:MM:SS`` and read as UTC; rows with
+  ``start_date <= startTime <= end_date`` (both ends inclusive, as LiteLLM's
+  ``gte``/``lte``) and ``startTime`` before "now" are served.
+* Offset pagination: ``page`` >= 1, ``page_size`` 1..100 (422 above), rows
+  ordered ``startTime`` descending; the answer carries ``total`` and
+  ``total_pages``.
+* ``spend`` is a JSON number in dollars with up to 18 decimals; ``api_key`` is
+  the sha256 hex of a virtual key; ``startTime`` is ISO 8601 with microseconds.
+* :attr:`LiteLLMWorld.insert_after_page` makes requests arrive *during* a
+  walk: after that page is served, new rows are logged just before the
+  queried end, so every later page shifts (the client must deduplicate by
+  ``request_id``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from aiohttp import web
+
+from costpipe.simulator.seeded import SeededHash
+from costpipe.simulator.wire import dumps
+
+__all__ = ["LiteLLMWorld", "SpendLog", "add_routes"]
+
+NowFn = Callable[[], datetime]
+HOUR = 3600
+MAX_PAGE_SIZE = 100
+_FORMAT = "%Y-%m-%d %H:%M:%S"
+_DIGITS = Decimal("0.000000000000000001")
+
+#: (model sent upstream, public model_group, custom_llm_provider, $/M in, $/M out)
+MODELS: tuple[tuple[str, str, str, Decimal, Decimal], ...] = (
+    ("gpt-4o-2024-08-06", "gpt-4o", "openai", Decimal("2.5"), Decimal(10)),
+    ("gpt-4o-2024-08-06", "gpt-4o", "azure", Decimal("2.5"), Decimal(10)),
+    ("claude-sonnet-4-20250514", "sonnet", "anthropic", Decimal(3), Decimal(15)),
+    ("llama-3.3-70b-versatile", "llama3", "groq", Decimal("0.59"), Decimal("0.79")),
+    ("text-embedding-3-small", "embed", "openai", Decimal("0.02"), Decimal(0)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A virtual key, its owner and team."""
+
+    key_hash: str
+    alias: str
+    user: str
+    team_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpendLog:
+    """One ``LiteLLM_SpendLogs`` row."""
+
+    request_id: str
+    start: datetime
+    caller: Caller
+    model: str
+    model_group: str
+    provider: str
+    prompt_tokens: int
+    completion_tokens: int
+    spend: Decimal
+    status: str
+
+    def as_json(self) -> dict[str, object]:
+        end = self.start + timedelta(milliseconds=800)
+        return {
+            "request_id": self.request_id,
+            "call_type": "aembedding" if self.model_group == "embed" else "acompletion",
+            "api_key": self.caller.key_hash,
+            "spend": self.spend,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "startTime": self.start.isoformat(),
+            "endTime": end.isoformat(),
+            "request_duration_ms": 800,
+            "model": self.model,
+            "model_id": hashlib.sha256(f"{self.model}/{self.provider}".encode()).hexdigest()[:16],
+            "model_group": self.model_group,
+            "custom_llm_provider": self.provider,
+            "api_base": f"https://{self.provider}.example/v1",
+            "user": self.caller.user,
+            "metadata": {
+                "user_api_key_alias": self.caller.alias,
+                "user_api_key_team_id": self.caller.team_id,
+                "status": self.status,
+            },
+            "cache_hit": "False",
+            "cache_key": "Cache OFF",
+            "request_tags": [],
+            "team_id": self.caller.team_id,
+            "organization_id": None,
+            "end_user": "customer-" + self.request_id[-3:],
+            "requester_ip_address": None,
+            "session_id": None,
+            "status": self.status,
+        }
+
+
+class LiteLLMWorld:
+    """Deterministic per-request spend logs of one LiteLLM proxy."""
+
+    def __init__(self, seed: int) -> None:
+        self._hash = SeededHash(seed)
+        h = self._hash
+        self.master_key = "sk-" + h.token(32, "litellm", "master")
+        self.user_key = "sk-" + h.token(22, "litellm", "user-key")
+        teams: list[str | None] = [
+            "e8d1460f-846c-45d7-9b43-55f3cc52ac32",
+            'team search, "ranking"=1 ü \\',
+            None,  # keys without a team
+        ]
+        self.callers = tuple(
+            Caller(
+                hashlib.sha256(f"sk-virtual-{i}-{seed}".encode()).hexdigest(),
+                f"key-{i}",
+                ("default_user_id", "alice@example.com", "bob", "svc-batch")[i % 4],
+                teams[i % len(teams)],
+            )
+            for i in range(6)
+        )
+        self.inserted: list[SpendLog] = []
+        self.insert_after_page: int | None = None
+        """After serving this page number of a walk, log :attr:`insert_count` new rows."""
+        self.insert_count = 7
+
+    def _hour(self, hour: int) -> list[SpendLog]:
+        rows: list[SpendLog] = []
+        busy = 3 if 8 <= datetime.fromtimestamp(hour, UTC).hour < 18 else 1
+        for c in range(len(self.callers)):
+            w = self._hash.words("litellm", hour, c)
+            for n in range(w[0] % (4 * busy)):
+                rows.append(self._log(hour, c, n, self._hash.words("litellm", hour, c, n)))
+        return rows
+
+    def _log(self, hour: int, c: int, n: int, w: tuple[int, ...], tag: str = "") -> SpendLog:
+        model, group, provider, price_in, price_out = MODELS[(w[0] + c) % len(MODELS)]
+        prompt = 10 + w[1] % 6000
+        completion = 0 if group == "embed" else 1 + w[2] % 1200
+        failed = w[3] % 25 == 0
+        spend = Decimal(0)
+        if not failed:
+            # ~17 significant digits, as LiteLLM's float arithmetic produces.
+            jitter = 1 + Decimal(w[6]) / Decimal(10**14)
+            spend = (
+                (prompt * price_in + completion * price_out) * jitter / Decimal(10**6)
+            ).quantize(_DIGITS)
+        moment = datetime.fromtimestamp(hour, UTC) + timedelta(
+            seconds=w[4] % HOUR, microseconds=w[5] % 1_000_000
+        )
+        request_id = "chatcmpl-" + self._hash.token(24, "litellm", "id", hour, c, n, tag)
+        return SpendLog(
+            request_id,
+            moment,
+            self.callers[c],
+            model,
+            group,
+            provider,
+            prompt,
+            completion,
+            spend,
+            "failure" if failed else "success",
+        )
+
+    def logs(self, lo: datetime, hi: datetime, now: datetime) -> list[SpendLog]:
+        """Rows with ``lo <= startTime <= hi`` and before *now*, newest first."""
+        first = int(lo.timestamp()) // HOUR * HOUR
+        rows = [r for hour in range(first, int(hi.timestamp()) + 1, HOUR) for r in self._hour(hour)]
+        rows.extend(self.inserted)
+        rows = [r for r in rows if lo <= r.start <= hi and r.start < now]
+        rows.sort(key=lambda r: (r.start, r.request_id), reverse=True)
+        return rows
+
+    def insert(self, before: datetime, count: int) -> None:
+        """Log *count* new requests in the second before *before* (late arrivals)."""
+        base = int(before.timestamp()) - 1
+        hour = base // HOUR * HOUR
+        for n in range(count):
+            number = len(self.inserted)
+            w = self._hash.words("litellm", "insert", number)
+            row = self._log(hour, number % len(self.callers), number, w, tag=f"ins{number}")
+            moment = datetime.fromtimestamp(base, UTC) + timedelta(microseconds=n)
+            self.inserted.append(_at(row, moment))
+
+    def truth(self, start: datetime, end: datetime, now: datetime) -> dict[str, Decimal]:
+        """Exact spend, tokens and requests of rows with ``start <= startTime < end``."""
+        rows = [r for r in self.logs(start, end, now) if r.start < end]
+        return {
+            "spend": sum((r.spend for r in rows), Decimal(0)),
+            "prompt_tokens": Decimal(sum(r.prompt_tokens for r in rows)),
+            "completion_tokens": Decimal(sum(r.completion_tokens for r in rows)),
+            "requests": Decimal(len(rows)),
+        }
+
+
+def _at(row: SpendLog, moment: datetime) -> SpendLog:
+    return SpendLog(
+        row.request_id,
+        moment,
+        row.caller,
+        row.model,
+        row.model_group,
+        row.provider,
+        row.prompt_tokens,
+        row.completion_tokens,
+        row.spend,
+        row.status,
+    )
+
+
+def _error(status: int, message: str, kind: str) -> web.Response:
+    body = {"error": {"message": message, "type": kind, "param": "None", "code": str(status)}}
+    return web.Response(status=status, body=dumps(body), content_type="application/json")
+
+
+def _parse_date(raw: str) -> datetime:
+    return datetime.strptime(raw, _FORMAT).replace(tzinfo=UTC)
+
+
+def add_routes(app: web.Application, world: LiteLLMWorld, now: NowFn) -> None:
+    """Mount ``/spend/logs/v2``."""
+
+    async def spend_logs(request: web.Request) -> web.StreamResponse:
+        auth = request.headers.get("Authorization", "")
+        key = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        if key == world.user_key:
+            return _error(
+                403,
+                "Only proxy admin can be used to generate, delete, update info for new keys/users/teams. Route=/spend/logs/v2",
+                "auth_error",
+            )
+        if key != world.master_key:
+            return _error(
+                401, "Authentication Error, Invalid proxy server token passed.", "auth_error"
+            )
+        query = request.query
+        if "start_date" not in query or "end_date" not in query:
+            return _error(400, "Start date and end date are required", "bad_request_error")
+        try:
+            lo = _parse_date(query["start_date"])
+            hi = _parse_date(query["end_date"])
+            page = int(query.get("page", "1"))
+            size = int(query.get("page_size", "50"))
+        except ValueError as error:
+            return _error(400, f"Invalid parameter: {error}", "bad_request_error")
+        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+            return _error(422, "page >= 1 and 1 <= page_size <= 100", "unprocessable_entity")
+        moment = now()
+        rows = world.logs(lo, hi, moment)
+        served = rows[(page - 1) * size : page * size]
+        total = len(rows)
+        body = {
+            "data": [r.as_json() for r in served],
+            "total": total,
+            "page": page,
+            "page_size": size,
+            "total_pages": -(-total // size),
+        }
+        if world.insert_after_page == page:
+            world.insert(min(hi, moment), world.insert_count)
+        return web.Response(body=dumps(body), content_type="application/json")
+
+    app.router.add_get("/spend/logs/v2", spend_logs)

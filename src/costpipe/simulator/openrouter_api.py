@@ -1,0 +1,240 @@
+"""A fake of OpenRouter's ``/api/v1/activity`` and ``/api/v1/credits`` (provider-apis.md §3).
+
+Base URL ``http://127.0.0.1:P/api/v1``. Behaviour:
+
+* ``Authorization: Bearer <key>``: no or unknown key -> 401; an ordinary
+  (inference) key -> 403 "Only management keys can perform this operation";
+  errors are ``{"error": {"code": <int>, "message": ...}}``.
+* ``/activity`` returns one row per (UTC day, model, endpoint) for the last 30
+  *completed* UTC days (today is never included), with no pagination; ``date``
+  (``YYYY-MM-DD``) narrows it to one of those days, anything else is a 400.
+* ``usage`` and ``byok_usage_inference`` are JSON numbers in dollars written
+  with up to 18 decimals, exactly as :func:`truth` sums them.
+* ``/credits`` returns ``total_credits`` and ``total_usage`` (everything ever
+  spent: the served 30 days plus a fixed older amount).
+
+Rows are hashes of (seed, day, endpoint): independent of the query and the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from aiohttp import web
+
+from costpipe.simulator.seeded import SeededHash
+from costpipe.simulator.wire import dumps
+
+__all__ = ["ENDPOINTS", "ActivityRow", "Endpoint", "OpenRouterWorld", "add_routes"]
+
+NowFn = Callable[[], datetime]
+HISTORY_DAYS = 30
+_PRICE_DIGITS = Decimal("0.000000000000000001")
+#: Credits spent before the 30 served days (in /credits total_usage).
+OLDER_USAGE = Decimal("1234.5678901234")
+TOTAL_CREDITS = Decimal("5000")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One (model, upstream provider) route; ``byok`` endpoints bill the
+    inference to the customer's own provider key."""
+
+    model: str
+    permaslug: str
+    provider_name: str
+    endpoint_id: str
+    input_per_m: Decimal
+    output_per_m: Decimal
+    byok: bool = False
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "openai/gpt-4.1",
+        "openai/gpt-4.1-2025-04-14",
+        "OpenAI",
+        "550e8400-e29b-41d4-a716-446655440000",
+        Decimal(2),
+        Decimal(8),
+    ),
+    Endpoint(
+        "anthropic/claude-sonnet-4",
+        "anthropic/claude-4-sonnet-20250522",
+        "Anthropic",
+        "6f1c2a8e-5b0d-4c8e-9f51-0d7c3b9a4e21",
+        Decimal(3),
+        Decimal(15),
+    ),
+    # The same model through a second upstream: two rows of one day and model.
+    Endpoint(
+        "anthropic/claude-sonnet-4",
+        "anthropic/claude-4-sonnet-20250522",
+        "Amazon Bedrock",
+        "0b3e9d7a-2c41-4f7e-8a66-91e5d0c2f3b8",
+        Decimal(3),
+        Decimal(15),
+    ),
+    Endpoint(
+        "meta-llama/llama-3.3-70b-instruct",
+        "meta-llama/llama-3.3-70b-instruct",
+        "DeepInfra",
+        "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
+        Decimal("0.23"),
+        Decimal("0.40"),
+    ),
+    Endpoint(
+        "google/gemini-2.5-flash",
+        "google/gemini-2.5-flash",
+        "Google",
+        "3a2b1c0d-9e8f-4a7b-b6c5-d4e3f2a1b0c9",
+        Decimal("0.30"),
+        Decimal("2.50"),
+        byok=True,
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRow:
+    day: date
+    endpoint: Endpoint
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    usage: Decimal
+    byok_usage_inference: Decimal
+
+    def as_json(self) -> dict[str, object]:
+        e = self.endpoint
+        return {
+            "date": self.day.isoformat(),
+            "model": e.model,
+            "model_permaslug": e.permaslug,
+            "endpoint_id": e.endpoint_id,
+            "provider_name": e.provider_name,
+            "usage": self.usage,
+            "byok_usage_inference": self.byok_usage_inference,
+            "requests": self.requests,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+        }
+
+
+class OpenRouterWorld:
+    """Deterministic daily activity of one OpenRouter account."""
+
+    def __init__(self, seed: int) -> None:
+        self._hash = SeededHash(seed)
+        self.management_key = "sk-or-v1-" + self._hash.token(64, "openrouter", "management")
+        self.inference_key = "sk-or-v1-" + self._hash.token(64, "openrouter", "inference")
+
+    def row(self, day: date, endpoint: Endpoint) -> ActivityRow | None:
+        w = self._hash.words("openrouter", day.isoformat(), endpoint.endpoint_id)
+        if w[0] % 5 == 0:
+            return None  # this endpoint was not used that day
+        requests = 1 + w[1] % 400
+        prompt = requests * (200 + w[2] % 4000)
+        completion = requests * (20 + w[3] % 800)
+        reasoning = completion * (w[4] % 30) // 100
+        inference = (prompt * endpoint.input_per_m + completion * endpoint.output_per_m) / Decimal(
+            1_000_000
+        )
+        # Real amounts carry ~17 significant digits (provider-side discounts and
+        # rounding); more than a float keeps, so a float parse would show.
+        inference *= 1 + Decimal(w[5]) / Decimal(10**14)
+        if endpoint.byok:
+            # BYOK: the upstream bills the inference; OpenRouter charges a 5 % fee.
+            usage, byok = inference * Decimal("0.05"), inference
+        else:
+            usage, byok = inference, Decimal(0)
+        return ActivityRow(
+            day,
+            endpoint,
+            requests,
+            prompt,
+            completion,
+            reasoning,
+            usage.quantize(_PRICE_DIGITS),
+            byok.quantize(_PRICE_DIGITS),
+        )
+
+    def served_days(self, now: datetime) -> list[date]:
+        """The last 30 completed UTC days, oldest first."""
+        today = now.astimezone(UTC).date()
+        return [today - timedelta(days=n) for n in range(HISTORY_DAYS, 0, -1)]
+
+    def activity(self, now: datetime, only: date | None = None) -> list[ActivityRow]:
+        days = [only] if only is not None else self.served_days(now)
+        rows = [self.row(day, e) for day in days for e in ENDPOINTS]
+        return [r for r in rows if r is not None]
+
+    def truth(self, start: date, end: date, now: datetime) -> dict[str, Decimal]:
+        """Exact ``usage`` (and ``byok``) dollars served for days in ``[start, end)``."""
+        usage = byok = Decimal(0)
+        requests = 0
+        for row in self.activity(now):
+            if start <= row.day < end:
+                usage += row.usage
+                byok += row.byok_usage_inference
+                requests += row.requests
+        return {"usage": usage, "byok": byok, "requests": Decimal(requests)}
+
+    def total_usage(self, now: datetime) -> Decimal:
+        return OLDER_USAGE + sum((r.usage for r in self.activity(now)), Decimal(0))
+
+
+def _error(status: int, message: str) -> web.Response:
+    body = {"error": {"code": status, "message": message, "metadata": None}, "user_id": None}
+    return web.Response(status=status, body=dumps(body), content_type="application/json")
+
+
+def add_routes(
+    app: web.Application, world: OpenRouterWorld, now: NowFn, prefix: str = "/api/v1"
+) -> None:
+    """Mount ``/activity`` and ``/credits`` under *prefix*."""
+
+    def refusal(request: web.Request) -> web.Response | None:
+        auth = request.headers.get("Authorization", "")
+        key = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        if not key:
+            return _error(401, "Missing Authentication header")
+        if key == world.inference_key:
+            return _error(403, "Only management keys can perform this operation")
+        if key != world.management_key:
+            return _error(401, "User not found.")
+        return None
+
+    async def activity(request: web.Request) -> web.StreamResponse:
+        refused = refusal(request)
+        if refused is not None:
+            return refused
+        moment = now()
+        only: date | None = None
+        for name in request.query:
+            if name not in ("date", "api_key_hash", "user_id", "group_by", "workspace_id"):
+                return _error(400, f"Invalid request parameters: unknown `{name}`")
+        if "date" in request.query:
+            try:
+                only = date.fromisoformat(request.query["date"])
+            except ValueError:
+                return _error(400, "Invalid request parameters: date must be YYYY-MM-DD")
+            if only not in world.served_days(moment):
+                return _error(400, "Invalid request parameters: date must be in the last 30 days")
+        rows = [r.as_json() for r in world.activity(moment, only)]
+        return web.Response(body=dumps({"data": rows}), content_type="application/json")
+
+    async def credits(request: web.Request) -> web.StreamResponse:
+        refused = refusal(request)
+        if refused is not None:
+            return refused
+        body = {"data": {"total_credits": TOTAL_CREDITS, "total_usage": world.total_usage(now())}}
+        return web.Response(body=dumps(body), content_type="application/json")
+
+    app.router.add_get(prefix + "/activity", activity)
+    app.router.add_get(prefix + "/credits", credits)
