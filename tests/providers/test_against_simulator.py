@@ -1,0 +1,113 @@
+"""Both providers against costpipe's wire-faithful simulator: totals match its ground truth."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from costpipe.components import ComponentContext, Provider
+from costpipe.errors import AuthError
+from costpipe.providers.anthropic import AnthropicConfig, AnthropicProvider
+from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
+from costpipe.records import CostRecord, Window
+from costpipe.simulator import Simulator, SimulatorOptions
+from costpipe.testing import collect
+
+NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
+WINDOW = Window(datetime(2026, 11, 15, tzinfo=UTC), datetime(2026, 11, 18, tzinfo=UTC))
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Simulator]:
+    sim = Simulator(SimulatorOptions(now=NOW))
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+def build(sim: Simulator, kind: str, tmp_path: Path, **options: Any) -> Provider[Any]:
+    context = ComponentContext(instance=f"{kind}.sim", state_dir=tmp_path)
+    options = {"retry_backoff": 0.01, **options}
+    if kind == "openai":
+        config = OpenAIConfig(api_key=sim.openai_admin_key, base_url=sim.openai_base_url, **options)
+        return OpenAIProvider(config, context, clock=lambda: NOW)
+    anthropic = AnthropicConfig(
+        api_key=sim.anthropic_admin_key, base_url=sim.anthropic_base_url, **options
+    )
+    return AnthropicProvider(anthropic, context, clock=lambda: NOW)
+
+
+async def fetch(provider: Provider[Any], window: Window = WINDOW) -> list[CostRecord]:
+    await provider.start()
+    try:
+        return await collect(provider, window)
+    finally:
+        await provider.close()
+
+
+def totals(records: list[CostRecord]) -> tuple[Decimal, int, int, int, int, int]:
+    usage = [r for r in records if not r.is_billed]
+    return (
+        sum((r.cost_usd for r in records if r.is_billed), Decimal(0)),
+        sum(r.uncached_input_tokens for r in usage),
+        sum(r.cached_input_tokens for r in usage),
+        sum(r.cache_write_tokens for r in usage),
+        sum(r.output_tokens for r in usage),
+        sum(r.requests for r in usage),
+    )
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_billed_money_and_every_token_category_match_the_truth(
+    simulator: Simulator, kind: str, tmp_path: Path
+) -> None:
+    provider = build(simulator, kind, tmp_path)
+    records = await fetch(provider)
+    truth = simulator.truth(kind, WINDOW.start, WINDOW.end)["total"]
+    expected = (
+        truth.cost_usd,
+        truth.uncached_input,
+        truth.cached_input,
+        truth.cache_write,
+        truth.output,
+        truth.requests,
+    )
+    assert expected == totals(records)
+    assert provider.pages_set_aside == 0
+    assert len({r.key for r in records}) == len(records)
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_429s_and_5xx_are_retried_to_the_same_totals(
+    simulator: Simulator, kind: str, tmp_path: Path
+) -> None:
+    clean = totals(await fetch(build(simulator, kind, tmp_path)))
+    simulator.set_faults(rate_429=0.3, retry_after_s=1, rate_5xx=0.3)
+    # Retry-After of 1 s is capped to keep the test fast; the cap is what is tested here.
+    provider = build(simulator, kind, tmp_path, max_retries=10, retry_wait_max=0.05)
+    assert clean == totals(await fetch(provider))
+    assert provider.retries > 0
+
+
+@pytest.mark.parametrize("kind", ["json", "shape"])
+async def test_a_malformed_page_is_set_aside_and_the_run_goes_on(
+    simulator: Simulator, kind: str, tmp_path: Path
+) -> None:
+    simulator.set_faults(malformed_page=1, malformed_kind=kind)
+    provider = build(simulator, "anthropic", tmp_path)
+    records = await fetch(provider)
+    assert provider.pages_set_aside == 1
+    assert [r for r in records if not r.is_billed] != []
+
+
+async def test_a_revoked_key_raises_auth_error(simulator: Simulator, tmp_path: Path) -> None:
+    simulator.set_faults(revoke_key=1)
+    provider = build(simulator, "openai", tmp_path)
+    with pytest.raises(AuthError, match="HTTP 401"):
+        await fetch(provider, Window(WINDOW.start, WINDOW.start + timedelta(days=40)))
+    assert provider.retries == 0
