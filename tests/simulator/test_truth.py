@@ -173,7 +173,7 @@ async def test_truth_over_http_equals_the_python_api(
                 sim.base_url + "/_sim/truth",
                 [
                     ("provider", provider),
-                    ("start", START.isoformat()),
+                    ("start", DAY0.isoformat()),
                     ("end", NOW.isoformat()),
                     ("by", by),
                 ],
@@ -181,7 +181,7 @@ async def test_truth_over_http_equals_the_python_api(
             )
             assert status == 200
             payload: Any = parse(body)
-            expected = {k: v.as_json() for k, v in sim.truth(provider, START, NOW, by).items()}
+            expected = {k: v.as_json() for k, v in sim.truth(provider, DAY0, NOW, by).items()}
             assert expected == payload["totals"]
             assert all(isinstance(v, str) for t in payload["totals"].values() for v in t.values())
 
