@@ -98,7 +98,7 @@ def main() -> int:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(args.out), full_page=True)
             browser.close()
-    print(f"wrote {args.out}")  # noqa: T201
+    print(f"wrote {args.out}")
     return 0
 
 

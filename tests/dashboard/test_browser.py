@@ -1,7 +1,8 @@
 """The dashboard in Debian's Chromium: figures, controls, CSV, empty range, auth.
 
 The app is served on 127.0.0.1 with a free port, on its own event loop in a
-thread (:class:`BackgroundDashboard`), over the store fixture; the dashboard's
+thread (:class:`BackgroundDashboard`), over a SQLite store opened from the
+settings as ``costpipe dashboard`` does; the dashboard's
 clock is pinned to :data:`NOW`, so every expected figure is computed
 independently from the records.
 """
@@ -26,22 +27,20 @@ from costpipe.config import (
     PipelineSettings,
     Settings,
 )
-from costpipe.dashboard.formatting import NONE_LABEL, format_usd
+from costpipe.dashboard.formatting import NONE_LABEL, format_exact, format_usd
 from costpipe.dashboard.periods import Preset, preset_range
-from costpipe.dashboard.server import BackgroundDashboard, DashboardServer, ReaderHandle
-from costpipe.query import CostReader
+from costpipe.dashboard.server import BackgroundDashboard, DashboardServer
 from costpipe.records import CostRecord
-from costpipe.testing.memory import MemorySink
 
-from .conftest import NOW, TIMEZONE, expected_total
+from .conftest import NOW, TIMEZONE, expected_total, sqlite_spec
 
 pytestmark = pytest.mark.browser
 
 
-def _settings(state_dir: Path) -> Settings:
+def _settings(state_dir: Path, store: Path) -> Settings:
     return Settings(
         pipeline=PipelineSettings(timezone=TIMEZONE, state_dir=state_dir),
-        components={},
+        components={"sinks": [sqlite_spec(store)]},
         budgets=[BudgetConfig(name="All AI, monthly", amount_usd=Decimal(9000))],
         alerts=AlertSettings(),
         health=HealthSettings(),
@@ -49,25 +48,18 @@ def _settings(state_dir: Path) -> Settings:
     )
 
 
-def _serve(
-    reader: CostReader, state_dir: Path, basic_auth: str | None = None
-) -> BackgroundDashboard:
-    async def opener() -> ReaderHandle:
-        return ReaderHandle(reader)
-
+def _serve(store: Path, state_dir: Path, basic_auth: str | None = None) -> BackgroundDashboard:
+    """The dashboard over the SQLite store at *store*, opened from the settings
+    exactly as `costpipe dashboard` opens it."""
     server = DashboardServer(
-        _settings(state_dir), port=0, basic_auth=basic_auth, opener=opener, clock=lambda: NOW
+        _settings(state_dir, store), port=0, basic_auth=basic_auth, clock=lambda: NOW
     )
     return BackgroundDashboard(server)
 
 
 @pytest.fixture(scope="module")
-def dashboard_url(
-    records: list[CostRecord], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    sink = MemorySink.create()
-    sink.add(*records)
-    with _serve(sink.reader(), tmp_path_factory.mktemp("state")) as port:
+def dashboard_url(sqlite_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _serve(sqlite_path, tmp_path_factory.mktemp("state")) as port:
         yield f"http://127.0.0.1:{port}/"
 
 
@@ -90,7 +82,9 @@ def _expect_table(page: Page, groups: dict[str, Decimal]) -> None:
     expect(table.locator("tbody td:nth-child(1)")).to_have_text(
         [group or NONE_LABEL for group, _ in ordered]
     )
-    expect(table.locator("tbody td:nth-child(2)")).to_have_text([str(c) for _, c in ordered])
+    expect(table.locator("tbody td:nth-child(2)")).to_have_text(
+        [format_exact(c) for _, c in ordered]
+    )
 
 
 def _expected_groups(
@@ -156,7 +150,7 @@ def test_csv_download_matches_the_table_exactly(
 
 
 def test_an_empty_range_shows_a_message_instead_of_charts(page: Page, tmp_path: Path) -> None:
-    with _serve(MemorySink.create().reader(), tmp_path) as port:
+    with _serve(tmp_path / "empty.sqlite", tmp_path) as port:
         page.goto(f"http://127.0.0.1:{port}/")
         expect(page.get_by_test_id("empty")).to_contain_text("No spend recorded in this range")
         expect(page.get_by_test_id("total")).to_have_text("$0.00")
@@ -176,11 +170,9 @@ def _raw_get(port: int, path: str, headers: dict[str, str] | None = None) -> tup
 
 
 def test_basic_auth_refuses_every_route_without_credentials(
-    page: Page, records: list[CostRecord], tmp_path: Path
+    page: Page, records: list[CostRecord], sqlite_path: Path, tmp_path: Path
 ) -> None:
-    sink = MemorySink.create()
-    sink.add(*records)
-    with _serve(sink.reader(), tmp_path, basic_auth="finance:s3cr:et") as port:
+    with _serve(sqlite_path, tmp_path, basic_auth="finance:s3cr:et") as port:
         status, location = _raw_get(port, "/")
         assert (status, location.split("?")[0].lstrip(".")) == (302, "/login")
         websocket = {

@@ -10,6 +10,7 @@ from decimal import Decimal
 from costpipe.dashboard.formatting import (
     breakdown_csv,
     format_change,
+    format_exact,
     format_lag,
     format_percent,
     format_usd,
@@ -35,6 +36,13 @@ def test_lag_is_coarse_and_human() -> None:
     assert format_lag(timedelta(hours=3, minutes=20)) == "3 h 20 min"
     assert format_lag(timedelta(days=2, hours=5)) == "2 d 5 h"
     assert format_lag(None) == "never"
+
+
+def test_exact_amounts_keep_every_significant_digit_and_at_least_cents() -> None:
+    assert format_exact(Decimal("374.471138000")) == "374.471138"
+    assert format_exact(Decimal("12.5")) == "12.50"
+    assert format_exact(Decimal("1E+3")) == "1000.00"
+    assert format_exact(Decimal("0.000000001")) == "0.000000001"
 
 
 def test_csv_keeps_exact_decimal_strings_and_empty_groups() -> None:

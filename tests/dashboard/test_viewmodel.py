@@ -3,25 +3,41 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from costpipe.components import ComponentContext
 from costpipe.config import BudgetConfig
 from costpipe.dashboard.periods import Preset, preset_range
 from costpipe.dashboard.viewmodel import Selection, compute_view, group_choices
 from costpipe.query import OTHER, Basis, CostReader, Granularity
 from costpipe.records import CostRecord
+from costpipe.sinks.sqlite import SQLiteConfig, SQLiteSink
 from costpipe.testing.memory import MemorySink
 
 from .conftest import NOW, TIMEZONE, expected_total
 
 
-@pytest.fixture
-def reader(memory_sink: MemorySink) -> CostReader:
-    return memory_sink.reader()
+@pytest.fixture(params=["sqlite", "memory"])
+async def reader(
+    request: pytest.FixtureRequest, memory_sink: MemorySink, sqlite_path: Path
+) -> AsyncIterator[CostReader]:
+    """The same records behind the real SQLite store and the in-memory fake."""
+    if request.param == "memory":
+        yield memory_sink.reader()
+        return
+    sink = SQLiteSink(
+        SQLiteConfig(path=sqlite_path), ComponentContext("sqlite.0", sqlite_path.parent)
+    )
+    await sink.start()
+    try:
+        yield sink.reader()
+    finally:
+        await sink.close()
 
 
 async def test_total_and_previous_total_match_the_records_of_each_range(
@@ -97,7 +113,7 @@ async def test_unpriced_usage_is_reported_for_the_range(reader: CostReader) -> N
 
 
 async def test_an_empty_range_is_flagged_so_the_page_shows_a_message() -> None:
-    reader = MemorySink.create().reader()
+    reader = MemorySink.create().reader()  # an empty store
     view = await compute_view(reader, Selection(Preset.TODAY), now=NOW, timezone=TIMEZONE)
     assert view.is_empty
     assert Decimal(0) == view.total

@@ -30,6 +30,7 @@ from costpipe.config import BudgetConfig, Settings
 from costpipe.dashboard.formatting import (
     breakdown_csv,
     format_change,
+    format_exact,
     format_lag,
     format_local,
     format_percent,
@@ -440,7 +441,7 @@ class Dashboard:
             share = format_percent(row.cost_usd / total) if total else ""
             body.append(
                 f"<tr><td>{_esc(group_label(row.group))}</td>"
-                f'<td class="num">{_esc(row.cost_usd)}</td><td class="num">{_esc(share)}</td></tr>'
+                f'<td class="num">{_esc(format_exact(row.cost_usd))}</td><td class="num">{_esc(share)}</td></tr>'
             )
         return (
             '<table class="cp-table" data-testid="breakdown">'

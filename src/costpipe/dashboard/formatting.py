@@ -20,6 +20,7 @@ __all__ = [
     "NONE_LABEL",
     "breakdown_csv",
     "format_change",
+    "format_exact",
     "format_lag",
     "format_local",
     "format_percent",
@@ -37,6 +38,16 @@ def format_usd(amount: Decimal) -> str:
     rounded = amount.quantize(_CENT, rounding=ROUND_HALF_UP)
     sign = "-" if rounded < 0 else ""
     return f"{sign}${abs(rounded):,.2f}"
+
+
+def format_exact(amount: Decimal) -> str:
+    """The exact amount without trailing zeros past the cents: ``374.471138``,
+    ``12.50``, ``1000.00``. Stores differ in scale (SQLite keeps nine places);
+    this shows every significant digit and nothing else."""
+    trimmed = amount.normalize()
+    if trimmed.as_tuple().exponent >= -2:  # type: ignore[operator]
+        trimmed = amount.quantize(_CENT)
+    return format(trimmed, "f")
 
 
 def format_percent(fraction: Decimal) -> str:
@@ -88,5 +99,5 @@ def breakdown_csv(rows: Sequence[Breakdown], dimension: str) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([dimension, "cost_usd"])
     for row in rows:
-        writer.writerow([row.group, str(row.cost_usd)])
+        writer.writerow([row.group, format_exact(row.cost_usd)])
     return buffer.getvalue()
