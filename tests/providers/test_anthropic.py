@@ -211,9 +211,12 @@ async def test_requests_use_bracket_arrays_rfc3339_and_admin_headers(
         cost.query["bucket_width"],
     ) == ("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", "1d")
     [usage] = fake.requests_to(USAGE)
-    assert usage.query.getall(
-        "group_by[]"
-    ) == ["model", "workspace_id", "api_key_id", "service_tier"]
+    assert usage.query.getall("group_by[]") == [
+        "model",
+        "workspace_id",
+        "api_key_id",
+        "service_tier",
+    ]
     assert (
         usage.query["starting_at"],
         usage.query["ending_at"],
