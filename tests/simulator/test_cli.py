@@ -1,0 +1,64 @@
+"""``costpipe simulate`` arguments and serving loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+
+from costpipe.simulator.cli import add_arguments, options_from_args, run_from_args
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_arguments_become_options_and_faults() -> None:
+    options = options_from_args(
+        _parse("--seed", "9", "--now", "2026-03-11T15:00:00Z", "--users", "50", "--rate-429", "0.25",
+               "--malformed-page", "3", "--revoke-key", "10", "--latency-ms", "5", "--no-awkward")
+    )  # fmt: skip
+    assert options.seed == 9
+    assert datetime(2026, 3, 11, 15, tzinfo=UTC) == options.now
+    assert options.users == 50
+    assert options.awkward is False
+    assert (
+        options.faults.rate_429,
+        options.faults.malformed_page,
+        options.faults.revoke_key,
+        options.faults.latency_ms,
+    ) == (0.25, 3, 10, 5)
+
+
+@pytest.mark.parametrize("argv", [("--rate-429", "1.5"), ("--now", "2026-03-11T15:00:00")])
+def test_invalid_arguments_are_refused(argv: tuple[str, ...]) -> None:
+    with pytest.raises(SystemExit):
+        _parse(*argv)
+
+
+async def test_run_from_args_serves_until_cancelled(capsys: pytest.CaptureFixture[str]) -> None:
+    task = asyncio.create_task(run_from_args(_parse("--port", "0", "--seed", "5")))
+    printed = ""
+    while "control" not in printed:
+        await asyncio.sleep(0.01)
+        assert not task.done()
+        printed += capsys.readouterr().out
+    match = re.search(r"on (http://127\.0\.0\.1:\d+)", printed)
+    assert match
+    assert "sk-admin-" in printed
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(match.group(1) + "/_sim/info") as response,
+    ):
+        info = await response.json()
+    assert info["seed"] == 5
+    assert info["openai"]["base_url"] == match.group(1) + "/v1"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
