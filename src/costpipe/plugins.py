@@ -40,6 +40,8 @@ ENTRY_POINT_GROUP = "costpipe"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "costpipe.providers.openai",
     "costpipe.providers.anthropic",
+    "costpipe.providers.openrouter",
+    "costpipe.providers.litellm",
     "costpipe.enrichers.teams",
     "costpipe.sinks.sqlite",
     "costpipe.sinks.influxdb",
