@@ -184,5 +184,6 @@ class Activity:
                 w = self._hash.words(self._provider, profile.label, hour, "rev", number)
                 if w[0] >= _U32 // 2:
                     continue
-                made.append(_burst(profile.kind, hour + w[1] % span, index, w, busy))
+                b = self._hash.words(self._provider, profile.label, hour, "rev", number, "burst")
+                made.append(_burst(profile.kind, hour + w[1] % span, index, b, busy))
         return made
