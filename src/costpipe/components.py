@@ -125,7 +125,10 @@ class Provider(Component[ConfigT]):
     :meth:`fetch` is called by one task at a time per instance; different
     instances run concurrently. It must be *re-runnable*: fetching a window
     twice yields the same record keys (later revisions may change figures).
-    Every yielded record lies inside the window. Raise
+    It yields the buckets that have *ended* inside ``(window.start, window.end]``
+    (a daily bucket may therefore start before ``window.start``), so that
+    consecutive windows neither overlap nor leave a gap; a bucket that has
+    not ended yet is left for a later pass. Raise
     :class:`~costpipe.errors.AuthError` for refused credentials,
     :class:`~costpipe.errors.TransientError` when retries are exhausted, and
     report malformed pages with :meth:`set_aside` instead of raising, so that

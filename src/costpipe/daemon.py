@@ -121,6 +121,9 @@ class Daemon:
                 log.error("shutdown_hook_failed", plugin=plugin, error=repr(error))
         if self.health is not None:
             await self.health.stop()
+        if self.alerts is not None:
+            with contextlib.suppress(Exception):
+                self.alerts.close()
         await self.runtime.close()
 
     def _build_alert_engine(self) -> Any:

@@ -93,9 +93,21 @@ class Metrics:
         )
         if alerts is not None:
             family(
-                "alerts_total",
+                "alerts_sent_total",
                 "counter",
-                "Alert notifications by delivery state.",
-                {f'{{state="{_escape(k)}"}}': v for k, v in sorted(alerts.items())},
+                "Alert notifications delivered.",
+                {"": alerts.get("sent", 0)},
+            )
+            family(
+                "alerts_failed",
+                "gauge",
+                "Alert notifications whose delivery failed and will be retried.",
+                {"": alerts.get("failed", 0)},
+            )
+            family(
+                "alerts_pending",
+                "gauge",
+                "Alert notifications waiting for their first delivery attempt.",
+                {"": alerts.get("pending", 0)},
             )
         return "\n".join(lines) + "\n"

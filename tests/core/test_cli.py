@@ -20,8 +20,8 @@ def register_providers():
 
 
 def costpipe(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("COSTPIPE_CONFIG", None)
+    full_env = {k: v for k, v in os.environ.items() if k != "COSTPIPE_CONFIG"}
+    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "costpipe", *args],
         cwd=cwd,
