@@ -85,6 +85,7 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
         self._session: aiohttp.ClientSession | None = None
         self._http: InfluxHTTP | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._staged: asyncio.Semaphore | None = None
         self._database_ready = not config.create_database
         self._unavailable = False
 
@@ -110,6 +111,7 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
             self._session, config.url.rstrip("/"), config.database, config.retention_policy
         )
         self._slots = asyncio.Semaphore(self.in_flight)
+        self._staged = asyncio.Semaphore(self.in_flight + 1)
         self._post = backoff.on_exception(
             backoff.expo,
             (aiohttp.ClientError, TimeoutError, OSError, _Retryable),
@@ -164,8 +166,11 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
             self.log.info("influxdb_recovered", sink=self.instance)
 
     async def _write_batch(self, records: Sequence[CostRecord]) -> None:
-        assert self._slots is not None
-        async with self._slots:
+        assert self._staged is not None
+        # One batch more than the requests in flight is encoded ahead, so the
+        # encoder (CPU on the loop) overlaps the two posts without holding
+        # a whole backfill's bodies in memory.
+        async with self._staged:
             lines = self.encoder.lines(records)
             await self._deliver(list(records), lines)
 
@@ -202,8 +207,10 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
 
     async def _post_lines(self, lines: list[str]) -> tuple[int, str]:
         body = ("\n".join(lines) + "\n").encode()
+        assert self._slots is not None
         try:
-            result: tuple[int, str] = await self._post(body)
+            async with self._slots:
+                result: tuple[int, str] = await self._post(body)
         except (aiohttp.ClientError, TimeoutError, OSError, _Retryable) as exc:
             if not self._unavailable:
                 self._unavailable = True
