@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import structlog
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from costpipe.records import CostRecord, Window
 
@@ -52,7 +52,11 @@ class ComponentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str | None = None
+    name: str | None = Field(
+        default=None,
+        description="Instance name (default: the table's index); unique per kind, used in "
+        "logs, alerts and `notify` lists.",
+    )
 
 
 ConfigT = TypeVar("ConfigT", bound=ComponentConfig)

@@ -88,7 +88,11 @@ def model_from_line_item(line_item: str) -> str:
     if ", " not in tail:
         return ""
     candidate = tail.rsplit(", ", 1)[0].strip()
-    return candidate if _MODEL_TOKEN.match(candidate) else ""
+    # A fine-tuned model's suffix is chosen by its owner and may hold any character
+    # (even ", "), so only the "ft:" prefix is checked; base model names are tokens.
+    if candidate.startswith("ft:") or _MODEL_TOKEN.match(candidate):
+        return candidate
+    return ""
 
 
 def _usage_line_item(endpoint: str, row: dict[str, Any]) -> tuple[str, str]:
