@@ -102,10 +102,7 @@ async def backfill(config: Path, sim: Simulator) -> str:
 
 def sqlite_totals(db: Path, dimension: str, basis: str) -> dict[str, tuple[Decimal, ...]]:
     with sqlite3.connect(db) as conn:
-        if dimension == "day":
-            group = "date(ts / 1000000, 'unixepoch')"
-        else:
-            group = dimension
+        group = "date(ts / 1000000, 'unixepoch')" if dimension == "day" else dimension
         rows = conn.execute(
             f"SELECT {group}, provider, SUM(cost_nanos), SUM(uncached_input_tokens),"
             " SUM(cached_input_tokens), SUM(cache_write_tokens), SUM(output_tokens),"
@@ -157,9 +154,12 @@ def check_sqlite(db: Path, sim: Simulator) -> None:
 
 
 async def influx_query(url: str, database: str, query: str) -> list[dict[str, Any]]:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{url}/query", params={"db": database, "q": query}) as response:
-            body = await response.json()
+    params = {"db": database, "q": query}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{url}/query", params=params) as response,
+    ):
+        body = await response.json()
     return list(body["results"][0].get("series", []))
 
 
