@@ -18,7 +18,7 @@ from costpipe.testing.enricher_contract import EnricherContract, sample_records
 from costpipe.testing.memory import CapturingNotifier, MemoryReader, MemorySink
 from costpipe.testing.notifier_contract import NotifierContract, sample_notification
 from costpipe.testing.provider_contract import ProviderContract, collect
-from costpipe.testing.sink_contract import SinkContract
+from costpipe.testing.sink_contract import SinkContract, contract_record
 from costpipe.testing.static import StaticProvider, StaticProviderConfig, static_records
 
 __all__: list[str] = [
@@ -32,6 +32,7 @@ __all__: list[str] = [
     "StaticProvider",
     "StaticProviderConfig",
     "collect",
+    "contract_record",
     "sample_notification",
     "sample_records",
     "static_records",
