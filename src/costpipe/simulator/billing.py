@@ -73,7 +73,7 @@ def _tier_factor(tier: str, batch: bool = False) -> Decimal:
     return TIER_DISCOUNT["batch"] if batch else TIER_DISCOUNT.get(tier, Decimal(1))
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=1 << 16)
 def _openai_price(stream: OpenAIStream) -> Price:
     table = OPENAI_EMBEDDING_MODELS if stream.kind == "embeddings" else OPENAI_COMPLETION_MODELS
     return table[stream.model].scaled(_tier_factor(stream.service_tier, stream.batch))
@@ -114,11 +114,18 @@ def openai_charges(stream: OpenAIStream, burst: Burst) -> list[OpenAICharge]:
 
 
 def openai_cost(stream: OpenAIStream, burst: Burst) -> Decimal:
-    """Dollars billed for a burst: the exact sum of its line items."""
-    return sum((charge.amount for charge in openai_charges(stream, burst)), Decimal(0))
+    """Dollars billed for a burst: exactly the sum of its line items (decimal
+    arithmetic is exact here), without building them."""
+    price = _openai_price(stream)
+    return (
+        burst.uncached * price.input
+        + (burst.write_5m + burst.write_1h) * price.cache_write_5m
+        + burst.cached * price.cached_input
+        + burst.output * price.output
+    ) / _MILLION
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=1 << 16)
 def _anthropic_price(stream: AnthropicStream) -> Price:
     if stream.context_window == "200k-1M" and stream.model in ANTHROPIC_LONG_CONTEXT:
         base = ANTHROPIC_LONG_CONTEXT[stream.model]

@@ -167,13 +167,19 @@ def usage_page(
     first = _first(query, start, width, start)
     page = plan(first, width, limit, now=now, stop=end, clip_lo=start, clip_hi=end)
     results: list[list[Row]] = []
+    # Group key per stream, None for streams filtered out; computed once per request.
+    keys: list[tuple[object, ...] | None] = [
+        tuple(getattr(stream, dim) if dim in dims else None for dim in USAGE_GROUPS[kind])
+        if keep(stream)
+        else None
+        for stream in world.streams
+    ]
     for bursts in _page_bursts(world, page, now):
         sums: dict[tuple[object, ...], list[int]] = {}
         for burst in bursts:
-            stream = world.streams[burst.stream]
-            if not keep(stream):
+            key = keys[burst.stream]
+            if key is None:
                 continue
-            key = tuple(getattr(stream, dim) if dim in dims else None for dim in USAGE_GROUPS[kind])
             acc = sums.setdefault(key, [0, 0, 0, 0, 0])
             acc[0] += burst.uncached
             acc[1] += burst.cached

@@ -85,10 +85,6 @@ def _group(world: World[OpenAIStream] | World[AnthropicStream], burst: Burst, by
     return {"model": model, "project": project, "user": user}[by]
 
 
-def _add(totals: dict[str, Totals], key: str, value: Totals) -> None:
-    totals[key] = totals.get(key, Totals()) + value
-
-
 def compute_truth(
     world: World[OpenAIStream] | World[AnthropicStream], start: int, end: int, now: int, by: str
 ) -> dict[str, Totals]:
@@ -96,24 +92,31 @@ def compute_truth(
     if by not in BY:
         raise ValueError(f"by must be one of {', '.join(BY)}")
     counts_requests = world.provider == "openai"
-    totals: dict[str, Totals] = {}
+    # Plain lists while summing: Totals objects per burst cost more than the sums.
+    sums: dict[str, list[Decimal | int]] = {}
+
+    def add(key: str, cost: Decimal, burst: Burst | None) -> None:
+        acc = sums.setdefault(key, [Decimal(0), 0, 0, 0, 0, 0])
+        acc[0] += cost
+        if burst is not None:
+            acc[1] += burst.uncached
+            acc[2] += burst.cached
+            acc[3] += burst.write_5m + burst.write_1h
+            acc[4] += burst.output
+            acc[5] += burst.requests if counts_requests else 0
+
     for burst in world.bursts(start, end, now):
-        tokens = Totals(
-            Decimal(0),
-            burst.uncached,
-            burst.cached,
-            burst.write_5m + burst.write_1h,
-            burst.output,
-            burst.requests if counts_requests else 0,
-        )
         if by == "model":
-            costs = world.cost_by_model(burst)
             home = world.labels_of(burst)[0]
-            costs_at_home = sum((c for m, c in costs if m == home), Decimal(0))
-            _add(totals, home, tokens + Totals(costs_at_home))
-            for model, cost in costs:
-                if model != home:
-                    _add(totals, model, Totals(cost))
+            add(home, Decimal(0), burst)
+            for model, cost in world.cost_by_model(burst):
+                add(model, cost, None)
         else:
-            _add(totals, _group(world, burst, by), tokens + Totals(world.cost_usd(burst)))
+            add(_group(world, burst, by), world.cost_usd(burst), burst)
+    totals = {
+        key: Totals(
+            Decimal(acc[0]), int(acc[1]), int(acc[2]), int(acc[3]), int(acc[4]), int(acc[5])
+        )
+        for key, acc in sums.items()
+    }
     return dict(sorted(totals.items()))
