@@ -13,7 +13,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from costpipe.config import (
     AlertSettings,
@@ -90,9 +90,19 @@ def main() -> int:
         server = DashboardServer(demo_settings(state_dir), port=0, opener=opener, clock=lambda: NOW)
         with BackgroundDashboard(server) as port, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 1250})
+            page = browser.new_page(viewport={"width": 1440, "height": 1320})
             page.goto(f"http://127.0.0.1:{port}/")
-            page.get_by_test_id("total").wait_for()
+            range_line = page.get_by_test_id("range")
+            expect(range_line).to_have_attribute("data-generation", "1", timeout=60_000)
+            # A finance view: this month, by model, usage-based (shows the unpriced banner).
+            page.locator(
+                "select", has=page.locator("option", has_text="Month to date")
+            ).select_option(label="Month to date")
+            page.locator("select", has=page.locator("option", has_text="Project")).select_option(
+                label="Model"
+            )
+            page.get_by_role("button", name="Estimated").click()
+            expect(range_line).to_have_attribute("data-generation", "4", timeout=60_000)
             page.wait_for_selector("canvas")
             page.wait_for_timeout(1500)  # let Bokeh finish laying out the plots
             args.out.parent.mkdir(parents=True, exist_ok=True)

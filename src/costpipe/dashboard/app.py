@@ -201,13 +201,16 @@ class Dashboard:
         self.empty = _html("", visible=False, sizing_mode="stretch_width")
         self.freshness = _html("", sizing_mode="stretch_width")
         self.charts = pn.Column(
+            pn.Column("### Trend", self.trend, sizing_mode="stretch_width"),
             pn.Row(
                 pn.Column("### Spend by group", self.bars, sizing_mode="stretch_width"),
-                pn.Column("### Trend", self.trend, sizing_mode="stretch_width"),
+                pn.Column(
+                    pn.Row("### Breakdown", self.download),
+                    self.table,
+                    sizing_mode="stretch_width",
+                ),
                 sizing_mode="stretch_width",
             ),
-            pn.Row("### Breakdown", pn.Spacer(), self.download, sizing_mode="stretch_width"),
-            self.table,
             sizing_mode="stretch_width",
         )
         watched: list[pn.widgets.Widget] = [
@@ -396,15 +399,17 @@ class Dashboard:
             {
                 # Bokeh draws naive datetimes as is: strip the zone after converting
                 # so the axis shows the configured zone's wall clock.
-                "period": p.start.replace(tzinfo=None) if hourly else p.start.strftime("%b %d"),
+                "period": p.start.replace(tzinfo=None) if hourly else p.start.strftime("%d %b"),
                 "group": group_label(p.group),
                 "cost": float(p.cost_usd),
             }
             for p in view.series
         ]
         frame = pd.DataFrame(rows, columns=["period", "group", "cost"])
-        order = [g for g in colours if g in set(frame["group"])]
-        cmap = [colours[g] for g in order]
+        # HoloViews orders the stacked groups alphabetically; colours follow that
+        # order so that a group has the same colour in both charts.
+        order = sorted(set(frame["group"]))
+        cmap = [colours.get(g, OTHER_COLOUR) for g in order]
         common: dict[str, Any] = {
             "x": "period",
             "y": "cost",
@@ -429,8 +434,14 @@ class Dashboard:
                 **{k: v for k, v in common.items() if k not in ("x", "y", "by", "stacked")},
             )
         else:
-            frame["group"] = pd.Categorical(frame["group"], categories=order)
-            plot = frame.hvplot.bar(rot=45, **common)
+            del common["color"]
+            plot = frame.hvplot.bar(
+                rot=0 if len(set(frame["period"])) <= 10 else 45,
+                # A mapping, not a list: HoloViews stacks groups in order of first
+                # appearance, so list positions would not line up with the bar chart.
+                cmap={g: colours.get(g, OTHER_COLOUR) for g in order},
+                **common,
+            )
         return plot.opts(toolbar=None, show_grid=True)
 
     def _table_html(self, view: DashboardView) -> str:
