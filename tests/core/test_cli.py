@@ -9,17 +9,19 @@ from pathlib import Path
 
 import pytest
 
-PLUGIN = '''
+PLUGIN = """
 from costpipe import hookimpl
 from costpipe.testing.static import StaticProvider
 
 @hookimpl
 def register_providers():
     return [StaticProvider]
-'''
+"""
 
 
-def costpipe(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def costpipe(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if k != "COSTPIPE_CONFIG"}
     full_env.update(env or {})
     return subprocess.run(

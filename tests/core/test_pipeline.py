@@ -110,7 +110,9 @@ async def test_re_running_a_window_does_not_duplicate(tmp_path: Path) -> None:
     first_total, first_count = sink.total(), len(sink.rows)
     await engine.run({provider: window})
     assert (first_total, first_count) == (sink.total(), len(sink.rows))
-    expected = sum((r.cost_usd for r in static_records(window, "static.a", 3, Decimal("0.010001"))), Decimal(0))
+    expected = sum(
+        (r.cost_usd for r in static_records(window, "static.a", 3, Decimal("0.010001"))), Decimal(0)
+    )
     assert expected == sink.total()
 
 

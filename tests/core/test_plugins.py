@@ -43,7 +43,9 @@ def install_distribution(site: Path, module: str, name: str, version: str) -> No
     (info / "entry_points.txt").write_text(f"[costpipe]\n{name} = {module}\n")
 
 
-def test_entry_point_plugins_are_discovered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entry_point_plugins_are_discovered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     install_distribution(tmp_path, "costpipe_acme", "acme_gateway", "2.3.4")
     monkeypatch.syspath_prepend(str(tmp_path))
     _pm, registry = build_plugin_manager(builtins=())
