@@ -37,7 +37,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import aiohttp
 import backoff
@@ -45,17 +45,18 @@ from pydantic import Field, SecretStr
 from yarl import URL
 
 import costpipe
-from costpipe.components import ComponentConfig
+from costpipe.components import ComponentConfig, ComponentContext, Provider
 from costpipe.durations import Duration
 from costpipe.errors import AuthError, MalformedDataError, TransientError
 
 if TYPE_CHECKING:
-    from costpipe.components import Provider
+    from collections.abc import Callable
 
 __all__ = [
     "USER_AGENT",
     "AuthHint",
     "HttpClient",
+    "HttpProvider",
     "HttpProviderConfig",
     "Page",
     "PageError",
@@ -400,3 +401,45 @@ class HttpClient:
             + f"). Check the config key `{self._auth.config_key}` of {self.instance}{source}: "
             + f"{self._auth.requirement} is needed."
         )
+
+
+HttpConfigT = TypeVar("HttpConfigT", bound=HttpProviderConfig)
+
+
+class HttpProvider(Provider[HttpConfigT]):
+    """Base class of providers that read one HTTP API.
+
+    It gives every instance one :class:`HttpClient` (the shared retry, auth and
+    malformed-page behaviour, opened in :meth:`start` and closed in
+    :meth:`close`), the ``account`` label (``organization`` or the instance
+    name) and a clock that tests can replace. Subclasses set
+    ``auth_requirement`` (named when a key is refused) and override
+    :meth:`auth_headers` when the API does not take a bearer token.
+    """
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("api_key",)
+    auth_requirement: ClassVar[str] = "a valid API key"
+
+    def __init__(
+        self,
+        config: HttpConfigT,
+        context: ComponentContext,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(config, context)
+        self.account = config.organization or context.instance
+        self.http = HttpClient.for_provider(
+            self, config, headers=self.auth_headers(config), requirement=self.auth_requirement
+        )
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def auth_headers(self, config: HttpConfigT) -> Mapping[str, str]:
+        """Headers that carry the credential (default: a bearer token)."""
+        return {"Authorization": f"Bearer {config.api_key.get_secret_value()}"}
+
+    async def start(self) -> None:
+        await self.http.start()
+
+    async def close(self) -> None:
+        await self.http.close()

@@ -31,7 +31,7 @@ from pydantic import Field
 from costpipe.components import ComponentContext, Provider
 from costpipe.errors import MalformedDataError
 from costpipe.hookspecs import hookimpl
-from costpipe.http import HttpClient, HttpProviderConfig, Page, PageError
+from costpipe.http import HttpProvider, HttpProviderConfig, Page, PageError
 from costpipe.pricing import TokenUsage
 from costpipe.providers._common import (
     WIDTHS,
@@ -89,13 +89,16 @@ def _workspace(row: dict[str, Any]) -> str:
     return as_text(row.get("workspace_id")) or DEFAULT_WORKSPACE
 
 
-class AnthropicProvider(Provider[AnthropicConfig]):
+class AnthropicProvider(HttpProvider[AnthropicConfig]):
     """Billed costs and estimated usage of one Anthropic organization."""
 
     name: ClassVar[str] = "anthropic"
     config_model: ClassVar[type[AnthropicConfig]] = AnthropicConfig
-    secret_fields: ClassVar[tuple[str, ...]] = ("api_key",)
+    auth_requirement: ClassVar[str] = AUTH_REQUIREMENT
     bucket: ClassVar[str] = "1h"
+
+    def auth_headers(self, config: AnthropicConfig) -> dict[str, str]:
+        return {"x-api-key": config.api_key.get_secret_value(), "anthropic-version": API_VERSION}
 
     def __init__(
         self,
@@ -104,25 +107,8 @@ class AnthropicProvider(Provider[AnthropicConfig]):
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        super().__init__(config, context)
-        self.account = config.organization or context.instance
-        self.http = HttpClient.for_provider(
-            self,
-            config,
-            headers={
-                "x-api-key": config.api_key.get_secret_value(),
-                "anthropic-version": API_VERSION,
-            },
-            requirement=AUTH_REQUIREMENT,
-        )
+        super().__init__(config, context, clock=clock)
         self._pricer = UsagePricer("anthropic", self.instance, context.prices, self.log)
-        self._clock = clock or (lambda: datetime.now(UTC))
-
-    async def start(self) -> None:
-        await self.http.start()
-
-    async def close(self) -> None:
-        await self.http.close()
 
     async def check_connection(self) -> str:
         day = floor_time(self._clock(), WIDTHS["1d"]) - WIDTHS["1d"]

@@ -45,7 +45,7 @@ from pydantic import Field
 from costpipe.components import ComponentContext, Provider
 from costpipe.errors import MalformedDataError
 from costpipe.hookspecs import hookimpl
-from costpipe.http import HttpClient, HttpProviderConfig, Page, PageError
+from costpipe.http import HttpProvider, HttpProviderConfig, Page, PageError
 from costpipe.providers._common import aligned_range, as_count, as_decimal, as_text, floor_time
 from costpipe.records import CostRecord, CostSource, Window
 
@@ -79,12 +79,12 @@ class _Group:
     requests: int = 0
 
 
-class LiteLLMProvider(Provider[LiteLLMConfig]):
+class LiteLLMProvider(HttpProvider[LiteLLMConfig]):
     """Hourly spend of one LiteLLM proxy by user, team, key and model."""
 
     name: ClassVar[str] = "litellm"
     config_model: ClassVar[type[LiteLLMConfig]] = LiteLLMConfig
-    secret_fields: ClassVar[tuple[str, ...]] = ("api_key",)
+    auth_requirement: ClassVar[str] = AUTH_REQUIREMENT
     bucket: ClassVar[str] = "1h"
 
     def __init__(
@@ -94,22 +94,8 @@ class LiteLLMProvider(Provider[LiteLLMConfig]):
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        super().__init__(config, context)
-        self.account = config.organization or context.instance
-        self.http = HttpClient.for_provider(
-            self,
-            config,
-            headers={"Authorization": f"Bearer {config.api_key.get_secret_value()}"},
-            requirement=AUTH_REQUIREMENT,
-        )
-        self._clock = clock or (lambda: datetime.now(UTC))
+        super().__init__(config, context, clock=clock)
         self.duplicates_skipped = 0
-
-    async def start(self) -> None:
-        await self.http.start()
-
-    async def close(self) -> None:
-        await self.http.close()
 
     async def check_connection(self) -> str:
         hour = floor_time(self._clock(), HOUR) - HOUR

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -30,7 +30,7 @@ from pydantic import Field
 from costpipe.components import ComponentContext, Provider
 from costpipe.errors import MalformedDataError
 from costpipe.hookspecs import hookimpl
-from costpipe.http import HttpClient, HttpProviderConfig, Page, PageError
+from costpipe.http import HttpProvider, HttpProviderConfig, Page, PageError
 from costpipe.pricing import TokenUsage
 from costpipe.providers._common import (
     WIDTHS,
@@ -110,12 +110,12 @@ def _usage_line_item(endpoint: str, row: dict[str, Any]) -> tuple[str, str]:
     return ", ".join(parts), tier
 
 
-class OpenAIProvider(Provider[OpenAIConfig]):
+class OpenAIProvider(HttpProvider[OpenAIConfig]):
     """Billed costs and estimated usage of one OpenAI organization."""
 
     name: ClassVar[str] = "openai"
     config_model: ClassVar[type[OpenAIConfig]] = OpenAIConfig
-    secret_fields: ClassVar[tuple[str, ...]] = ("api_key",)
+    auth_requirement: ClassVar[str] = AUTH_REQUIREMENT
     bucket: ClassVar[str] = "1h"
 
     def __init__(
@@ -125,22 +125,8 @@ class OpenAIProvider(Provider[OpenAIConfig]):
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        super().__init__(config, context)
-        self.account = config.organization or context.instance
-        self.http = HttpClient.for_provider(
-            self,
-            config,
-            headers={"Authorization": f"Bearer {config.api_key.get_secret_value()}"},
-            requirement=AUTH_REQUIREMENT,
-        )
+        super().__init__(config, context, clock=clock)
         self._pricer = UsagePricer("openai", self.instance, context.prices, self.log)
-        self._clock = clock or (lambda: datetime.now(UTC))
-
-    async def start(self) -> None:
-        await self.http.start()
-
-    async def close(self) -> None:
-        await self.http.close()
 
     async def check_connection(self) -> str:
         day = floor_time(self._clock(), WIDTHS["1d"]) - WIDTHS["1d"]

@@ -41,7 +41,7 @@ from pydantic import Field
 from costpipe.components import ComponentContext, Provider
 from costpipe.errors import MalformedDataError
 from costpipe.hookspecs import hookimpl
-from costpipe.http import HttpClient, HttpProviderConfig, Page, PageError
+from costpipe.http import HttpProvider, HttpProviderConfig, Page, PageError
 from costpipe.providers._common import (
     aligned_range,
     as_count,
@@ -76,12 +76,12 @@ class OpenRouterConfig(HttpProviderConfig):
     )
 
 
-class OpenRouterProvider(Provider[OpenRouterConfig]):
+class OpenRouterProvider(HttpProvider[OpenRouterConfig]):
     """Daily credits spent on one OpenRouter account, by model and upstream."""
 
     name: ClassVar[str] = "openrouter"
     config_model: ClassVar[type[OpenRouterConfig]] = OpenRouterConfig
-    secret_fields: ClassVar[tuple[str, ...]] = ("api_key",)
+    auth_requirement: ClassVar[str] = AUTH_REQUIREMENT
     bucket: ClassVar[str] = "1d"
 
     def __init__(
@@ -91,23 +91,9 @@ class OpenRouterProvider(Provider[OpenRouterConfig]):
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        super().__init__(config, context)
-        self.account = config.organization or context.instance
-        self.http = HttpClient.for_provider(
-            self,
-            config,
-            headers={"Authorization": f"Bearer {config.api_key.get_secret_value()}"},
-            requirement=AUTH_REQUIREMENT,
-        )
-        self._clock = clock or (lambda: datetime.now(UTC))
+        super().__init__(config, context, clock=clock)
         self.remaining_credit_usd: Decimal | None = None
         self._credit_low = False
-
-    async def start(self) -> None:
-        await self.http.start()
-
-    async def close(self) -> None:
-        await self.http.close()
 
     async def check_connection(self) -> str:
         remaining = await self.read_credits()

@@ -31,8 +31,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from costpipe import CostRecord, CostSource, Provider, Window, hookimpl
-from costpipe.components import ComponentContext
-from costpipe.http import HttpClient, HttpProviderConfig, Page, PageError
+from costpipe.http import HttpProvider, HttpProviderConfig, Page, PageError
 
 __all__ = ["GatewayConfig", "GatewayProvider", "register_providers"]
 __version__ = "0.1.0"
@@ -51,28 +50,13 @@ class GatewayConfig(HttpProviderConfig):
     )
 
 
-class GatewayProvider(Provider[GatewayConfig]):
+class GatewayProvider(HttpProvider[GatewayConfig]):
     """Hourly usage and cost of the in-house gateway, by team, user and model."""
 
     name: ClassVar[str] = "gateway"
     config_model: ClassVar[type[GatewayConfig]] = GatewayConfig
-    secret_fields: ClassVar[tuple[str, ...]] = ("api_key",)
     bucket: ClassVar[str] = "1h"
-
-    def __init__(self, config: GatewayConfig, context: ComponentContext) -> None:
-        super().__init__(config, context)
-        self.http = HttpClient.for_provider(
-            self,
-            config,
-            headers={"Authorization": f"Bearer {config.api_key.get_secret_value()}"},
-            requirement="a gateway token with the usage:read scope",
-        )
-
-    async def start(self) -> None:
-        await self.http.start()
-
-    async def close(self) -> None:
-        await self.http.close()
+    auth_requirement: ClassVar[str] = "a gateway token with the usage:read scope"
 
     async def check_connection(self) -> str:
         hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - HOUR
@@ -122,7 +106,7 @@ class GatewayProvider(Provider[GatewayConfig]):
                 start=hour,
                 width=HOUR,
                 provider="gateway",
-                account=self.config.organization or self.instance,
+                account=self.account,
                 cost_source=CostSource.BILLED,
                 cost_usd=_decimal(row["cost_usd"]),
                 model=str(row.get("model") or ""),
