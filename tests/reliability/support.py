@@ -7,6 +7,7 @@ child process driven by ``asyncio.create_subprocess_exec`` (never blocking)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -57,11 +58,17 @@ def sim_env(*sims: Simulator, extra: Mapping[str, str] | None = None) -> dict[st
     return env
 
 
-def provider_tables(sim: Simulator, index: int = 0, name: str = "sim", **extra: str) -> str:
+def provider_tables(
+    sim: Simulator,
+    index: int = 0,
+    name: str = "sim",
+    kinds: tuple[str, ...] = ("openai", "anthropic"),
+    **extra: str,
+) -> str:
     """``[[providers.openai]]`` and ``[[providers.anthropic]]`` for *sim*, daily buckets
     (so windows and truth line up on UTC midnights), quick retries."""
     options = "".join(f"{k} = {v}\n" for k, v in extra.items())
-    return f"""
+    openai, anthropic = f"""
 [[providers.openai]]
 name = "{name}"
 api_key = "${{SIM{index}_OPENAI_KEY}}"
@@ -71,6 +78,7 @@ retry_backoff = "1s"
 retry_wait_max = "2s"
 max_retries = 10
 {options}
+""", f"""
 [[providers.anthropic]]
 name = "{name}"
 api_key = "${{SIM{index}_ANTHROPIC_KEY}}"
@@ -81,6 +89,7 @@ retry_wait_max = "2s"
 max_retries = 10
 {options}
 """
+    return ("openai" in kinds) * openai + ("anthropic" in kinds) * anthropic
 
 
 async def start_cli(
@@ -112,10 +121,8 @@ class Finished:
         found = []
         for line in self.err.splitlines():
             if line.startswith("{"):
-                try:
+                with contextlib.suppress(ValueError):
                     found.append(json.loads(line))
-                except ValueError:
-                    pass
         return found
 
 
@@ -143,9 +150,10 @@ Totals = dict[str, tuple[Decimal, int, int, int, int, int]]
 HALF_NANO = Decimal("0.0000000005")
 
 
-def sqlite_totals(db: Path) -> tuple[Totals, Totals, dict[str, int]]:
+def sqlite_totals(db: Path, name: str | None = None) -> tuple[Totals, Totals, dict[str, int]]:
     """(billed, usage, billed rows) per ``provider|project`` from the SQLite store:
-    money in dollars, then the five disjoint token counts."""
+    money in dollars, then the five disjoint token counts. With *name*, only the
+    provider instances of that name (``openai.<name>``, ``anthropic.<name>``)."""
     billed: Totals = {}
     usage: Totals = {}
     counts: dict[str, int] = {}
@@ -153,7 +161,9 @@ def sqlite_totals(db: Path) -> tuple[Totals, Totals, dict[str, int]]:
         rows = conn.execute(
             "SELECT basis, provider, project_id, SUM(cost_nanos), SUM(uncached_input_tokens),"
             " SUM(cached_input_tokens), SUM(cache_write_tokens), SUM(output_tokens),"
-            " SUM(requests), COUNT(*) FROM costs GROUP BY 1, 2, 3"
+            " SUM(requests), COUNT(*) FROM costs WHERE ? IS NULL OR account = provider || '.' || ?"
+            " GROUP BY 1, 2, 3",
+            (name, name),
         ).fetchall()
     for basis, provider, project, nanos, *tokens, count in rows:
         key = f"{provider}|{project}"
@@ -199,11 +209,12 @@ def assert_sqlite_exact(
     start: datetime,
     end: datetime,
     providers: tuple[str, ...] = ("openai", "anthropic"),
+    name: str | None = None,
 ) -> None:
     """Stored tokens equal the truth exactly; money to the documented nanodollar
     rounding of each record (a lost or doubled record is far outside it)."""
     money, tokens = truth(sim, start, end, providers)
-    billed, usage, counts = sqlite_totals(db)
+    billed, usage, counts = sqlite_totals(db, name)
 
     def mine(key: str) -> bool:
         return key.split("|")[0] in providers
