@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -18,12 +17,14 @@ from typing import Any, TextIO
 
 import structlog
 
-from costpipe import __version__
+from costpipe import __version__, demo
 from costpipe.config import Settings, config_path, load_config
+from costpipe.dashboard import cli as dashboard_cli
 from costpipe.errors import ConfigError, CostpipeError, PluginError
 from costpipe.logging import configure_logging
 from costpipe.plugins import ComponentRegistry, build_plugin_manager
 from costpipe.progress import ProgressPrinter
+from costpipe.simulator import cli as simulator_cli
 
 __all__ = ["build_parser", "main"]
 
@@ -46,14 +47,6 @@ def _parse_moment(text: str) -> datetime:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"timestamp {text!r} needs an offset, e.g. Z or +01:00")
     return moment.astimezone(UTC)
-
-
-def _optional_command(module: str) -> Any:
-    """Sub-commands that live in optional parts of the package."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,20 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("plugins", help="list plugins and the components they provide")
 
-    simulator = _optional_command("costpipe.simulator.cli")
-    if simulator is not None:
-        simulate = commands.add_parser("simulate", help="serve fake OpenAI/Anthropic billing APIs")
-        simulator.add_arguments(simulate)
-
-    dashboard = _optional_command("costpipe.dashboard.cli")
-    if dashboard is not None:
-        dash = commands.add_parser("dashboard", help="serve the web dashboard")
-        dashboard.add_arguments(dash)
-
-    demo = _optional_command("costpipe.demo")
-    if demo is not None:
-        demo_cmd = commands.add_parser("demo", help="simulator + daemon + dashboard in one command")
-        demo.add_arguments(demo_cmd)
+    # These modules import only argparse-level code; Panel and the simulator's
+    # server load when the command runs.
+    simulate = commands.add_parser("simulate", help="serve fake OpenAI/Anthropic billing APIs")
+    simulator_cli.add_arguments(simulate)
+    dashboard = commands.add_parser("dashboard", help="serve the web dashboard")
+    dashboard_cli.add_arguments(dashboard)
+    demo_command = commands.add_parser("demo", help="simulator + daemon + dashboard in one command")
+    demo.add_arguments(demo_command)
     return parser
 
 
@@ -241,12 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plugins":
             return cmd_plugins(args, out)
         if args.command == "simulate":
-            simulator = importlib.import_module("costpipe.simulator.cli")
-            asyncio.run(simulator.run_from_args(args))
+            asyncio.run(simulator_cli.run_from_args(args))
             return 0
         if args.command == "demo":
-            demo = importlib.import_module("costpipe.demo")
-            return int(demo.run_from_args(args))
+            return demo.run_from_args(args)
         pm, _registry, settings = _load(args)
         if args.command == "check":
             return cmd_check(args, settings, out)
@@ -255,8 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "backfill":
             return asyncio.run(_backfill(args, pm, settings, out))
         if args.command == "dashboard":
-            dashboard = importlib.import_module("costpipe.dashboard.cli")
-            return int(dashboard.run_from_args(args, settings))
+            return dashboard_cli.run_from_args(args, settings)
     except (ConfigError, PluginError) as exc:
         sys.stderr.write(f"costpipe: error: {exc}\n")
         return EXIT_USAGE
