@@ -1,0 +1,142 @@
+"""Concurrency: a backfill across 4 provider instances against the ideal time.
+
+Two OpenAI and two Anthropic instances read one simulator (its own process)
+that delays every provider request by ``latency_ms`` (50 ms); the organisation
+is small, so the time is the wait for pages. Each instance fetches its pages
+one after another (a cursor needs the previous page), the instances run
+concurrently, so the ideal is ``pages x latency / 4``; the figure is
+measured / ideal (1.0 is perfect). Records go to a real InfluxDB sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from bench.common import Bench, SimInfo, simulator_process, spread
+from costpipe.components import ComponentContext, Provider
+from costpipe.pipeline import Pipeline
+from costpipe.pricing import PriceTable
+from costpipe.providers.anthropic import AnthropicConfig, AnthropicProvider
+from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
+from costpipe.records import Window
+from costpipe.sinks.influxdb import InfluxDBConfig, InfluxDBSink
+from costpipe.state import Checkpoints
+from costpipe.testing.influxd import InfluxdServer
+
+__all__ = ["run"]
+
+NOW = datetime(2026, 3, 11, 15, tzinfo=UTC)
+INSTANCES = 4
+LATENCY_MS = 50
+
+
+def providers(info: SimInfo, state: Path) -> list[Provider[Any]]:
+    # One semaphore shared by all, as the runtime does (pipeline.max_concurrent_requests = 8).
+    slots = asyncio.Semaphore(8)
+    prices = PriceTable.bundled()
+    made: list[Provider[Any]] = []
+    for index in range(INSTANCES):
+        name = f"{'openai' if index % 2 == 0 else 'anthropic'}.sim{index}"
+        context = ComponentContext(name, state, prices=prices, request_slots=slots)
+        if index % 2 == 0:
+            key = SecretStr(info.openai_admin_key)
+            made.append(
+                OpenAIProvider(
+                    OpenAIConfig(api_key=key, base_url=info.openai_base_url),
+                    context,
+                    clock=lambda: NOW,
+                )
+            )
+        else:
+            key = SecretStr(info.anthropic_admin_key)
+            made.append(
+                AnthropicProvider(
+                    AnthropicConfig(api_key=key, base_url=info.anthropic_base_url),
+                    context,
+                    clock=lambda: NOW,
+                )
+            )
+    return made
+
+
+async def one_run(
+    server: InfluxdServer, info: SimInfo, window: Window, state: Path, database: str
+) -> tuple[float, list[int], int]:
+    """(seconds, pages per instance, records) of one concurrent backfill."""
+    instances = providers(info, state)
+    sink = InfluxDBSink(
+        InfluxDBConfig(url=server.url, database=database), ComponentContext("influxdb.c", state)
+    )
+    for component in (*instances, sink):
+        await component.start()
+    pipeline = Pipeline([], [sink], Checkpoints(state / f"{database}.json"))
+    try:
+        began = time.perf_counter()
+        results = await pipeline.run(dict.fromkeys(instances, window), backfill=True)
+        elapsed = time.perf_counter() - began
+    finally:
+        for component in (*instances, sink):
+            await component.close()
+    failed = [r for r in results if not r.healthy]
+    if failed:
+        raise RuntimeError(f"concurrency run failed: {failed}")
+    return elapsed, [p.pages_fetched for p in instances], sum(r.records for r in results)
+
+
+async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
+    days = 14 if quick else 90
+    window = Window(NOW - timedelta(days=days), NOW)
+    # A one-user organisation: few rows per page, so the time is the pages' latency.
+    spec = {
+        "seed": 3,
+        "now": NOW.isoformat(),
+        "latency_ms": LATENCY_MS,
+        "users": 1,
+        "projects": 1,
+        "api_keys": 1,
+        "models_per_user": 1,
+        "awkward": False,
+    }
+    bench = Bench(
+        "concurrency",
+        params={
+            "instances": INSTANCES,
+            "latency_ms": LATENCY_MS,
+            "window_days": days,
+            "runs": runs,
+        },
+    )
+    ratios, critical, seconds, ideal_s = [], [], [], 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        async with simulator_process(spec) as info:
+            for run_index in range(runs):
+                elapsed, pages, records = await one_run(
+                    server, info, window, Path(tmp), f"conc_{run_index}"
+                )
+                ideal_s = sum(pages) * LATENCY_MS / 1000 / INSTANCES
+                ratios.append(elapsed / ideal_s)
+                critical.append(elapsed / (max(pages) * LATENCY_MS / 1000))
+                seconds.append(elapsed)
+                bench.params.update(pages_per_instance=pages, records=records)
+    bench.params["ideal_seconds"] = ideal_s
+    bench.figures["seconds"] = spread(seconds, "s")
+    bench.figures["measured_vs_ideal"] = spread(ratios, "x")
+    bench.figures["measured_vs_busiest_instance"] = spread(critical, "x")
+    bench.goal(
+        "within 1.3 x ideal",
+        bench.figures["measured_vs_ideal"]["median"],
+        "<= 1.3",
+        lambda v: v <= 1.3,
+    )
+    bench.notes.append(
+        "ideal = pages x latency / 4 assumes the pages are spread evenly; the busiest"
+        " instance's pages x latency is the true lower bound (measured_vs_busiest_instance)"
+    )
+    return bench

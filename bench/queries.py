@@ -1,0 +1,178 @@
+"""Queries: the dashboard's aggregations through the InfluxDB ``CostReader``
+against the raw InfluxQL of the same aggregation, and alert evaluation for
+1,000 budgets over SQLite and over InfluxDB.
+
+Data: :func:`costpipe.dashboard.sample.sample_records` over 90 days (hourly
+``estimated`` rows plus daily ``billed`` rows), about 1 million points,
+written through the sinks (untimed). The raw baseline sends the statements
+the reader builds with plain aiohttp and only reads the body: the server's
+time plus the transfer, no parsing.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import structlog
+
+from bench.common import Bench, ratio, spread
+from costpipe.alerts.engine import AlertEngine
+from costpipe.components import ComponentContext, Sink
+from costpipe.config import parse_config
+from costpipe.dashboard.sample import PROJECT_TEAMS, sample_records
+from costpipe.lineprotocol import timestamp_ns
+from costpipe.plugins import build_plugin_manager
+from costpipe.query import Basis, CostQuery, CostReader, Granularity
+from costpipe.sinks.influxdb import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.sqlite import SQLiteConfig, SQLiteSink
+from costpipe.testing.influxd import InfluxdServer
+
+__all__ = ["run"]
+
+NOW = datetime(2026, 11, 18, 14, tzinfo=UTC)
+TIMEZONE = "Europe/Berlin"
+BATCH = 5000
+
+
+async def fill(sinks: list[Sink[Any]], days: int, streams: int) -> int:
+    batch, count = [], 0
+    for record in sample_records(NOW, days=days, streams_per_hour=streams):
+        batch.append(record)
+        if len(batch) == BATCH:
+            for sink in sinks:
+                await sink.write(batch)
+            count += len(batch)
+            batch = []
+    for sink in sinks:
+        await sink.write(batch)
+    return count + len(batch)
+
+
+async def timed(make: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        await make()
+        samples.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
+def statements(start: datetime, end: datetime) -> dict[str, str]:
+    """The InfluxQL the reader sends for each aggregation (see influxdb_query.py)."""
+    where = (
+        f"time >= {timestamp_ns(start)} AND time < {timestamp_ns(end)}"
+        " AND \"cost_source\" = 'estimated'"
+    )
+    select = f'SELECT sum("cost_nanos") FROM "ai_costs" WHERE {where}'
+    return {
+        "total": select,
+        "breakdown_by_model": select + ' GROUP BY "model"',
+        "daily_series_by_model_berlin": select
+        + f" GROUP BY time(1d), \"model\" fill(none) tz('{TIMEZONE}')",
+    }
+
+
+def budgets(count: int) -> list[dict[str, Any]]:
+    """A mix: a third org-wide, a third per model, a third for one project."""
+    projects = sorted(PROJECT_TEAMS)
+    rules: list[dict[str, Any]] = []
+    for i in range(count):
+        rule: dict[str, Any] = {
+            "name": f"budget-{i}",
+            "amount_usd": str(1000 + i),
+            "period": ("month", "week", "day")[i % 3],
+            "cost_basis": ("billed", "estimated")[i % 2],
+        }
+        if i % 3 == 1:
+            rule["group_by"] = "model"
+        elif i % 3 == 2:
+            rule["filters"] = {"project_id": [projects[i % len(projects)]]}
+        rules.append(rule)
+    return rules
+
+
+async def alert_times(reader: CostReader, state: Path, count: int, repeat: int) -> list[float]:
+    _pm, registry = build_plugin_manager(entry_points=False)
+    data = {"pipeline": {"state_dir": str(state), "timezone": TIMEZONE}, "budgets": budgets(count)}
+    settings = parse_config(data, registry, env={})
+    engine = AlertEngine(settings, reader, {}, state / "alerts", structlog.get_logger())
+    try:
+        # The first pass also creates every alert slot; later passes are the steady state.
+        return await timed(lambda: engine.evaluate(NOW, {}), repeat)
+    finally:
+        engine.close()
+
+
+async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
+    days, streams, budget_count = (7, 20, 50) if quick else (90, 463, 1000)
+    bench = Bench("queries", params={"days": days, "timezone": TIMEZONE, "runs": runs})
+    start, end = NOW - timedelta(days=days), NOW
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        influx = InfluxDBSink(
+            InfluxDBConfig(url=server.url, database="queries", batch_size=BATCH),
+            ComponentContext("influxdb.q", state),
+        )
+        sqlite = SQLiteSink(
+            SQLiteConfig(path=state / "costs.sqlite"), ComponentContext("sqlite.q", state)
+        )
+        await influx.start()
+        await sqlite.start()
+        try:
+            began = time.perf_counter()
+            bench.params["points"] = await fill([influx, sqlite], days, streams)
+            bench.params["fill_seconds"] = round(time.perf_counter() - began, 1)
+            reader = influx.reader()
+            query = CostQuery(start, end, Basis.ESTIMATED)
+            ours: dict[str, Callable[[], Awaitable[Any]]] = {
+                "total": lambda: reader.total(query),
+                "breakdown_by_model": lambda: reader.breakdown(query, "model", top=8),
+                "daily_series_by_model_berlin": lambda: reader.series(
+                    query, Granularity.DAY, TIMEZONE, by="model"
+                ),
+            }
+            async with aiohttp.ClientSession() as session:
+
+                async def raw(statement: str) -> None:
+                    params = {"db": "queries", "epoch": "ns", "q": statement}
+                    async with session.get(f"{server.url}/query", params=params) as response:
+                        await response.read()
+
+                for name, statement in statements(start, end).items():
+                    await ours[name]()  # warm influxd's caches for both
+                    mine, baseline = [], []
+                    for _ in range(runs):
+                        # Alternate the two, so that load changes hit both.
+                        mine += await timed(ours[name], 1)
+                        baseline += await timed(lambda s=statement: raw(s), 1)
+                    bench.figures[f"{name}_reader_ms"] = spread(mine, "ms")
+                    bench.figures[f"{name}_raw_ms"] = spread(baseline, "ms")
+                    bench.figures[f"{name}_reader_vs_raw"] = ratio(mine, baseline)
+                raw_total = await timed(lambda: raw(statements(start, end)["total"]), runs)
+            bench.params["budgets"] = budget_count
+            for label, store in (("influxdb", reader), ("sqlite", sqlite.reader())):
+                samples = await alert_times(store, state / label, budget_count, runs + 1)
+                bench.figures[f"alerts_first_pass_{label}_ms"] = spread(samples[:1], "ms")
+                steady = samples[1:]
+                bench.figures[f"alerts_{label}_ms"] = spread(steady, "ms")
+                per_budget = [s / budget_count for s in steady]
+                bench.figures[f"alerts_{label}_per_budget_ms"] = spread(per_budget, "ms")
+            # One budget is about one total query: relate it to the raw one.
+            baseline = statistics.median(raw_total)
+            bench.figures["raw_total_ms"] = spread(raw_total, "ms")
+            for label in ("influxdb", "sqlite"):
+                per = bench.figures[f"alerts_{label}_per_budget_ms"]["runs"]
+                bench.figures[f"alerts_{label}_per_budget_vs_raw_total"] = spread(
+                    [p / baseline for p in per], "x"
+                )
+        finally:
+            await influx.close()
+            await sqlite.close()
+    return bench
