@@ -130,6 +130,8 @@ def test_group_by_and_date_range_change_every_figure_to_the_right_values(
     estimated = expected_total(records, span.start, span.end, "estimated")
     expect(page.get_by_test_id("total")).to_have_text(format_usd(estimated))
     expect(page.get_by_text("Unpriced usage in this range")).to_be_visible()
+    unpriced = page.get_by_test_id("breakdown").locator("tr[data-pricing=unpriced] td")
+    expect(unpriced).to_have_text(["gpt-5-preview-2026-10-01", "unpriced", "n/a"])
 
 
 def test_csv_download_matches_the_table_exactly(
@@ -144,9 +146,10 @@ def test_csv_download_matches_the_table_exactly(
         page.get_by_role("button", name="Download CSV").click()
     text = Path(download.value.path()).read_text(encoding="utf-8")
     header, *rows = list(csv.reader(io.StringIO(text)))
-    assert header == ["user_id", "cost_usd"]
-    assert shown == [(group or NONE_LABEL, cost) for group, cost in rows]
-    assert any(group == "" for group, _ in rows)  # billed rows carry no user
+    assert header == ["user_id", "cost_usd", "pricing"]
+    assert shown == [(group or NONE_LABEL, cost) for group, cost, _ in rows]
+    assert {"priced"} == {pricing for _, _, pricing in rows}  # billed: nothing unpriced
+    assert any(group == "" for group, _, _ in rows)  # billed rows carry no user
 
 
 def test_an_empty_range_shows_a_message_instead_of_charts(page: Page, tmp_path: Path) -> None:

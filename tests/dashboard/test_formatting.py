@@ -15,6 +15,7 @@ from costpipe.dashboard.formatting import (
     format_percent,
     format_usd,
 )
+from costpipe.dashboard.viewmodel import Pricing
 from costpipe.query import Breakdown
 
 
@@ -49,4 +50,15 @@ def test_csv_keeps_exact_decimal_strings_and_empty_groups() -> None:
     rows = [Breakdown("gpt-4.1", Decimal("1234.567891")), Breakdown("", Decimal("0.000001"))]
     text = breakdown_csv(rows, "model")
     parsed = list(csv.reader(io.StringIO(text)))
-    assert parsed == [["model", "cost_usd"], ["gpt-4.1", "1234.567891"], ["", "0.000001"]]
+    assert parsed == [
+        ["model", "cost_usd", "pricing"],
+        ["gpt-4.1", "1234.567891", "priced"],
+        ["", "0.000001", "priced"],
+    ]
+
+
+def test_csv_leaves_the_cost_of_an_unpriced_row_empty_and_says_why() -> None:
+    rows = [Breakdown("gpt-4.1", Decimal("2.5")), Breakdown("gpt-9", Decimal(0))]
+    pricing = {"gpt-4.1": Pricing.PARTLY_UNPRICED, "gpt-9": Pricing.UNPRICED}
+    parsed = list(csv.reader(io.StringIO(breakdown_csv(rows, "model", pricing.__getitem__))))
+    assert parsed[1:] == [["gpt-4.1", "2.50", "partly_unpriced"], ["gpt-9", "", "unpriced"]]

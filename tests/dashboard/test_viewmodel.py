@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -12,8 +14,9 @@ import pytest
 
 from costpipe.components import ComponentContext
 from costpipe.config import BudgetConfig
+from costpipe.dashboard.formatting import breakdown_csv
 from costpipe.dashboard.periods import Preset, preset_range
-from costpipe.dashboard.viewmodel import Selection, compute_view, group_choices
+from costpipe.dashboard.viewmodel import Pricing, Selection, compute_view, group_choices
 from costpipe.query import OTHER, Basis, CostReader, Granularity
 from costpipe.records import CostRecord
 from costpipe.sinks.sqlite import SQLiteConfig, SQLiteSink
@@ -110,6 +113,46 @@ async def test_unpriced_usage_is_reported_for_the_range(reader: CostReader) -> N
     )
     # The sample has one unpriced hour (222,000 tokens) every Wednesday: four in range.
     assert view.unpriced == {"gpt-5-preview-2026-10-01": 4 * 222_000}
+
+
+UNPRICED_MODEL = "gpt-5-preview-2026-10-01"
+
+
+async def test_a_model_with_only_unpriced_usage_is_unpriced_not_zero(reader: CostReader) -> None:
+    selection = Selection(Preset.LAST_30_DAYS, group_by="model", basis=Basis.ESTIMATED)
+    view = await compute_view(reader, selection, now=NOW, timezone=TIMEZONE)
+    pricing = {row.group: view.pricing(row.group) for row in view.table}
+    assert Pricing.UNPRICED == pricing.pop(UNPRICED_MODEL)
+    assert {Pricing.PRICED} == set(pricing.values())
+    # The total stays the exact sum of the priced rows.
+    assert view.total == sum((r.cost_usd for r in view.table), Decimal(0))
+    rows = text_rows(breakdown_csv(view.table, "model", view.pricing))
+    assert ["model", "cost_usd", "pricing"] == rows[0]
+    assert [UNPRICED_MODEL, "", "unpriced"] in rows
+    assert all(r[2] == "priced" and r[1] for r in rows[1:] if r[0] != UNPRICED_MODEL)
+
+
+async def test_other_holding_an_unpriced_model_is_partly_unpriced(reader: CostReader) -> None:
+    selection = Selection(Preset.LAST_30_DAYS, group_by="model", basis=Basis.ESTIMATED, top=2)
+    view = await compute_view(reader, selection, now=NOW, timezone=TIMEZONE)
+    assert OTHER == view.bars[-1].group
+    assert Pricing.PARTLY_UNPRICED == view.pricing(OTHER)
+    assert Pricing.PRICED == view.pricing(view.bars[0].group)
+
+
+async def test_unpriced_usage_is_not_attributed_to_groups_of_other_dimensions(
+    reader: CostReader,
+) -> None:
+    estimated = Selection(Preset.LAST_30_DAYS, group_by="project_id", basis=Basis.ESTIMATED)
+    view = await compute_view(reader, estimated, now=NOW, timezone=TIMEZONE)
+    assert {Pricing.MAY_EXCLUDE_UNPRICED} == {view.pricing(r.group) for r in view.table}
+    billed = Selection(Preset.LAST_30_DAYS, group_by="model", basis=Basis.BILLED)
+    view = await compute_view(reader, billed, now=NOW, timezone=TIMEZONE)
+    assert {Pricing.PRICED} == {view.pricing(r.group) for r in view.table}
+
+
+def text_rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
 
 
 async def test_an_empty_range_is_flagged_so_the_page_shows_a_message() -> None:

@@ -43,6 +43,7 @@ from costpipe.dashboard.viewmodel import (
     GROUP_LABELS,
     BudgetView,
     DashboardView,
+    Pricing,
     Selection,
     compute_view,
     group_choices,
@@ -92,6 +93,9 @@ table.cp-table { border-collapse: collapse; width: 100%; font-size: 14px;
 .cp-table th { text-align: left; border-bottom: 2px solid #d9dee7; padding: 6px 10px; color: #4a5568; }
 .cp-table td { border-bottom: 1px solid #edf0f5; padding: 6px 10px; }
 .cp-table td.num, .cp-table th.num { text-align: right; }
+.cp-table td.cp-group { overflow-wrap: anywhere; }
+.cp-unpriced { color: #b45309; font-style: italic; }
+.cp-note { color: #b45309; font-size: 12px; }
 """
 
 
@@ -135,6 +139,15 @@ def _forecast_text(budget: BudgetView, tz: str) -> str:
     return (
         f"forecast {format_usd(budget.forecast)} ({format_percent(budget.forecast_used)}) by {by}"
     )
+
+
+def _bar_label(group: str, pricing: Pricing) -> str:
+    # An unpriced model draws no bar; its label must say why.
+    if pricing is Pricing.UNPRICED:
+        return f"{group_label(group)} (unpriced)"
+    if pricing is Pricing.PARTLY_UNPRICED:
+        return f"{group_label(group)} (partly unpriced)"
+    return group_label(group)
 
 
 class Dashboard:
@@ -373,14 +386,15 @@ class Dashboard:
 
     def _bar_chart(self, view: DashboardView, colours: dict[str, str]) -> hv.Element:
         label = self.group_by.labels[self.group_by.values.index(view.selection.group_by)]
+        rows = list(reversed(view.bars))
         frame = pd.DataFrame(
             {
-                "group": [group_label(r.group) for r in reversed(view.bars)],
+                "group": [_bar_label(r.group, view.pricing(r.group)) for r in rows],
                 # Floats only for drawing: the figures on the page come from Decimals.
-                "cost": [float(r.cost_usd) for r in reversed(view.bars)],
+                "cost": [float(r.cost_usd) for r in rows],
+                "colour": [colours[group_label(r.group)] for r in rows],
             }
         )
-        frame["colour"] = frame["group"].map(colours)
         return frame.hvplot.barh(
             x="group",
             y="cost",
@@ -449,10 +463,21 @@ class Dashboard:
         label = GROUP_LABELS.get(view.selection.group_by, view.selection.group_by)
         body = []
         for row in view.table:
-            share = format_percent(row.cost_usd / total) if total else ""
+            pricing = view.pricing(row.group)
+            if pricing is Pricing.UNPRICED:
+                # Never a silent 0.00: the usage is real, its price is unknown.
+                tokens = view.unpriced.get(row.group, 0)
+                cost = f'<span class="cp-unpriced" title="{tokens:,} tokens">unpriced</span>'
+                share = "n/a"
+            else:
+                cost = _esc(format_exact(row.cost_usd))
+                if pricing is Pricing.PARTLY_UNPRICED:
+                    cost += ' <span class="cp-note">+ unpriced usage</span>'
+                share = format_percent(row.cost_usd / total) if total else ""
             body.append(
-                f"<tr><td>{_esc(group_label(row.group))}</td>"
-                f'<td class="num">{_esc(format_exact(row.cost_usd))}</td><td class="num">{_esc(share)}</td></tr>'
+                f'<tr data-pricing="{pricing.value}"><td class="cp-group">'
+                f"{_esc(group_label(row.group))}</td>"
+                f'<td class="num">{cost}</td><td class="num">{_esc(share)}</td></tr>'
             )
         return (
             '<table class="cp-table" data-testid="breakdown">'
@@ -464,7 +489,7 @@ class Dashboard:
         view = self.view
         if view is None:
             return io.StringIO("")
-        return io.StringIO(breakdown_csv(view.table, view.selection.group_by))
+        return io.StringIO(breakdown_csv(view.table, view.selection.group_by, view.pricing))
 
     # -- layout ---------------------------------------------------------------
 

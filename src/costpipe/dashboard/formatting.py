@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from costpipe.dashboard.viewmodel import Pricing
 from costpipe.query import Breakdown
 
 __all__ = [
@@ -89,15 +90,26 @@ def group_label(group: str) -> str:
     return group if group else NONE_LABEL
 
 
-def breakdown_csv(rows: Sequence[Breakdown], dimension: str) -> str:
-    """The breakdown as CSV: header ``<dimension>,cost_usd``, exact amounts.
+def _priced(_group: str) -> Pricing:
+    return Pricing.PRICED
+
+
+def breakdown_csv(
+    rows: Sequence[Breakdown], dimension: str, pricing: Callable[[str], Pricing] = _priced
+) -> str:
+    """The breakdown as CSV: header ``<dimension>,cost_usd,pricing``, exact amounts.
 
     Groups keep their stored value (``""`` for records without the dimension),
-    so the file joins back to the raw data.
+    so the file joins back to the raw data. ``pricing`` is a :class:`Pricing`
+    value per row; an ``unpriced`` row has an empty ``cost_usd`` (its cost is
+    unknown, not 0), which a spreadsheet's SUM skips, so the column still adds
+    up to the total exactly.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([dimension, "cost_usd"])
+    writer.writerow([dimension, "cost_usd", "pricing"])
     for row in rows:
-        writer.writerow([row.group, format_exact(row.cost_usd)])
+        state = pricing(row.group)
+        cost = "" if state is Pricing.UNPRICED else format_exact(row.cost_usd)
+        writer.writerow([row.group, cost, state.value])
     return buffer.getvalue()

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 
 from costpipe.alerts.periods import period_at
@@ -39,6 +40,7 @@ __all__ = [
     "GROUP_LABELS",
     "BudgetView",
     "DashboardView",
+    "Pricing",
     "Selection",
     "compute_budgets",
     "compute_view",
@@ -65,6 +67,25 @@ def group_choices(tag_names: Sequence[str]) -> dict[str, str]:
         if tag not in GROUP_LABELS:
             choices[f"Tag: {tag}"] = tag
     return choices
+
+
+class Pricing(StrEnum):
+    """Whether a breakdown row's figure covers all of its usage.
+
+    costpipe never shows unpriced usage as $0: the estimated basis stores it
+    with a cost of 0, so a row made only of it must read "unpriced", not 0.00.
+    The values are what the CSV's ``pricing`` column says.
+    """
+
+    PRICED = "priced"
+    """Billed cost, or an estimate with every token priced."""
+    UNPRICED = "unpriced"
+    """Every token of the group is unpriced: its cost is unknown, not zero."""
+    PARTLY_UNPRICED = "partly_unpriced"
+    """The figure is exact for the priced usage and leaves some unpriced usage out."""
+    MAY_EXCLUDE_UNPRICED = "may_exclude_unpriced"
+    """The range has unpriced usage, but the store reports it per model only, so
+    which groups of this dimension it belongs to is not known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +154,25 @@ class DashboardView:
     def is_empty(self) -> bool:
         """No spend and no rows in the range: the page shows a message instead of charts."""
         return not self.table and not self.series and self.total == 0
+
+    def pricing(self, group: str) -> Pricing:
+        """How the figure of *group* (a row of :attr:`table` or :attr:`bars`)
+        covers its usage. Only a model breakdown on the estimated basis can say
+        per row; unpriced rows are never on the billed basis."""
+        if self.selection.basis is not Basis.ESTIMATED or not self.unpriced:
+            return Pricing.PRICED
+        if self.selection.group_by != "model":
+            return Pricing.MAY_EXCLUDE_UNPRICED
+        costs = {row.group: row.cost_usd for row in self.table}
+        if group == OTHER and len(self.table) > self.selection.top:
+            shown = {row.group for row in self.bars[:-1]}
+            members = [g for g in costs if g not in shown]
+            cost = sum((costs[g] for g in members), Decimal(0))
+        else:
+            members, cost = [group], costs.get(group, Decimal(0))
+        if not any(m in self.unpriced for m in members):
+            return Pricing.PRICED
+        return Pricing.PARTLY_UNPRICED if cost else Pricing.UNPRICED
 
     @property
     def change(self) -> Decimal | None:
