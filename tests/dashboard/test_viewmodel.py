@@ -187,6 +187,7 @@ async def test_budgets_show_spend_percent_and_forecast_for_their_calendar_period
     assert month.forecast is not None
     assert abs(month.spend * length / elapsed - month.forecast) <= Decimal("0.005")
     assert Decimal("900.5") == week.amount
+    assert (Basis.BILLED, Basis.ESTIMATED) == (month.basis, week.basis)
     per_project = {
         p: expected_total(
             records, week.period_start, NOW, "estimated", provider=("openai",), project_id=(p,)

@@ -352,7 +352,7 @@ class Dashboard:
                 f' <span class="cp-sub">of {_esc(format_usd(budget.amount))}</span></div>'
                 f'<div class="cp-bar"><div class="cp-fill {state}" style="width:{width:.1f}%"></div></div>'
                 f'<div class="cp-sub"><b data-testid="budget-used">{_esc(format_percent(used))}</b> used'
-                f" in {_esc(budget.period)}{scope}</div>"
+                f" in {_esc(budget.period)}{scope} &middot; {_esc(budget.basis.value)}</div>"
                 f'<div class="cp-sub {warn}">{_esc(_forecast_text(budget, tz))}</div></div>'
             )
         return '<div style="display:flex;gap:12px;flex-wrap:wrap">' + "".join(cards) + "</div>"

@@ -118,6 +118,8 @@ class BudgetView:
     period_start: datetime
     period_end: datetime
     group: str | None = None
+    basis: Basis = Basis.BILLED
+    """The budget's own cost basis, which may differ from the page's."""
 
     @property
     def used(self) -> Decimal:
@@ -224,6 +226,7 @@ async def _budget_view(
         period_start=start,
         period_end=end,
         group=group,
+        basis=query.basis,
     )
 
 
