@@ -23,6 +23,8 @@ from costpipe.pricing import PriceTable, TokenUsage
 from costpipe.records import CostRecord, CostSource, Window
 
 __all__ = [
+    "MAX_AMOUNT",
+    "MAX_COUNT",
     "WIDTHS",
     "Bucket",
     "UsagePricer",
@@ -75,7 +77,11 @@ def _moment(value: Any, url: str) -> datetime:
     if isinstance(value, bool):
         raise PageError(url, f"bucket time {value!r} is not a time")
     if isinstance(value, int | Decimal):
-        return datetime.fromtimestamp(int(value), UTC)
+        try:
+            return datetime.fromtimestamp(int(value), UTC)
+        except (ArithmeticError, OSError, ValueError):
+            # NaN, infinity, or a year outside 1..9999: a hostile page, not a crash.
+            raise PageError(url, f"bucket time {value!r} is out of range") from None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -145,6 +151,14 @@ def _bucket_keys(page: Page) -> tuple[str, str]:
     return "start_time", "end_time"
 
 
+#: Largest token or request count a store can hold (a signed 64-bit integer).
+MAX_COUNT = 2**63 - 1
+#: Largest amount of one record, in the amount's unit (USD or cents): its
+#: nanodollars must fit a signed 64-bit integer.
+MAX_AMOUNT = Decimal(10) ** 9
+_MAX_DIGITS = 19
+
+
 def as_count(row: dict[str, Any], key: str, url: str) -> int:
     """A token or request counter: null or missing is 0, a fraction is an error."""
     value = row.get(key)
@@ -154,14 +168,20 @@ def as_count(row: dict[str, Any], key: str, url: str) -> int:
         raise PageError(url, f"`{key}` is a boolean")
     if isinstance(value, int):
         count = value
-    elif (isinstance(value, Decimal) and value == value.to_integral_value()) or (
-        isinstance(value, str) and value.strip().isdigit()
-    ):
+    elif (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value.adjusted() < _MAX_DIGITS
+        and value == value.to_integral_value()
+    ) or (isinstance(value, str) and len(value) < 40 and value.strip().isdigit()):
         count = int(value)
     else:
-        raise PageError(url, f"`{key}` is not a whole number: {value!r}")
+        raise PageError(url, f"`{key}` is not a whole number: {str(value)[:40]!r}")
     if count < 0:
         raise PageError(url, f"`{key}` is negative: {count}")
+    if count > MAX_COUNT:
+        # Stores keep counts as signed 64-bit integers: refuse the page, not the write.
+        raise PageError(url, f"`{key}` is implausibly large: {str(count)[:40]}")
     return count
 
 
@@ -180,6 +200,9 @@ def as_decimal(value: Any, what: str, url: str) -> Decimal:
         raise PageError(url, f"{what} {value!r} is not an amount")
     if not amount.is_finite():
         raise PageError(url, f"{what} {value!r} is not finite")
+    if abs(amount) > MAX_AMOUNT:
+        # Stores keep money as signed 64-bit nanodollars: refuse the page, not the write.
+        raise PageError(url, f"{what} {str(value)[:40]!r} is implausibly large")
     return amount
 
 
