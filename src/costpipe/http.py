@@ -202,7 +202,7 @@ def _error_message(body: bytes) -> str:
     """The human text of an OpenAI- or Anthropic-shaped error body, if any."""
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return body[:200].decode("utf-8", "replace").strip()
     if isinstance(data, dict):
         error = data.get("error")
@@ -218,7 +218,7 @@ def _error_message(body: bytes) -> str:
 def _error_code(body: bytes) -> str:
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return ""
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
@@ -370,7 +370,8 @@ class HttpClient:
         self._stats.pages_fetched += 1
         try:
             data = json.loads(body.decode("utf-8"), parse_float=Decimal)
-        except (UnicodeDecodeError, ValueError) as exc:
+        # RecursionError: a body nested deeper than the interpreter's stack (hostile).
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise PageError(safe, f"response is not valid JSON ({exc})") from None
         return Page(safe, data)
 
