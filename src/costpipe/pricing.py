@@ -143,7 +143,7 @@ class PriceTable:
     Immutable: :meth:`with_overrides` returns a new table.
     """
 
-    __slots__ = ("_prices", "_tiers", "version")
+    __slots__ = ("_found", "_prices", "_tiers", "version")
 
     def __init__(
         self,
@@ -161,6 +161,9 @@ class PriceTable:
             entries.append(price)
         self._prices = {key: tuple(sorted(v, key=_sort_key)) for key, v in grouped.items()}
         self._tiers = {p: dict(t) for p, t in (tiers or {}).items()}
+        # lookup() runs once per usage row (millions in a backfill) for a handful of
+        # (model, day) pairs; the table never changes after __init__, so memoize it.
+        self._found: dict[tuple[str, str, date], ModelPrice | None] = {}
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._prices.values())
@@ -219,6 +222,14 @@ class PriceTable:
 
     def lookup(self, provider: str, model: str, on: date) -> ModelPrice | None:
         """The price of *model* on UTC day *on*, or ``None`` if it has none."""
+        cache_key = (provider, model, on)
+        try:
+            return self._found[cache_key]
+        except KeyError:
+            found = self._found[cache_key] = self._lookup(provider, model, on)
+            return found
+
+    def _lookup(self, provider: str, model: str, on: date) -> ModelPrice | None:
         for name in (model, base_alias(model)):
             if not name:
                 continue
