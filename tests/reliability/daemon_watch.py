@@ -35,10 +35,10 @@ class DaemonWatch:
         self._changed.set()
 
     async def wait_for(
-        self, match: Callable[[dict[str, Any]], bool], count: int = 1, timeout: float = 60
+        self, match: Callable[[dict[str, Any]], bool], count: int = 1, limit: float = 60
     ) -> dict[str, Any]:
         """The *count*-th event matching *match* (waiting for it)."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit):
             while True:
                 found = [e for e in self.events if match(e)]
                 if len(found) >= count:
@@ -68,8 +68,8 @@ async def healthz(url: str) -> tuple[int, dict[str, Any]]:
         return response.status, await response.json()
 
 
-async def wait_health(url: str, status: int, timeout: float = 60) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
+async def wait_health(url: str, status: int, limit: float = 60) -> dict[str, Any]:
+    async with asyncio.timeout(limit):
         while True:
             code, body = await healthz(url)
             if code == status:

@@ -68,7 +68,8 @@ def provider_tables(
     """``[[providers.openai]]`` and ``[[providers.anthropic]]`` for *sim*, daily buckets
     (so windows and truth line up on UTC midnights), quick retries."""
     options = "".join(f"{k} = {v}\n" for k, v in extra.items())
-    openai, anthropic = f"""
+    openai, anthropic = (
+        f"""
 [[providers.openai]]
 name = "{name}"
 api_key = "${{SIM{index}_OPENAI_KEY}}"
@@ -78,7 +79,8 @@ retry_backoff = "1s"
 retry_wait_max = "2s"
 max_retries = 10
 {options}
-""", f"""
+""",
+        f"""
 [[providers.anthropic]]
 name = "{name}"
 api_key = "${{SIM{index}_ANTHROPIC_KEY}}"
@@ -88,7 +90,8 @@ retry_backoff = "1s"
 retry_wait_max = "2s"
 max_retries = 10
 {options}
-"""
+""",
+    )
     return ("openai" in kinds) * openai + ("anthropic" in kinds) * anthropic
 
 
@@ -127,10 +130,10 @@ class Finished:
 
 
 async def run_cli(
-    config: Path, *args: str, env: Mapping[str, str], timeout: float = 120, log_format: str = "json"
+    config: Path, *args: str, env: Mapping[str, str], limit: float = 120, log_format: str = "json"
 ) -> Finished:
     process = await start_cli(config, *args, env=env, log_format=log_format)
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(limit):
         out, err = await process.communicate()
     assert process.returncode is not None
     return Finished(process.returncode, out.decode(), err.decode())

@@ -85,9 +85,12 @@ async def test_broken_provider_is_reported_and_healthy_ones_are_exact(
 
     stats = healthy.stats()["by_endpoint"]
     statuses = {code for counts in stats.values() for code in counts}  # type: ignore[attr-defined]
-    assert {"200", "429"} <= statuses and statuses & {"500", "503", "529"}, stats
+    assert {"200", "429"} <= statuses, stats
+    assert statuses & {"500", "503", "529"}, stats
     today = today_midnight()
-    assert_sqlite_exact(tmp_path / "costs.sqlite", healthy, today - timedelta(days=2), today, name="good")
+    assert_sqlite_exact(
+        tmp_path / "costs.sqlite", healthy, today - timedelta(days=2), today, name="good"
+    )
 
     # The daemon keeps running with a broken provider and says so on /healthz.
     process = await start_cli(config, "run", env=env)

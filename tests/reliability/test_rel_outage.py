@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import influxd_or_skip
 from costpipe.simulator import Simulator
 from costpipe.testing.influxd import InfluxdServer
+from tests.conftest import influxd_or_skip
 
 from .daemon_watch import DaemonWatch, wait_health
 from .support import (
