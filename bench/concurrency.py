@@ -2,7 +2,8 @@
 
 Two OpenAI and two Anthropic instances read one simulator (its own process)
 that delays every provider request by ``latency_ms`` (50 ms); the organisation
-is small, so the time is the wait for pages. Each instance fetches its pages
+is small and usage is read in daily buckets (3 pages per 7-day piece and
+instance, a few rows each), so the time is the wait for pages. Each instance fetches its pages
 one after another (a cursor needs the previous page), the instances run
 concurrently, so the ideal is ``pages x latency / 4``; the figure is
 measured / ideal (1.0 is perfect). Records go to a real InfluxDB sink.
@@ -19,7 +20,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bench.common import Bench, SimInfo, simulator_process, spread
+from bench.common import Bench, SimInfo, ratio, simulator_process, spread
 from costpipe.components import ComponentContext, Provider
 from costpipe.pipeline import Pipeline
 from costpipe.pricing import PriceTable
@@ -49,7 +50,7 @@ def providers(info: SimInfo, state: Path) -> list[Provider[Any]]:
             key = SecretStr(info.openai_admin_key)
             made.append(
                 OpenAIProvider(
-                    OpenAIConfig(api_key=key, base_url=info.openai_base_url),
+                    OpenAIConfig(api_key=key, base_url=info.openai_base_url, bucket_width="1d"),
                     context,
                     clock=lambda: NOW,
                 )
@@ -58,7 +59,9 @@ def providers(info: SimInfo, state: Path) -> list[Provider[Any]]:
             key = SecretStr(info.anthropic_admin_key)
             made.append(
                 AnthropicProvider(
-                    AnthropicConfig(api_key=key, base_url=info.anthropic_base_url),
+                    AnthropicConfig(
+                        api_key=key, base_url=info.anthropic_base_url, bucket_width="1d"
+                    ),
                     context,
                     clock=lambda: NOW,
                 )
@@ -90,6 +93,26 @@ async def one_run(
     return elapsed, [p.pages_fetched for p in instances], sum(r.records for r in results)
 
 
+async def fetch_only(info: SimInfo, window: Window, state: Path) -> float:
+    """Seconds for the same 4 instances to read every page and drop it: the
+    floor this simulator allows (no pipeline, no sink)."""
+    instances = providers(info, state)
+    for provider in instances:
+        await provider.start()
+
+    async def drain(provider: Provider[Any]) -> None:
+        async for _batch in provider.fetch(window):
+            pass
+
+    try:
+        began = time.perf_counter()
+        await asyncio.gather(*(drain(p) for p in instances))
+        return time.perf_counter() - began
+    finally:
+        for provider in instances:
+            await provider.close()
+
+
 async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
     days = 14 if quick else 90
     window = Window(NOW - timedelta(days=days), NOW)
@@ -113,7 +136,7 @@ async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
             "runs": runs,
         },
     )
-    ratios, critical, seconds, ideal_s = [], [], [], 0.0
+    ratios, critical, seconds, floors, ideal_s = [], [], [], [], 0.0
     with tempfile.TemporaryDirectory() as tmp:
         async with simulator_process(spec) as info:
             for run_index in range(runs):
@@ -124,16 +147,24 @@ async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
                 ratios.append(elapsed / ideal_s)
                 critical.append(elapsed / (max(pages) * LATENCY_MS / 1000))
                 seconds.append(elapsed)
+                floors.append(await fetch_only(info, window, Path(tmp)))
                 bench.params.update(pages_per_instance=pages, records=records)
     bench.params["ideal_seconds"] = ideal_s
     bench.figures["seconds"] = spread(seconds, "s")
     bench.figures["measured_vs_ideal"] = spread(ratios, "x")
     bench.figures["measured_vs_busiest_instance"] = spread(critical, "x")
+    bench.figures["fetch_only_seconds"] = spread(floors, "s")
+    bench.figures["measured_vs_fetch_only"] = ratio(seconds, floors)
     bench.goal(
         "within 1.3 x ideal",
         bench.figures["measured_vs_ideal"]["median"],
         "<= 1.3",
         lambda v: v <= 1.3,
+    )
+    bench.notes.append(
+        "fetch_only: the same 4 instances reading every page and dropping it; the simulator"
+        " generates pages in one process, so its CPU adds to the 50 ms and the ideal is out"
+        " of reach for any client; measured_vs_fetch_only is costpipe's own overhead"
     )
     bench.notes.append(
         "ideal = pages x latency / 4 assumes the pages are spread evenly; the busiest"

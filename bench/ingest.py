@@ -164,7 +164,7 @@ def sim_spec(users: int, models_per_user: int, projects: int) -> dict[str, Any]:
 
 
 async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
-    users, models_per_user, projects, days = (6, 3, 4, 3) if quick else (200, 3, 10, 110)
+    users, models_per_user, projects, days = (6, 3, 4, 3) if quick else (200, 3, 10, 135)
     bench = Bench("ingestion")
     window = Window(NOW - timedelta(days=days), NOW)
     bench.params = {
