@@ -32,6 +32,9 @@ __all__ = ["Daemon"]
 
 log = structlog.get_logger("costpipe")
 
+#: How often a non-empty spool is offered to its store between passes.
+SPOOL_RETRY_SECONDS = 30.0
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -245,10 +248,23 @@ class Daemon:
             if self.alerts is not None:
                 with contextlib.suppress(Exception):
                     await self.alerts.deliver_pending()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await self.stop.wait()
+            await self._idle(interval)
         return exit_code
+
+    async def _idle(self, seconds: float) -> None:
+        """Wait for the next pass; meanwhile replay spooled batches as soon as
+        the store answers again, instead of a whole interval later."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not self.stop.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, SPOOL_RETRY_SECONDS)):
+                    await self.stop.wait()
+            if not self.stop.is_set() and any(s.pending_batches for s in self.spooled):
+                await self.drain_spools()
 
     def spool_bytes(self) -> int:
         return sum(s.pending_bytes for s in self.spooled)

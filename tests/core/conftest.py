@@ -34,12 +34,13 @@ class DictSink(Sink[DictSinkConfig]):
         self.rows: dict[str, CostRecord] = {}
         self.writes = 0
         self.gate: asyncio.Event | None = None
+        self.limit = config.fail_after_writes
+        """Writes accepted before the sink reports itself unavailable (None: never)."""
 
     async def write(self, records: Sequence[CostRecord]) -> None:
         if self.gate is not None:
             await self.gate.wait()
-        limit = self.config.fail_after_writes
-        if limit is not None and self.writes >= limit:
+        if self.limit is not None and self.writes >= self.limit:
             raise SinkUnavailableError("dict sink told to fail")
         self.writes += 1
         for record in records:
