@@ -120,7 +120,7 @@ def _plugin_dirs(path: Path) -> list[Path]:
 
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return []  # load_config reports the real problem with its path
     dirs = raw.get("pipeline", {}).get("plugin_dirs", []) if isinstance(raw, dict) else []
     if not isinstance(dirs, list) or not all(isinstance(d, str) for d in dirs):

@@ -419,4 +419,7 @@ def load_config(
         raise ConfigError("", f"{path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib recurses per nesting level: a hostile file must not crash the CLI.
+        raise ConfigError("", f"{path} is not valid TOML: nested too deeply") from None
     return parse_config(data, registry, env, source=path)
