@@ -55,7 +55,7 @@ def test_verify_tls_defaults_to_true(model: type[BaseModel], required: dict[str,
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ssl.SSLContext]:
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
     if shutil.which("openssl") is None:
         pytest.skip("openssl CLI not installed")
     folder = tmp_path_factory.mktemp("tls")
@@ -68,7 +68,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ssl.SSLCon
     )  # fmt: skip
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    yield context
+    return context
 
 
 class HttpsServer:
