@@ -142,9 +142,7 @@ async def store_totals(spec: ComponentSpec, state_dir: Path) -> tuple[Decimal, D
         reader = sink.reader()
         assert reader is not None
         billed = await reader.total(EVERYTHING)
-        estimated = await reader.total(
-            CostQuery(EVERYTHING.start, EVERYTHING.end, Basis.ESTIMATED)
-        )
+        estimated = await reader.total(CostQuery(EVERYTHING.start, EVERYTHING.end, Basis.ESTIMATED))
         groups = await reader.breakdown(EVERYTHING, "project_id")
         return billed, estimated, len(groups)
     finally:

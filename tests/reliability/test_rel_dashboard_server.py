@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -26,7 +27,6 @@ import aiohttp
 import pytest
 
 from costpipe.config import ComponentSpec
-from costpipe.dashboard.periods import Preset
 from costpipe.dashboard.server import BackgroundDashboard, DashboardServer
 from costpipe.dashboard.viewmodel import Selection, compute_view
 from costpipe.query import Basis, CostReader
@@ -180,8 +180,7 @@ async def test_basic_auth_guards_every_data_route_and_the_websocket(tmp_path: Pa
         base = f"http://127.0.0.1:{port}"
         # The handlers the app really has: a new route must be added to this test.
         patterns = {
-            rule.matcher.regex.pattern
-            for rule in server._server._tornado.wildcard_router.rules  # noqa: SLF001
+            rule.matcher.regex.pattern for rule in server._server._tornado.wildcard_router.rules
         }
         assert patterns == {
             "/?$",
@@ -216,7 +215,8 @@ async def test_basic_auth_guards_every_data_route_and_the_websocket(tmp_path: Pa
                 assert response.status == 302
             allowed = await _probe(user, port)
             assert {allowed[p] for p in ("/", "/autoload.js", "/ws")} == {200, 101}, allowed
-            assert allowed["/"] == 200 and allowed["/ws"] == 101, allowed
+            assert allowed["/"] == 200, allowed
+            assert allowed["/ws"] == 101, allowed
 
 
 # -- the default bind ----------------------------------------------------------------
@@ -248,7 +248,7 @@ def _outside_addresses() -> list[str]:
     with open("/proc/net/fib_trie", encoding="ascii") as handle:
         lines = handle.read().splitlines()
     addresses = set()
-    for previous, line in zip(lines, lines[1:], strict=False):
+    for previous, line in itertools.pairwise(lines):
         if "/32 host LOCAL" in line:
             address = previous.split()[-1]
             if not address.startswith("127."):
@@ -283,7 +283,7 @@ async def test_costpipe_dashboard_listens_on_loopback_only_by_default(tmp_path: 
         for address in _outside_addresses():
             with pytest.raises(ConnectionRefusedError):
                 await asyncio.open_connection(address, port)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.close()
         await writer.wait_closed()
     finally:
