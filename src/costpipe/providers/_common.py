@@ -218,13 +218,28 @@ def as_text(value: Any) -> str:
 def merge_duplicates(records: Iterable[CostRecord]) -> list[CostRecord]:
     """Sum records that share a key (a server splitting one group by a field
     costpipe does not keep), so that an upsert by key never drops money."""
-    merged: dict[str, CostRecord] = {}
+    # The identity as a tuple of the fields that make up ``CostRecord.key``: equal
+    # exactly when the keys are, without hashing every record twice (this runs on
+    # every row of every page).
+    merged: dict[tuple[object, ...], CostRecord] = {}
     for record in records:
-        previous = merged.get(record.key)
+        identity = (
+            record.provider,
+            record.account,
+            record.basis,
+            record.start,
+            record.width,
+            record.model,
+            record.user_id,
+            record.project_id,
+            record.api_key_id,
+            record.line_item,
+        )
+        previous = merged.get(identity)
         if previous is None:
-            merged[record.key] = record
+            merged[identity] = record
             continue
-        merged[record.key] = replace(
+        merged[identity] = replace(
             previous,
             cost_usd=previous.cost_usd + record.cost_usd,
             uncached_input_tokens=previous.uncached_input_tokens + record.uncached_input_tokens,
