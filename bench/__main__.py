@@ -41,6 +41,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--output", type=Path, default=Path(ROOT) / "bench" / "results" / "latest.json"
     )
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other benchmarks' sections of an existing --output file",
+    )
+    parser.add_argument(
         "--docs",
         type=Path,
         default=None,
@@ -85,6 +90,7 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 section = bench.as_json()
                 section["seconds"] = round(time.perf_counter() - began, 1)
                 section["load_after"] = loadavg()
+                section["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
                 result["benchmarks"][name] = section
                 print(f"bench: {name} done in {section['seconds']} s", file=sys.stderr, flush=True)
         finally:
@@ -99,6 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     # The benchmarks' own components log (unpriced models, alerts): keep the output to results.
     configure_logging("error", json=False, stream=sys.stderr)
     result = asyncio.run(run_all(args))
+    if args.merge and args.output.exists():
+        # Sections keep their own finish time and load, so merged results stay honest.
+        previous = json.loads(args.output.read_text(encoding="utf-8"))
+        result["benchmarks"] = {**previous["benchmarks"], **result["benchmarks"]}
+        result["benchmarks"] = {
+            name: result["benchmarks"][name] for name in BENCHMARKS if name in result["benchmarks"]
+        }
+        result["merged_from"] = [*previous.get("merged_from", []), previous["finished"]]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     table = markdown(result)

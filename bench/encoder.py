@@ -10,25 +10,27 @@ calls), in batches of 5,000. Dict building is not timed: it favours aioinflux.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from bench.common import Bench, ratio, spread
 from bench.ingest import as_dict
 from bench.storage_bench import make_records
 from costpipe.lineprotocol import LineEncoder
+from costpipe.records import CostRecord
 
 __all__ = ["run"]
 
 BATCH = 5000
 
 
-def time_costpipe(records: list, encoder: LineEncoder) -> float:  # type: ignore[type-arg]
+def time_costpipe(records: list[CostRecord], encoder: LineEncoder) -> float:
     began = time.perf_counter()
     for i in range(0, len(records), BATCH):
         encoder.encode(records[i : i + BATCH])
     return (time.perf_counter() - began) / len(records) * 1e6
 
 
-def time_aioinflux(dicts: list) -> float:  # type: ignore[type-arg]
+def time_aioinflux(dicts: list[dict[str, Any]]) -> float:
     from aioinflux.serialization import serialize
 
     began = time.perf_counter()

@@ -12,6 +12,8 @@ Baselines, on the same points in the same invocation:
 The simulator runs in a child process behind a caching proxy
 (``bench.simserver`` with ``replay``); a first, untimed pass through the
 provider warms the cache and collects the records the baselines post.
+**sink_only** is ``InfluxDBSink.write`` of the same pre-built records
+(``storage_bench.bench_sink``): the write path without fetching and parsing.
 Every run writes into a new database, dropped afterwards (untimed).
 """
 
@@ -28,7 +30,7 @@ import aiohttp
 from pydantic import SecretStr
 
 from bench.common import Bench, SimInfo, ratio, simulator_process, spread
-from bench.storage_bench import bench_raw
+from bench.storage_bench import bench_raw, bench_sink
 from costpipe.components import ComponentContext
 from costpipe.lineprotocol import cost_nanos, stored_tag_value, timestamp_ns
 from costpipe.pipeline import Pipeline
@@ -181,7 +183,7 @@ async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
             bench.params["points"] = len(records)
             bench.params["warmup_seconds"] = round(time.perf_counter() - began, 1)
             dicts = [as_dict(r) for r in records]
-            costpipe, raw, naive = [], [], []
+            costpipe, sink_only, raw, naive = [], [], [], []
             for run_index in range(runs):
                 # Alternate the methods so that drift on the shared machine hits all three.
                 database = f"cp_{run_index}"
@@ -192,15 +194,20 @@ async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
                     bench.params["points_in_influxdb"] = await count_points(server.url, database)
                 costpipe.append(rate)
                 await drop(server.url, database)
+                sink_only.append(await bench_sink(server, records, state, f"sink_{run_index}"))
+                await drop(server.url, f"sink_{run_index}")
                 raw.append(await bench_raw(server, records, f"raw_{run_index}"))
                 await drop(server.url, f"raw_{run_index}")
                 naive.append(await run_aioinflux(server, dicts, f"aio_{run_index}"))
                 await drop(server.url, f"aio_{run_index}")
     bench.figures["costpipe"] = spread(costpipe, "points/s")
+    bench.figures["sink_only"] = spread(sink_only, "points/s")
     bench.figures["raw_aiohttp_2_in_flight"] = spread(raw, "points/s")
     bench.figures["aioinflux_dicts"] = spread(naive, "points/s")
     bench.figures["costpipe_vs_raw"] = ratio(costpipe, raw)
     bench.figures["costpipe_vs_aioinflux"] = ratio(costpipe, naive)
+    bench.figures["sink_only_vs_raw"] = ratio(sink_only, raw)
+    bench.figures["sink_only_vs_aioinflux"] = ratio(sink_only, naive)
     bench.goal(
         "costpipe >= 0.8 x raw",
         bench.figures["costpipe_vs_raw"]["median"],

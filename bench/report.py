@@ -43,6 +43,12 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {name}: {goal} | {_number(info['value'])} | {info['target']} | {met} |"
             )
+    if result.get("merged_from"):
+        lines += [
+            "",
+            "Sections re-run with `--merge` keep their own `finished` time and load in the"
+            f" JSON; the other sections come from the runs of {', '.join(result['merged_from'])}.",
+        ]
     lines += ["", "Parameters:", ""]
     for name, section in result["benchmarks"].items():
         params = ", ".join(
