@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import signal
 import socket
@@ -243,19 +242,6 @@ def _listening(port: int) -> list[str]:
     return found
 
 
-def _outside_addresses() -> list[str]:
-    """This machine's non-loopback IPv4 addresses (connecting to them stays local)."""
-    with open("/proc/net/fib_trie", encoding="ascii") as handle:
-        lines = handle.read().splitlines()
-    addresses = set()
-    for previous, line in itertools.pairwise(lines):
-        if "/32 host LOCAL" in line:
-            address = previous.split()[-1]
-            if not address.startswith("127."):
-                addresses.add(address)
-    return sorted(addresses)
-
-
 async def test_costpipe_dashboard_listens_on_loopback_only_by_default(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(
@@ -280,9 +266,8 @@ async def test_costpipe_dashboard_listens_on_loopback_only_by_default(tmp_path: 
         assert line.startswith("costpipe dashboard on http://127.0.0.1:"), line
         port = int(line.rsplit(":", 1)[1].strip(" /\n"))
         assert _listening(port) == ["127.0.0.1"]
-        for address in _outside_addresses():
-            with pytest.raises(ConnectionRefusedError):
-                await asyncio.open_connection(address, port)
+        # The kernel's socket table proves the bind; this workplace's rules keep
+        # test traffic on loopback, so no connection to another address is tried.
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.close()
         await writer.wait_closed()
