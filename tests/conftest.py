@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,24 @@ def influxd_or_skip() -> str:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{exc} (required in CI)")
         pytest.skip(str(exc))
+
+
+def chromium_or_skip() -> str:
+    """Path of a Chromium to drive headless (Debian's by default, ``COSTPIPE_CHROMIUM``
+    to choose another); missing fails the test in CI and skips it elsewhere."""
+    candidates = (
+        os.environ.get("COSTPIPE_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    )
+    for candidate in candidates:
+        if candidate and os.path.exists(candidate):
+            return candidate
+    message = "no Chromium found (apt-get install chromium, or set COSTPIPE_CHROMIUM)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message} (required in CI)")
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from costpipe.dashboard.sample import sample_records
 from costpipe.records import CostRecord
 from costpipe.sinks.sqlite import SQLiteConfig, SQLiteSink
 from costpipe.testing.memory import MemorySink
+from tests.conftest import chromium_or_skip
 
 #: The dashboard's "now" in every test: a Wednesday afternoon in Berlin.
 NOW = datetime(2026, 11, 18, 14, 20, tzinfo=UTC)
@@ -100,8 +101,9 @@ def chromium() -> Iterator[Browser]:
     thread while it is open, which breaks every pytest-asyncio test collected
     after it. Closing it at the end of the module ends that loop.
     """
+    executable = chromium_or_skip()
     with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = driver.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
