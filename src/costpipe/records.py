@@ -155,7 +155,11 @@ class CostRecord:
     tags: tuple[tuple[str, str], ...] = field(default=())
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start", utc(self.start))
+        # Runs once per usage row (millions in a backfill): the common case, a
+        # start already in ``datetime.UTC``, skips ``astimezone`` (which would
+        # return it unchanged); anything else gets the full check and conversion.
+        if self.start.tzinfo is not UTC:
+            object.__setattr__(self, "start", utc(self.start))
         if not isinstance(self.cost_usd, Decimal):
             # A float here would already have lost cents; refuse rather than guess.
             raise TypeError(f"cost_usd must be Decimal, got {type(self.cost_usd).__name__}")
