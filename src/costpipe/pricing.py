@@ -43,6 +43,7 @@ __all__ = [
     "ModelPrice",
     "PriceTable",
     "TokenUsage",
+    "UsageRate",
     "base_alias",
 ]
 
@@ -133,6 +134,97 @@ class ModelPrice:
         return scaled.quantize(COST_QUANTUM, context=_CONTEXT)
 
 
+#: Above this many digits the Decimal path (precision 40) might round before the end.
+_EXACT_LIMIT = 10**38
+
+
+class UsageRate:
+    """One :class:`ModelPrice` times one tier multiplier, for pricing many rows.
+
+    :meth:`cost` returns exactly what ``price.cost(usage, multiplier)`` returns
+    (the same Decimal, exponent included) but computes it in integers: each
+    price times the multiplier is turned once into an integer weight per token
+    at a common power of ten, so a row costs five integer products and one
+    rounding (half-even, as ``quantize``). Rows the integer path cannot prove
+    identical for (negative prices or counts, non-finite prices, more than 38
+    digits) take the Decimal path.
+    """
+
+    __slots__ = ("_divisor", "_factor", "_weights", "multiplier", "price")
+
+    def __init__(self, price: ModelPrice, multiplier: Decimal = Decimal(1)) -> None:
+        self.price = price
+        self.multiplier = multiplier
+        self._weights: tuple[int, int, int, int, int] | None = None
+        self._factor = 1
+        self._divisor = 1
+        values = (
+            price.input,
+            price.cached_input,
+            price.cache_write,
+            price.cache_write_1h,
+            price.output,
+        )
+        if not all(v.is_finite() and not v.is_signed() for v in (*values, multiplier)):
+            return
+        _, m_digits, m_exp = multiplier.as_tuple()
+        m_coefficient = int("".join(map(str, m_digits)))
+        parts = []
+        for value in values:
+            _, digits, exponent = value.as_tuple()
+            parts.append(
+                (int("".join(map(str, digits))) * m_coefficient, int(exponent) + int(m_exp))
+            )
+        common = min(0, *(exponent for _, exponent in parts))
+        weights = [coefficient * 10 ** (exponent - common) for coefficient, exponent in parts]
+        # cost in units of COST_QUANTUM = sum(tokens * weight) * 10**common / 1e6 * 1e10
+        shift = common + 4
+        if shift >= 0:
+            self._factor = 10**shift
+        else:
+            self._divisor = 10**-shift
+        self._weights = (weights[0], weights[1], weights[2], weights[3], weights[4])
+
+    def cost(
+        self,
+        uncached_input: int = 0,
+        cached_input: int = 0,
+        cache_write: int = 0,
+        cache_write_1h: int = 0,
+        output: int = 0,
+    ) -> Decimal:
+        """USD for these token counts, quantized to :data:`COST_QUANTUM`."""
+        weights = self._weights
+        if (
+            weights is not None
+            and uncached_input >= 0
+            and cached_input >= 0
+            and cache_write >= 0
+            and cache_write_1h >= 0
+            and output >= 0
+        ):
+            total = (
+                uncached_input * weights[0]
+                + cached_input * weights[1]
+                + cache_write * weights[2]
+                + cache_write_1h * weights[3]
+                + output * weights[4]
+            )
+            if total < _EXACT_LIMIT:
+                divisor = self._divisor
+                if divisor == 1:
+                    units = total * self._factor
+                else:
+                    units, rest = divmod(total, divisor)
+                    doubled = 2 * rest
+                    if doubled > divisor or (doubled == divisor and units & 1):
+                        units += 1
+                if units < _EXACT_LIMIT:
+                    return Decimal(units).scaleb(-10, _CONTEXT)
+        usage = TokenUsage(uncached_input, cached_input, cache_write, cache_write_1h, output)
+        return self.price.cost(usage, self.multiplier)
+
+
 def _sort_key(price: ModelPrice) -> date:
     return price.effective_from or date.min
 
@@ -143,7 +235,7 @@ class PriceTable:
     Immutable: :meth:`with_overrides` returns a new table.
     """
 
-    __slots__ = ("_found", "_prices", "_tiers", "version")
+    __slots__ = ("_found", "_prices", "_rates", "_tiers", "version")
 
     def __init__(
         self,
@@ -164,6 +256,7 @@ class PriceTable:
         # lookup() runs once per usage row (millions in a backfill) for a handful of
         # (model, day) pairs; the table never changes after __init__, so memoize it.
         self._found: dict[tuple[str, str, date], ModelPrice | None] = {}
+        self._rates: dict[tuple[str, str, date, str], UsageRate | None] = {}
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._prices.values())
@@ -241,6 +334,18 @@ class PriceTable:
                 return found
         return None
 
+    def rate(self, provider: str, model: str, on: date, tier: str = "") -> UsageRate | None:
+        """The :class:`UsageRate` of *model* on day *on* in *tier*, ``None`` when
+        unpriced; memoized, so pricing a row is one dict lookup and integer math."""
+        cache_key = (provider, model, on, tier)
+        try:
+            return self._rates[cache_key]
+        except KeyError:
+            price = self.lookup(provider, model, on)
+            rate = None if price is None else UsageRate(price, self.tier_multiplier(provider, tier))
+            self._rates[cache_key] = rate
+            return rate
+
     def tier_multiplier(self, provider: str, tier: str) -> Decimal:
         """Price factor of a service tier (``batch`` -> 0.5); 1 when not discounted."""
         return self._tiers.get(provider, {}).get(tier, Decimal(1))
@@ -249,10 +354,16 @@ class PriceTable:
         self, provider: str, model: str, on: date, usage: TokenUsage, tier: str = ""
     ) -> Decimal | None:
         """USD for *usage* of *model* on day *on*, or ``None`` when unpriced."""
-        price = self.lookup(provider, model, on)
-        if price is None:
+        rate = self.rate(provider, model, on, tier)
+        if rate is None:
             return None
-        return price.cost(usage, self.tier_multiplier(provider, tier))
+        return rate.cost(
+            usage.uncached_input,
+            usage.cached_input,
+            usage.cache_write,
+            usage.cache_write_1h,
+            usage.output,
+        )
 
 
 @functools.cache

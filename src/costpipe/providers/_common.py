@@ -274,8 +274,32 @@ class UsagePricer:
         self, model: str, day: datetime, usage: TokenUsage, tier: str = ""
     ) -> tuple[Decimal, CostSource]:
         """``(cost, estimated)``, or ``(0, unpriced)`` when *model* has no price."""
-        cost = self._table.cost(self._kind, model, day.date(), usage, tier)
-        if cost is not None:
+        return self.price_tokens(
+            model,
+            day,
+            tier,
+            usage.uncached_input,
+            usage.cached_input,
+            usage.cache_write,
+            usage.output,
+            usage.cache_write_1h,
+        )
+
+    def price_tokens(
+        self,
+        model: str,
+        day: datetime,
+        tier: str,
+        uncached_input: int,
+        cached_input: int,
+        cache_write: int,
+        output: int,
+        cache_write_1h: int = 0,
+    ) -> tuple[Decimal, CostSource]:
+        """:meth:`price` without building a :class:`TokenUsage` (once per usage row)."""
+        rate = self._table.rate(self._kind, model, day.date(), tier)
+        if rate is not None:
+            cost = rate.cost(uncached_input, cached_input, cache_write, cache_write_1h, output)
             return cost, CostSource.ESTIMATED
         if model not in self._unpriced:
             self._unpriced.add(model)

@@ -31,7 +31,6 @@ from costpipe.components import ComponentContext, Provider
 from costpipe.errors import MalformedDataError
 from costpipe.hookspecs import hookimpl
 from costpipe.http import HttpProvider, HttpProviderConfig, Page, PageError
-from costpipe.pricing import TokenUsage
 from costpipe.providers._common import (
     WIDTHS,
     Bucket,
@@ -263,10 +262,9 @@ class OpenAIProvider(HttpProvider[OpenAIConfig]):
         output = as_count(row, "output_tokens", url)
         model = as_text(row.get("model"))
         line_item, tier = _usage_line_item(endpoint, row)
-        usage = TokenUsage(
-            uncached_input=uncached, cached_input=cached, cache_write=cache_write, output=output
+        cost, source = self._pricer.price_tokens(
+            model, bucket.start, tier, uncached, cached, cache_write, output
         )
-        cost, source = self._pricer.price(model, bucket.start, usage, tier)
         return CostRecord(
             start=bucket.start,
             width=bucket.width,
