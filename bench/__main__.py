@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import concurrency, encoder, ingest, memory, queries
+from bench import concurrency, dashboard, encoder, ingest, memory, queries
 from bench.common import ROOT, Bench, loadavg, machine
 from bench.report import markdown, replace_between_markers
 from costpipe.logging import configure_logging
 from costpipe.testing.influxd import InfluxdServer
 
-BENCHMARKS = ("encoder", "ingestion", "memory", "concurrency", "queries")
+BENCHMARKS = ("encoder", "ingestion", "memory", "concurrency", "queries", "dashboard")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -82,6 +82,7 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 "memory": lambda: memory.run(server, quick=args.quick, runs=args.runs),
                 "concurrency": lambda: concurrency.run(server, quick=args.quick, runs=args.runs),
                 "queries": lambda: queries.run(server, quick=args.quick, runs=args.runs),
+                "dashboard": lambda: dashboard.run(server, quick=args.quick, runs=args.runs),
             }
             for name in args.only:
                 began = time.perf_counter()

@@ -3,6 +3,10 @@ the raw store queries for the same aggregation.
 
 Usage: ``python bench/dashboard_bench.py [--days 90] [--streams 100] [--repeat 5]``
 
+This is the SQLite variant; the InfluxDB one (about 1 million points over 90
+days, against raw InfluxQL) is a section of the harness:
+``python -m bench --only dashboard`` (:mod:`bench.dashboard`).
+
 Fills a SQLite store with :func:`costpipe.dashboard.sample.sample_records`
 (``days * 24 * streams`` hourly rows plus daily billed rows), then, for each
 group-by in turn on "Last 30 days", estimated basis (the hourly rows):
@@ -32,16 +36,17 @@ from pathlib import Path
 from playwright.sync_api import expect, sync_playwright
 
 from costpipe.components import ComponentContext
-from costpipe.config import ComponentSpec
+from costpipe.config import parse_config
 from costpipe.dashboard.periods import Preset, preset_range
 from costpipe.dashboard.sample import sample_records
 from costpipe.dashboard.server import BackgroundDashboard, DashboardServer
 from costpipe.dashboard.viewmodel import GROUP_LABELS, Selection, compute_view
+from costpipe.plugins import build_plugin_manager
 from costpipe.query import Basis, CostQuery, Granularity
 from costpipe.sinks.sqlite import SQLiteConfig, SQLiteSink
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dashboards"))
-from screenshot import CHROMIUM, CHROMIUM_ARGS, demo_settings
+from screenshot import CHROMIUM, CHROMIUM_ARGS
 
 NOW = datetime(2026, 11, 18, 14, 20, tzinfo=UTC)
 GROUPS = ("model", "project_id", "user_id", "provider")
@@ -90,10 +95,12 @@ async def measure_queries(path: Path, repeat: int, timezone: str) -> tuple[float
 
 
 def measure_browser(path: Path, state_dir: Path, repeat: int) -> float:
-    settings = demo_settings(state_dir)
-    settings.components["sinks"] = [
-        ComponentSpec("sinks", "sqlite", "sqlite.0", "", SQLiteSink, SQLiteConfig(path=path))
-    ]
+    _pm, registry = build_plugin_manager(entry_points=False)
+    document = {
+        "pipeline": {"timezone": "Europe/Berlin", "state_dir": str(state_dir)},
+        "sinks": {"sqlite": [{"name": "bench", "path": str(path)}]},
+    }
+    settings = parse_config(document, registry, env={})
     server = DashboardServer(settings, port=0, clock=lambda: NOW)
     samples = []
     with BackgroundDashboard(server) as port, sync_playwright() as pw:

@@ -44,7 +44,7 @@ def test_quick_harness_writes_results_of_the_documented_shape(tmp_path: Path) ->
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(output.read_text(encoding="utf-8"))
@@ -58,6 +58,7 @@ def test_quick_harness_writes_results_of_the_documented_shape(tmp_path: Path) ->
         "memory",
         "concurrency",
         "queries",
+        "dashboard",
     ]
     for name, section in result["benchmarks"].items():
         assert section["figures"], name
@@ -74,6 +75,13 @@ def test_quick_harness_writes_results_of_the_documented_shape(tmp_path: Path) ->
     assert {"costpipe_vs_raw", "costpipe_vs_aioinflux"} <= set(ingestion["figures"])
     memory = result["benchmarks"]["memory"]["params"]
     assert memory["rows_large"] > memory["rows_small"] > 0
+    dashboard = result["benchmarks"]["dashboard"]
+    assert dashboard["params"]["points"] > 0
+    # Each change is timed in the browser and against its raw InfluxQL, run against run.
+    for change in ("group_by", "range_30d", "range_last_month"):
+        browser = dashboard["figures"][f"{change}_browser_ms"]["runs"]
+        assert len(browser) == len(dashboard["figures"][f"{change}_raw_influxql_ms"]["runs"]) > 0
+        assert f"{change}_browser_vs_raw" in dashboard["figures"]
     text = docs.read_text(encoding="utf-8")
     assert text.startswith("prose before\n")
     assert text.endswith("prose after\n")
