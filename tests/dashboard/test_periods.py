@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -54,3 +54,11 @@ def test_every_preset_is_a_non_empty_range_after_its_comparison(preset: Preset) 
     span = preset_range(preset, now, "Asia/Kolkata")
     assert span.start < span.end <= now
     assert span.previous_start < span.previous_end <= span.start
+
+
+def test_last_90_days_covers_ninety_local_days_ending_now() -> None:
+    now = datetime(2026, 11, 18, 14, 20, tzinfo=UTC)
+    span = preset_range(Preset.LAST_90_DAYS, now, BERLIN)
+    assert datetime(2026, 8, 20, 22, 0, tzinfo=UTC) == span.start  # 21 Aug, Berlin midnight (CEST)
+    assert now == span.end
+    assert span.start - timedelta(days=90) == span.previous_start

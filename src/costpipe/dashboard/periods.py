@@ -26,6 +26,7 @@ class Preset(StrEnum):
     TODAY = "today"
     LAST_7_DAYS = "last_7_days"
     LAST_30_DAYS = "last_30_days"
+    LAST_90_DAYS = "last_90_days"
     MONTH_TO_DATE = "month_to_date"
     LAST_MONTH = "last_month"
 
@@ -38,6 +39,7 @@ _LABELS = {
     Preset.TODAY: "Today",
     Preset.LAST_7_DAYS: "Last 7 days",
     Preset.LAST_30_DAYS: "Last 30 days",
+    Preset.LAST_90_DAYS: "Last 90 days",
     Preset.MONTH_TO_DATE: "Month to date",
     Preset.LAST_MONTH: "Last month",
 }
@@ -98,8 +100,9 @@ def preset_range(preset: Preset, now: datetime, timezone: str) -> DateRange:
     if preset is Preset.TODAY:
         start = local_midnight(today, zone)
         return DateRange(start, now, _shift_days(start, 1, zone), _shift_days(now, 1, zone))
-    if preset in (Preset.LAST_7_DAYS, Preset.LAST_30_DAYS):
-        days = 7 if preset is Preset.LAST_7_DAYS else 30
+    rolling = {Preset.LAST_7_DAYS: 7, Preset.LAST_30_DAYS: 30, Preset.LAST_90_DAYS: 90}
+    if preset in rolling:
+        days = rolling[preset]
         start = local_midnight(today - timedelta(days=days - 1), zone)
         return DateRange(start, now, _shift_days(start, days, zone), _shift_days(now, days, zone))
     month_start = local_midnight(today.replace(day=1), zone)
