@@ -32,6 +32,7 @@ from costpipe.errors import MalformedDataError
 from costpipe.hookspecs import hookimpl
 from costpipe.http import HttpProvider, HttpProviderConfig, Page, PageError
 from costpipe.providers._common import (
+    MAX_COUNT,
     WIDTHS,
     Bucket,
     UsagePricer,
@@ -58,6 +59,8 @@ _USAGE_GROUPS = {
     "completions": ("model", "project_id", "user_id", "api_key_id", "batch", "service_tier"),
     "embeddings": ("model", "project_id", "user_id", "api_key_id"),
 }
+#: Most (endpoint, batch, service tier) line items one instance memoizes.
+_LINE_ITEM_MEMO = 256
 _MODEL_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
 
 
@@ -94,19 +97,31 @@ def model_from_line_item(line_item: str) -> str:
     return ""
 
 
-def _usage_line_item(endpoint: str, row: dict[str, Any]) -> tuple[str, str]:
+def _usage_line_item(endpoint: str, batch: bool, service_tier: str) -> tuple[str, str]:
     """``(line_item, pricing tier)``: ``completions``, ``completions, batch``,
     ``completions, flex``... so rows of one bucket keep distinct keys."""
     parts = [endpoint]
     tier = ""
-    if row.get("batch") is True:
+    if batch:
         parts.append("batch")
         tier = "batch"
-    service_tier = as_text(row.get("service_tier"))
     if service_tier and service_tier != "default":
         parts.append(service_tier)
         tier = tier or service_tier
     return ", ".join(parts), tier
+
+
+def _count(row: dict[str, Any], key: str, url: str) -> int:
+    """:func:`as_count`, with the common case (a plain int in range) first."""
+    value = row.get(key)
+    if type(value) is int and 0 <= value <= MAX_COUNT:
+        return value
+    return as_count(row, key, url)
+
+
+def _text(value: Any) -> str:
+    """:func:`as_text`, with the common case (a string) first."""
+    return value if type(value) is str else as_text(value)
 
 
 class OpenAIProvider(HttpProvider[OpenAIConfig]):
@@ -126,6 +141,7 @@ class OpenAIProvider(HttpProvider[OpenAIConfig]):
     ) -> None:
         super().__init__(config, context, clock=clock)
         self._pricer = UsagePricer("openai", self.instance, context.prices, self.log)
+        self._line_items: dict[tuple[str, bool, str], tuple[str, str]] = {}
 
     async def check_connection(self) -> str:
         day = floor_time(self._clock(), WIDTHS["1d"]) - WIDTHS["1d"]
@@ -247,11 +263,14 @@ class OpenAIProvider(HttpProvider[OpenAIConfig]):
     def _usage_record(
         self, endpoint: str, bucket: Bucket, row: dict[str, Any], url: str
     ) -> CostRecord:
-        total_input = as_count(row, "input_tokens", url)
-        cached = as_count(row, "input_cached_tokens", url)
-        cache_write = as_count(row, "input_cache_write_tokens", url)
+        # Runs once per usage row (tens of thousands per hourly page): plain-int and
+        # string fields take the fast readers, line items are memoized per
+        # (endpoint, batch, service tier); the checks and their order are as_count's.
+        total_input = _count(row, "input_tokens", url)
+        cached = _count(row, "input_cached_tokens", url)
+        cache_write = _count(row, "input_cache_write_tokens", url)
         if row.get("input_uncached_tokens") is not None:
-            uncached = as_count(row, "input_uncached_tokens", url)
+            uncached = _count(row, "input_uncached_tokens", url)
         else:
             uncached = total_input - cached - cache_write
             if uncached < 0:
@@ -259,9 +278,15 @@ class OpenAIProvider(HttpProvider[OpenAIConfig]):
                     url,
                     f"input_tokens {total_input} < cached {cached} + cache writes {cache_write}",
                 )
-        output = as_count(row, "output_tokens", url)
-        model = as_text(row.get("model"))
-        line_item, tier = _usage_line_item(endpoint, row)
+        output = _count(row, "output_tokens", url)
+        model = _text(row.get("model"))
+        line_key = (endpoint, row.get("batch") is True, _text(row.get("service_tier")))
+        try:
+            line_item, tier = self._line_items[line_key]
+        except KeyError:
+            line_item, tier = _usage_line_item(*line_key)
+            if len(self._line_items) < _LINE_ITEM_MEMO:  # a server inventing tiers stays bounded
+                self._line_items[line_key] = (line_item, tier)
         cost, source = self._pricer.price_tokens(
             model, bucket.start, tier, uncached, cached, cache_write, output
         )
@@ -273,15 +298,15 @@ class OpenAIProvider(HttpProvider[OpenAIConfig]):
             cost_source=source,
             cost_usd=cost,
             model=model,
-            user_id=as_text(row.get("user_id")),
-            project_id=as_text(row.get("project_id")),
-            api_key_id=as_text(row.get("api_key_id")),
+            user_id=_text(row.get("user_id")),
+            project_id=_text(row.get("project_id")),
+            api_key_id=_text(row.get("api_key_id")),
             line_item=line_item,
             uncached_input_tokens=uncached,
             cached_input_tokens=cached,
             cache_write_tokens=cache_write,
             output_tokens=output,
-            requests=as_count(row, "num_model_requests", url),
+            requests=_count(row, "num_model_requests", url),
         )
 
 
