@@ -12,13 +12,15 @@ bucket width this is the same as "buckets inside the window".
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from costpipe.http import HttpClient, Page, PageError
+from costpipe.errors import MalformedDataError
+from costpipe.http import HttpClient, HttpProvider, Page, PageError
 from costpipe.pricing import PriceTable, TokenUsage
 from costpipe.records import CostRecord, CostSource, Window
 
@@ -27,11 +29,13 @@ __all__ = [
     "MAX_COUNT",
     "WIDTHS",
     "Bucket",
+    "PlannedRequest",
     "UsagePricer",
     "aligned_range",
     "as_count",
     "as_decimal",
     "as_text",
+    "fetch_planned",
     "floor_time",
     "merge_duplicates",
     "page_buckets",
@@ -140,6 +144,29 @@ async def paginate(
             raise PageError(page.url, "the server repeated a `next_page` cursor")
         seen.add(next_cursor)
         cursor = next_cursor
+
+
+#: One request of a provider's plan for a window: path, query parameters, page parser.
+PlannedRequest = tuple[str, list[tuple[str, str]], Callable[[Page], list[CostRecord]]]
+
+
+async def fetch_planned(
+    provider: HttpProvider[Any], plan: Iterable[PlannedRequest]
+) -> AsyncIterator[Sequence[CostRecord]]:
+    """Walk every request of *plan* through all its pages, yielding each page's
+    records. A malformed page is set aside and the plan goes on with the next
+    request, so one bad page never costs the rest of the window."""
+    for path, params, parse in plan:
+        try:
+            async with aclosing(paginate(provider.http, path, params)) as pages:
+                async for page in pages:
+                    records = parse(page)
+                    if records:
+                        yield records
+        except PageError as exc:
+            provider.set_aside(exc.url, exc.reason)
+        except MalformedDataError as exc:  # raised by a parser without the page's URL
+            provider.set_aside(provider.http.base_url + path, str(exc))
 
 
 def _bucket_keys(page: Page) -> tuple[str, str]:

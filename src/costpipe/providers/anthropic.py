@@ -21,7 +21,6 @@ next piece of the window is fetched.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
@@ -29,22 +28,22 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from costpipe.components import ComponentContext, Provider
-from costpipe.errors import MalformedDataError
 from costpipe.hookspecs import hookimpl
 from costpipe.http import HttpProvider, HttpProviderConfig, Page, PageError
 from costpipe.pricing import TokenUsage
 from costpipe.providers._common import (
     WIDTHS,
     Bucket,
+    PlannedRequest,
     UsagePricer,
     aligned_range,
     as_count,
     as_decimal,
     as_text,
+    fetch_planned,
     floor_time,
     merge_duplicates,
     page_buckets,
-    paginate,
 )
 from costpipe.records import CostRecord, CostSource, Window
 
@@ -116,25 +115,12 @@ class AnthropicProvider(HttpProvider[AnthropicConfig]):
         await self.http.get_json(COST_PATH, params)
         return f"Anthropic cost report at {self.http.base_url} accepted the Admin key"
 
-    async def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
-        now = self._clock()
-        for path, params, parse in self._requests(window, now):
-            try:
-                async with aclosing(paginate(self.http, path, params)) as pages:
-                    async for page in pages:
-                        records = parse(page)
-                        if records:
-                            yield records
-            except PageError as exc:
-                self.set_aside(exc.url, exc.reason)
-            except MalformedDataError as exc:
-                self.set_aside(self.http.base_url + path, str(exc))
+    def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
+        return fetch_planned(self, self._requests(window, self._clock()))
 
-    def _requests(
-        self, window: Window, now: datetime
-    ) -> list[tuple[str, list[tuple[str, str]], Callable[[Page], list[CostRecord]]]]:
+    def _requests(self, window: Window, now: datetime) -> list[PlannedRequest]:
         """Every (path, params, parser) to fetch for *window*, costs first."""
-        plan: list[tuple[str, list[tuple[str, str]], Callable[[Page], list[CostRecord]]]] = []
+        plan: list[PlannedRequest] = []
         day = WIDTHS["1d"]
         span = aligned_range(window, day, now)
         if span is not None:

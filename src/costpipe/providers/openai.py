@@ -21,29 +21,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from costpipe.components import ComponentContext, Provider
-from costpipe.errors import MalformedDataError
 from costpipe.hookspecs import hookimpl
 from costpipe.http import HttpProvider, HttpProviderConfig, Page, PageError
 from costpipe.providers._common import (
     MAX_COUNT,
     WIDTHS,
     Bucket,
+    PlannedRequest,
     UsagePricer,
     aligned_range,
     as_count,
     as_decimal,
     as_text,
+    fetch_planned,
     floor_time,
     merge_duplicates,
     page_buckets,
-    paginate,
 )
 from costpipe.records import CostRecord, CostSource, Window
 
@@ -149,25 +148,12 @@ class OpenAIProvider(HttpProvider[OpenAIConfig]):
         await self.http.get_json("/organization/costs", params)
         return f"OpenAI Costs API at {self.http.base_url} accepted the Admin key"
 
-    async def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
-        now = self._clock()
-        for path, params, parse in self._requests(window, now):
-            try:
-                async with aclosing(paginate(self.http, path, params)) as pages:
-                    async for page in pages:
-                        records = parse(page)
-                        if records:
-                            yield records
-            except PageError as exc:
-                self.set_aside(exc.url, exc.reason)
-            except MalformedDataError as exc:  # a third-party subclass without url
-                self.set_aside(self.http.base_url + path, str(exc))
+    def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
+        return fetch_planned(self, self._requests(window, self._clock()))
 
-    def _requests(
-        self, window: Window, now: datetime
-    ) -> list[tuple[str, list[tuple[str, str]], Callable[[Page], list[CostRecord]]]]:
+    def _requests(self, window: Window, now: datetime) -> list[PlannedRequest]:
         """Every (path, params, parser) to fetch for *window*, costs first."""
-        plan: list[tuple[str, list[tuple[str, str]], Callable[[Page], list[CostRecord]]]] = []
+        plan: list[PlannedRequest] = []
         projects = [("project_ids", p) for p in self.config.project_ids]
 
         day = WIDTHS["1d"]
