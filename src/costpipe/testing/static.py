@@ -63,6 +63,10 @@ class StaticProvider(Provider[StaticProviderConfig]):
 
     name: ClassVar[str] = "static"
     config_model = StaticProviderConfig
+    #: Requests in flight across every instance, and its high-water mark, so a test
+    #: can check the shared bound on requests (reset ``peak_in_flight`` first).
+    in_flight: ClassVar[int] = 0
+    peak_in_flight: ClassVar[int] = 0
 
     def __init__(self, config: StaticProviderConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
@@ -82,11 +86,16 @@ class StaticProvider(Provider[StaticProviderConfig]):
             async with self.context.request_slots:
                 self.active += 1
                 self.max_active = max(self.max_active, self.active)
+                StaticProvider.in_flight += 1
+                StaticProvider.peak_in_flight = max(
+                    StaticProvider.peak_in_flight, StaticProvider.in_flight
+                )
                 try:
                     if self.config.page_delay:
                         await asyncio.sleep(self.config.page_delay)
                 finally:
                     self.active -= 1
+                    StaticProvider.in_flight -= 1
             self.pages_fetched += 1
             yield records[offset : offset + size]
         if self.config.fail and not records:
