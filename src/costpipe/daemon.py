@@ -24,7 +24,7 @@ from costpipe.metrics import Metrics
 from costpipe.pipeline import Outcome, PassResult, Pipeline, ProgressCallback, run_windows
 from costpipe.plugins import call_each
 from costpipe.records import Window
-from costpipe.runtime import Runtime
+from costpipe.runtime import Runtime, store_specs
 from costpipe.spool import SpoolingSink
 from costpipe.state import Checkpoints, ProviderStatus, StatusFile
 
@@ -143,11 +143,9 @@ class Daemon:
 
     def reader(self) -> Any:
         """The query layer of the configured (or first readable) store."""
-        wanted = self.settings.dashboard.store
+        readable = {spec.instance for spec in store_specs(self.settings)}
         for sink in self.runtime.sinks:
-            if wanted is not None and sink.instance != wanted:
-                continue
-            reader = sink.reader()
+            reader = sink.reader() if sink.instance in readable else None
             if reader is not None:
                 return reader
         return None

@@ -23,7 +23,7 @@ from costpipe.components import (
 from costpipe.config import ComponentSpec, Settings
 from costpipe.logging import register_secret
 
-__all__ = ["Runtime", "register_config_secrets"]
+__all__ = ["Runtime", "build_component", "register_config_secrets", "store_specs"]
 
 log = structlog.get_logger("costpipe")
 
@@ -62,6 +62,35 @@ def _price_table(settings: Settings) -> Any:
     return pricing.PriceTable.bundled().with_overrides(settings.prices)
 
 
+def build_component(
+    settings: Settings,
+    spec: ComponentSpec,
+    *,
+    request_slots: asyncio.Semaphore | None = None,
+    prices: Any = None,
+) -> Component[Any]:
+    """Create one configured component (no IO) with its context: its private
+    directory ``<state_dir>/<kind>/<instance>``, the timezone, the shared request
+    bound and the price table."""
+    context = ComponentContext(
+        instance=spec.instance,
+        state_dir=settings.pipeline.state_dir / spec.kind / spec.instance,
+        timezone=settings.pipeline.timezone,
+        request_slots=request_slots or asyncio.Semaphore(settings.pipeline.max_concurrent_requests),
+        dashboard_url=settings.dashboard.url,
+        prices=prices,
+        secret_env=dict(spec.env_vars),
+    )
+    return spec.cls(spec.config, context)
+
+
+def store_specs(settings: Settings) -> list[ComponentSpec]:
+    """The sinks the query layer may read, in order of preference:
+    ``[dashboard] store`` if set, else every sink in config order."""
+    wanted = settings.dashboard.store
+    return [s for s in settings.sinks if wanted is None or s.instance == wanted]
+
+
 @dataclass(slots=True)
 class Runtime:
     """Every configured component, created and started, plus shared resources."""
@@ -86,17 +115,7 @@ class Runtime:
         prices = _price_table(settings)
 
         def build(spec: ComponentSpec) -> Any:
-            state = settings.pipeline.state_dir / spec.kind / spec.instance
-            context = ComponentContext(
-                instance=spec.instance,
-                state_dir=state,
-                timezone=settings.pipeline.timezone,
-                request_slots=slots,
-                dashboard_url=settings.dashboard.url,
-                prices=prices,
-                secret_env=dict(spec.env_vars),
-            )
-            return spec.cls(spec.config, context)
+            return build_component(settings, spec, request_slots=slots, prices=prices)
 
         for spec in settings.providers:
             short = spec.instance.split(".", 1)[1]

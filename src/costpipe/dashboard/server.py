@@ -25,10 +25,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from costpipe.components import ComponentContext, Sink
+from costpipe.components import Sink
 from costpipe.config import Settings
 from costpipe.errors import ConfigError
 from costpipe.query import CostReader
+from costpipe.runtime import build_component, store_specs
 
 __all__ = [
     "BackgroundDashboard",
@@ -67,16 +68,10 @@ class ReaderHandle:
 async def open_reader(settings: Settings) -> ReaderHandle:
     """Start the sink named by ``[dashboard] store`` (else the first readable
     one) and return its reader. Must run inside the serving loop."""
-    specs = settings.sinks
-    if settings.dashboard.store is not None:
-        specs = [s for s in specs if s.instance == settings.dashboard.store]
-    for spec in specs:
-        state_dir = settings.pipeline.state_dir / spec.instance
-        state_dir.mkdir(parents=True, exist_ok=True)
-        context = ComponentContext(
-            instance=spec.instance, state_dir=state_dir, timezone=settings.pipeline.timezone
-        )
-        sink: Sink[Any] = spec.cls(spec.config, context)  # type: ignore[assignment]
+    for spec in store_specs(settings):
+        sink = build_component(settings, spec)
+        assert isinstance(sink, Sink)
+        sink.context.state_dir.mkdir(parents=True, exist_ok=True)
         await sink.start()
         reader = sink.reader()
         if reader is not None:
