@@ -22,13 +22,13 @@ from pydantic import SecretStr
 
 from bench.common import Bench, SimInfo, ratio, simulator_process, spread
 from costpipe.components import ComponentContext, Provider
-from costpipe.pipeline import Pipeline
-from costpipe.pricing import PriceTable
+from costpipe.engine.pipeline import Pipeline
+from costpipe.engine.state import Checkpoints
+from costpipe.pricing.prices import PriceTable
 from costpipe.providers.anthropic import AnthropicConfig, AnthropicProvider
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
 from costpipe.records import Window
-from costpipe.sinks.influxdb import InfluxDBConfig, InfluxDBSink
-from costpipe.state import Checkpoints
+from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
 from costpipe.testing.influxd import InfluxdServer
 
 __all__ = ["run"]

@@ -5,7 +5,7 @@ InfluxQL of the same aggregations measured in the same run.
 Data: :func:`bench.queries.fill` (the same filler and sizes as the queries
 section) into a database of its own. The page is served by
 :class:`~costpipe.dashboard.server.DashboardServer` (configuration from
-:func:`~costpipe.config.parse_config`, Europe/Berlin, clock at
+:func:`~costpipe.config.settings.parse_config`, Europe/Berlin, clock at
 :data:`bench.queries.NOW`) in a :class:`BackgroundDashboard` thread and driven
 by Debian's Chromium through Playwright (``playwright install`` is never run).
 
@@ -49,13 +49,13 @@ from playwright.sync_api import Page, sync_playwright
 from bench import queries
 from bench.common import Bench, ratio, spread
 from costpipe.components import ComponentContext
-from costpipe.config import Settings, parse_config
+from costpipe.config.settings import Settings, parse_config
 from costpipe.dashboard.periods import Preset
 from costpipe.dashboard.server import BackgroundDashboard, DashboardServer
 from costpipe.dashboard.viewmodel import GROUP_LABELS, Selection, compute_view
 from costpipe.plugins import build_plugin_manager
-from costpipe.query import Basis, CostReader
-from costpipe.sinks.influxdb import InfluxDBConfig, InfluxDBSink
+from costpipe.query.api import Basis, CostReader
+from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
 from costpipe.testing.influxd import InfluxdServer
 
 __all__ = ["run"]

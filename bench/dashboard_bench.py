@@ -36,14 +36,14 @@ from pathlib import Path
 from playwright.sync_api import expect, sync_playwright
 
 from costpipe.components import ComponentContext
-from costpipe.config import parse_config
+from costpipe.config.settings import parse_config
 from costpipe.dashboard.periods import Preset, preset_range
 from costpipe.dashboard.sample import sample_records
 from costpipe.dashboard.server import BackgroundDashboard, DashboardServer
 from costpipe.dashboard.viewmodel import GROUP_LABELS, Selection, compute_view
 from costpipe.plugins import build_plugin_manager
-from costpipe.query import Basis, CostQuery, Granularity
-from costpipe.sinks.sqlite import SQLiteConfig, SQLiteSink
+from costpipe.query.api import Basis, CostQuery, Granularity
+from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dashboards"))
 from screenshot import CHROMIUM, CHROMIUM_ARGS

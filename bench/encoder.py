@@ -1,4 +1,4 @@
-"""Encoder: µs per point of ``costpipe.lineprotocol`` against aioinflux's serializer.
+"""Encoder: µs per point of ``costpipe.sinks.influxdb.encoder`` against aioinflux's serializer.
 
 The points are ``storage_bench.make_records`` (3,000 series). costpipe's
 encoder is timed from records to the request body with a warm series cache
@@ -15,8 +15,8 @@ from typing import Any
 from bench.common import Bench, ratio, spread
 from bench.ingest import as_dict
 from bench.storage_bench import make_records
-from costpipe.lineprotocol import LineEncoder
 from costpipe.records import CostRecord
+from costpipe.sinks.influxdb.encoder import LineEncoder
 
 __all__ = ["run"]
 

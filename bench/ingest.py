@@ -32,13 +32,13 @@ from pydantic import SecretStr
 from bench.common import Bench, SimInfo, ratio, simulator_process, spread
 from bench.storage_bench import bench_raw, bench_sink
 from costpipe.components import ComponentContext
-from costpipe.lineprotocol import cost_nanos, stored_tag_value, timestamp_ns
-from costpipe.pipeline import Pipeline
-from costpipe.pricing import PriceTable
+from costpipe.engine.pipeline import Pipeline
+from costpipe.engine.state import Checkpoints
+from costpipe.pricing.prices import PriceTable
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
 from costpipe.records import TOKEN_FIELDS, CostRecord, CostSource, Window
-from costpipe.sinks.influxdb import InfluxDBConfig, InfluxDBSink
-from costpipe.state import Checkpoints
+from costpipe.sinks.influxdb.encoder import cost_nanos, stored_tag_value, timestamp_ns
+from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
 from costpipe.testing.influxd import InfluxdServer
 
 __all__ = ["NOW", "run"]

@@ -6,7 +6,7 @@
 ``capture`` fetches 14 days (hourly, 200 users, the ingestion benchmark's
 simulator) through the real provider and keeps every response body. A run
 replays them through ``OpenAIProvider.fetch`` with a stand-in HTTP client that
-decodes the stored bytes as :class:`~costpipe.http.HttpClient` does
+decodes the stored bytes as :class:`~costpipe.providers.base.HttpClient` does
 (``json.loads`` with ``parse_float=Decimal``), so the figure covers JSON
 decoding, pagination, row parsing, pricing, ``CostRecord`` construction and
 de-duplication: everything the provider costs per row on the event loop.
@@ -31,8 +31,8 @@ import aiohttp
 
 from bench import ingest
 from bench.common import simulator_process
-from costpipe.http import Page
 from costpipe.logging import configure_logging
+from costpipe.providers.base import Page
 from costpipe.records import Window
 
 PAGES = Path(tempfile.gettempdir()) / "costpipe_openai_pages.pickle"

@@ -26,13 +26,13 @@ import structlog
 from bench.common import Bench, ratio, spread
 from costpipe.alerts.engine import AlertEngine
 from costpipe.components import ComponentContext, Sink
-from costpipe.config import parse_config
+from costpipe.config.settings import parse_config
 from costpipe.dashboard.sample import PROJECT_TEAMS, sample_records
-from costpipe.lineprotocol import timestamp_ns
 from costpipe.plugins import build_plugin_manager
-from costpipe.query import Basis, CostQuery, CostReader, Granularity
-from costpipe.sinks.influxdb import InfluxDBConfig, InfluxDBSink
-from costpipe.sinks.sqlite import SQLiteConfig, SQLiteSink
+from costpipe.query.api import Basis, CostQuery, CostReader, Granularity
+from costpipe.sinks.influxdb.encoder import timestamp_ns
+from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 from costpipe.testing.influxd import InfluxdServer
 
 __all__ = ["run"]

@@ -24,9 +24,9 @@ from pathlib import Path
 import aiohttp
 
 from costpipe.components import ComponentContext
-from costpipe.lineprotocol import LineEncoder
 from costpipe.records import CostRecord, CostSource
-from costpipe.sinks.influxdb import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.influxdb.encoder import LineEncoder
+from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
 from costpipe.testing.influxd import InfluxdServer
 
 BATCH = 5000

@@ -15,11 +15,11 @@ import asyncio
 
 import panel as pn
 
-from costpipe.config import Settings, config_path, load_config
+from costpipe.config.settings import Settings, config_path, load_config
 from costpipe.dashboard.app import Dashboard, DashboardOptions
 from costpipe.dashboard.server import ReaderHandle, open_reader
 from costpipe.plugins import build_plugin_manager
-from costpipe.query import CostReader
+from costpipe.query.api import CostReader
 
 _CACHE_KEY = "costpipe-reader"
 

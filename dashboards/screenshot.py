@@ -4,8 +4,8 @@ Usage: ``python dashboards/screenshot.py [--out docs/img/dashboard.png] [--seed 
 
 The data arrives the way a user's does: the in-process billing-API simulator
 (:mod:`costpipe.simulator`, clock fixed at :data:`NOW`) serves the OpenAI and
-Anthropic admin APIs, a configuration parsed by :func:`costpipe.config.parse_config`
-points both providers at it, and :meth:`costpipe.daemon.Daemon.backfill` writes
+Anthropic admin APIs, a configuration parsed by :func:`costpipe.config.settings.parse_config`
+points both providers at it, and :meth:`costpipe.engine.daemon.Daemon.backfill` writes
 a SQLite store (and ``status.json``) in a temporary state directory. The
 dashboard is then served over that store, exactly as ``costpipe dashboard``
 opens it, with its clock at :data:`NOW`, and captured by Debian's Chromium
@@ -24,11 +24,11 @@ from typing import Any
 
 from playwright.sync_api import expect, sync_playwright
 
-from costpipe.config import Settings, parse_config
-from costpipe.daemon import Daemon
+from costpipe.config.settings import Settings, parse_config
 from costpipe.dashboard.server import BackgroundDashboard, DashboardServer
+from costpipe.engine.daemon import Daemon
+from costpipe.engine.runtime import register_config_secrets
 from costpipe.plugins import build_plugin_manager
-from costpipe.runtime import register_config_secrets
 from costpipe.simulator import Simulator, SimulatorOptions
 
 CHROMIUM = "/usr/bin/chromium"

@@ -18,12 +18,12 @@ from typing import Any, TextIO
 import structlog
 
 from costpipe import __version__, demo
-from costpipe.config import Settings, config_path, load_config
+from costpipe.config.settings import Settings, config_path, load_config
 from costpipe.dashboard import cli as dashboard_cli
+from costpipe.engine.progress import ProgressPrinter
 from costpipe.errors import ConfigError, CostpipeError, PluginError
 from costpipe.logging import configure_logging
 from costpipe.plugins import ComponentRegistry, build_plugin_manager
-from costpipe.progress import ProgressPrinter
 from costpipe.simulator import cli as simulator_cli
 
 __all__ = ["build_parser", "main"]
@@ -109,7 +109,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, ComponentRegistry, Settings]:
     plugin_dirs = _plugin_dirs(path)
     pm, registry = build_plugin_manager(plugin_dirs)
     settings = load_config(path, registry)
-    from costpipe.runtime import register_config_secrets
+    from costpipe.engine.runtime import register_config_secrets
 
     register_config_secrets(settings)
     return pm, registry, settings
@@ -146,7 +146,7 @@ def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
 
 
 async def _check_connections(settings: Settings, out: TextIO) -> int:
-    from costpipe.runtime import Runtime
+    from costpipe.engine.runtime import Runtime
 
     runtime = Runtime.create(settings)
     rows = [("COMPONENT", "STATUS", "DETAIL")]
@@ -182,8 +182,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 async def _run(args: argparse.Namespace, pm: Any, settings: Settings) -> int:
-    from costpipe.daemon import Daemon
-    from costpipe.health import HealthServer
+    from costpipe.engine.daemon import Daemon
+    from costpipe.engine.health import HealthServer
 
     daemon = Daemon(settings, pm)
     daemon.install_signal_handlers()
@@ -195,7 +195,7 @@ async def _run(args: argparse.Namespace, pm: Any, settings: Settings) -> int:
 
 
 async def _backfill(args: argparse.Namespace, pm: Any, settings: Settings, out: TextIO) -> int:
-    from costpipe.daemon import Daemon
+    from costpipe.engine.daemon import Daemon
 
     until = args.until or datetime.now(UTC)
     if until <= args.since:

@@ -29,8 +29,8 @@ from costpipe.records import CostRecord, Window
 
 if TYPE_CHECKING:
     from costpipe.notification import Notification
-    from costpipe.pricing import PriceTable
-    from costpipe.query import CostReader
+    from costpipe.pricing.prices import PriceTable
+    from costpipe.query.api import CostReader
 
 __all__ = [
     "Component",

@@ -21,10 +21,10 @@ from typing import Any
 
 import structlog
 
-from costpipe.config import Settings, parse_config
+from costpipe.config.settings import Settings, parse_config
+from costpipe.engine.progress import ProgressPrinter
+from costpipe.engine.runtime import register_config_secrets
 from costpipe.plugins import build_plugin_manager
-from costpipe.progress import ProgressPrinter
-from costpipe.runtime import register_config_secrets
 
 __all__ = ["add_arguments", "demo_config", "run_from_args"]
 
@@ -108,7 +108,7 @@ def demo_config(
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from costpipe.daemon import Daemon
+    from costpipe.engine.daemon import Daemon
     from costpipe.simulator import Simulator, SimulatorOptions
 
     simulator = Simulator(SimulatorOptions(seed=args.seed))

@@ -16,7 +16,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from costpipe.components import Enricher, Notifier, Provider, Sink
-    from costpipe.config import Settings
+    from costpipe.config.settings import Settings
 
 __all__ = ["hookimpl", "hookspec"]
 

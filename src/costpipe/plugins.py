@@ -43,8 +43,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "costpipe.providers.openrouter",
     "costpipe.providers.litellm",
     "costpipe.enrichers.teams",
-    "costpipe.sinks.sqlite",
-    "costpipe.sinks.influxdb",
+    "costpipe.sinks.sqlite.store",
+    "costpipe.sinks.influxdb.writer",
     "costpipe.notifiers.email",
     "costpipe.notifiers.webhook",
 )

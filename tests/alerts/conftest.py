@@ -26,7 +26,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, Session
 
 from costpipe.alerts import AlertEngine
 from costpipe.components import ComponentContext, Notifier
-from costpipe.config import (
+from costpipe.config.settings import (
     AlertSettings,
     BudgetConfig,
     DashboardSettings,

@@ -9,7 +9,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from costpipe.alerts import AlertEngine
-from costpipe.config import AlertSettings
+from costpipe.config.settings import AlertSettings
 from costpipe.errors import AuthError
 from costpipe.notification import NotificationKind
 from costpipe.records import CostSource

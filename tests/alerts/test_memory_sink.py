@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from costpipe.query import OTHER, Basis, CostQuery, CostReader, Granularity
+from costpipe.query.api import OTHER, Basis, CostQuery, CostReader, Granularity
 from costpipe.records import CostSource
 from costpipe.testing import MemorySink
 from tests.alerts.conftest import cost

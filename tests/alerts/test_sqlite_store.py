@@ -11,10 +11,10 @@ import structlog
 
 from costpipe.alerts import AlertEngine
 from costpipe.components import ComponentContext
-from costpipe.config import AlertSettings, Settings
+from costpipe.config.settings import AlertSettings, Settings
 from costpipe.notification import NotificationKind
 from costpipe.records import CostSource
-from costpipe.sinks.sqlite import SQLiteConfig, SQLiteSink
+from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 from costpipe.testing import CapturingNotifier
 from tests.alerts.conftest import budget, cost, notifier_map, settings
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from costpipe.config import config_path, load_config, parse_config
+from costpipe.config.settings import config_path, load_config, parse_config
 from costpipe.errors import ConfigError
 from costpipe.plugins import ComponentRegistry
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from costpipe import daemon as daemon_module
-from costpipe.config import parse_config
-from costpipe.daemon import Daemon
+from costpipe.config.settings import parse_config
+from costpipe.engine import daemon as daemon_module
+from costpipe.engine.daemon import Daemon
 from costpipe.plugins import ComponentRegistry
 
 from .conftest import DictSink

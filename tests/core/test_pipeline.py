@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from costpipe.components import ComponentConfig, Provider
-from costpipe.pipeline import Outcome, Pipeline, run_windows
+from costpipe.engine.pipeline import Outcome, Pipeline, run_windows
+from costpipe.engine.state import Checkpoints
 from costpipe.records import CostRecord, Window
-from costpipe.state import Checkpoints
 from costpipe.testing.static import StaticProvider, StaticProviderConfig, static_records
 
 from .conftest import DictSink, DictSinkConfig, make_context

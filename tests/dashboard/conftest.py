@@ -13,10 +13,10 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from costpipe.components import ComponentContext
-from costpipe.config import ComponentSpec
+from costpipe.config.settings import ComponentSpec
 from costpipe.dashboard.sample import sample_records
 from costpipe.records import CostRecord
-from costpipe.sinks.sqlite import SQLiteConfig, SQLiteSink
+from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 from costpipe.testing.memory import MemorySink
 from tests.conftest import chromium_or_skip
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from costpipe.config import (
+from costpipe.config.settings import (
     AlertSettings,
     BudgetConfig,
     DashboardSettings,

@@ -16,7 +16,7 @@ from costpipe.dashboard.formatting import (
     format_usd,
 )
 from costpipe.dashboard.viewmodel import Pricing
-from costpipe.query import Breakdown
+from costpipe.query.api import Breakdown
 
 
 def test_cards_round_money_half_up_to_cents_with_thousands_separators() -> None:

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from costpipe.components import ComponentContext
-from costpipe.config import BudgetConfig
+from costpipe.config.settings import BudgetConfig
 from costpipe.dashboard.formatting import breakdown_csv
 from costpipe.dashboard.periods import Preset, preset_range
 from costpipe.dashboard.viewmodel import Pricing, Selection, compute_view, group_choices
-from costpipe.query import OTHER, Basis, CostReader, Granularity
+from costpipe.query.api import OTHER, Basis, CostReader, Granularity
 from costpipe.records import CostRecord
-from costpipe.sinks.sqlite import SQLiteConfig, SQLiteSink
+from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 from costpipe.testing.memory import MemorySink
 
 from .conftest import NOW, TIMEZONE, expected_total

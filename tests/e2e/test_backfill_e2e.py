@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from costpipe.lineprotocol import stored_tag_value
 from costpipe.simulator import FaultOptions, Simulator, SimulatorOptions
+from costpipe.sinks.influxdb.encoder import stored_tag_value
 from costpipe.testing.influxd import InfluxdServer
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from costpipe.config import parse_config
+from costpipe.config.settings import parse_config
 from costpipe.plugins import build_plugin_manager
 from costpipe.simulator import Simulator, SimulatorOptions
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from costpipe.components import ComponentContext
-from costpipe.pricing import PriceTable
+from costpipe.pricing.prices import PriceTable
 from tests.providers.fakes import Serve
 
 

@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from costpipe.errors import AuthError, TransientError
-from costpipe.http import AuthHint, HttpClient, PageError, redact_url, retry_after_seconds
+from costpipe.providers.base import AuthHint, HttpClient, PageError, redact_url, retry_after_seconds
 from tests.providers.fakes import FakeOpenAI, Serve, json_response
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from costpipe.config import PriceConfig
+from costpipe.config.settings import PriceConfig
 from costpipe.errors import AuthError, TransientError
-from costpipe.pricing import PriceTable
+from costpipe.pricing.prices import PriceTable
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider, model_from_line_item
 from costpipe.records import CostSource, Window
 from costpipe.testing import ProviderContract, collect

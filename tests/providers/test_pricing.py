@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from costpipe.config import PriceConfig
-from costpipe.pricing import COST_QUANTUM, ModelPrice, PriceTable, TokenUsage, base_alias
+from costpipe.config.settings import PriceConfig
+from costpipe.pricing.prices import COST_QUANTUM, ModelPrice, PriceTable, TokenUsage, base_alias
 
 DAY = date(2026, 11, 1)
 

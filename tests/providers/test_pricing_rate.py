@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from costpipe.pricing import ModelPrice, PriceTable, TokenUsage, UsageRate
+from costpipe.pricing.prices import ModelPrice, PriceTable, TokenUsage, UsageRate
 
 # Prices per million tokens as configs write them: up to 12 decimals (rounded at
 # 1e-10 per row), negative and non-finite ones (which take the Decimal path).

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from costpipe.components import ComponentContext, Sink
-from costpipe.config import (
+from costpipe.config.settings import (
     AlertSettings,
     ComponentSpec,
     DashboardSettings,
@@ -21,11 +21,11 @@ from costpipe.config import (
     PipelineSettings,
     Settings,
 )
-from costpipe.lineprotocol import stored_tag_value
-from costpipe.query import Basis, CostQuery
+from costpipe.query.api import Basis, CostQuery
 from costpipe.records import CostRecord, CostSource
-from costpipe.sinks.influxdb import InfluxDBConfig, InfluxDBSink
-from costpipe.sinks.sqlite import SQLiteConfig, SQLiteSink
+from costpipe.sinks.influxdb.encoder import stored_tag_value
+from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 
 from ..dashboard.conftest import NOW, TIMEZONE
 

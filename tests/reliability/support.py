@@ -23,8 +23,8 @@ from typing import Any
 
 import aiohttp
 
-from costpipe.lineprotocol import stored_tag_value
 from costpipe.simulator import Simulator, SimulatorOptions
+from costpipe.sinks.influxdb.encoder import stored_tag_value
 
 #: A small organisation: every kind of row (awkward values included), few of them.
 SMALL_ORG = {"projects": 2, "users": 2, "api_keys": 2, "models_per_user": 1}

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from costpipe.config import parse_config
+from costpipe.config.settings import parse_config
 from costpipe.errors import ConfigError
 from costpipe.plugins import KINDS, build_plugin_manager
 

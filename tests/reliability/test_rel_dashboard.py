@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import pytest
 from playwright.sync_api import Page, WebSocket, expect
 
-from costpipe.config import ComponentSpec, load_config
+from costpipe.config.settings import ComponentSpec, load_config
 from costpipe.dashboard.formatting import format_exact, format_usd
 from costpipe.dashboard.server import BackgroundDashboard, DashboardServer
 from costpipe.plugins import build_plugin_manager

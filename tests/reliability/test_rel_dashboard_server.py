@@ -25,10 +25,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from costpipe.config import ComponentSpec
+from costpipe.config.settings import ComponentSpec
 from costpipe.dashboard.server import BackgroundDashboard, DashboardServer
 from costpipe.dashboard.viewmodel import Selection, compute_view
-from costpipe.query import Basis, CostReader
+from costpipe.query.api import Basis, CostReader
 from costpipe.records import CostRecord
 from costpipe.testing.influxd import InfluxdServer
 

@@ -24,14 +24,14 @@ from pydantic import SecretStr
 
 from costpipe.components import ComponentContext
 from costpipe.errors import MalformedDataError
-from costpipe.http import Page, PageError
-from costpipe.lineprotocol import cost_nanos
 from costpipe.providers.anthropic import AnthropicConfig, AnthropicProvider
+from costpipe.providers.base import Page, PageError
 from costpipe.providers.litellm import LiteLLMConfig, LiteLLMProvider
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
 from costpipe.providers.openrouter import OpenRouterConfig, OpenRouterProvider
 from costpipe.records import CostRecord, Window
 from costpipe.simulator import Simulator
+from costpipe.sinks.influxdb.encoder import cost_nanos
 
 from .support import small_options
 

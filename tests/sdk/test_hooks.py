@@ -1,7 +1,7 @@
 """Every hook in costpipe.hookspecs, exercised for real.
 
 Discovery hooks go through :func:`costpipe.plugins.build_plugin_manager` and the
-config parser; life-cycle hooks through :class:`costpipe.daemon.Daemon`
+config parser; life-cycle hooks through :class:`costpipe.engine.daemon.Daemon`
 entering and exiting. ``tests/sdk/test_hooks_documented.py`` requires one
 ``test_hook_<name>`` per hook.
 """
@@ -19,8 +19,8 @@ from structlog.testing import capture_logs
 
 from costpipe import hookimpl
 from costpipe.components import ComponentConfig, Enricher
-from costpipe.config import Settings, parse_config
-from costpipe.daemon import Daemon
+from costpipe.config.settings import Settings, parse_config
+from costpipe.engine.daemon import Daemon
 from costpipe.errors import PluginError
 from costpipe.plugins import ComponentRegistry, build_plugin_manager
 from costpipe.records import CostRecord

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from costpipe.components import ComponentContext
-from costpipe.config import parse_config
+from costpipe.config.settings import parse_config
 from costpipe.enrichers import teams
 from costpipe.enrichers.teams import TeamsConfig, TeamsEnricher
 from costpipe.errors import ConfigError

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from costpipe.components import ComponentContext
-from costpipe.sinks.influxdb import InfluxDBConfig, InfluxDBSink
-from costpipe.sinks.sqlite import SQLiteConfig, SQLiteSink
+from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 from costpipe.testing.influxd import InfluxdServer
 
 InfluxFactory = Callable[..., Awaitable[InfluxDBSink]]

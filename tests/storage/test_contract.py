@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from costpipe.lineprotocol import stored_tag_value
-from costpipe.sinks.influxdb import InfluxDBSink
-from costpipe.sinks.sqlite import SQLiteSink
+from costpipe.sinks.influxdb.encoder import stored_tag_value
+from costpipe.sinks.influxdb.writer import InfluxDBSink
+from costpipe.sinks.sqlite.store import SQLiteSink
 from costpipe.testing import SinkContract
 from tests.storage.conftest import InfluxFactory
 

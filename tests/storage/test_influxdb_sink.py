@@ -14,12 +14,12 @@ import structlog
 from aiohttp import web
 
 from costpipe.components import ComponentContext
-from costpipe.config import parse_config
+from costpipe.config.settings import parse_config
 from costpipe.errors import AuthError, SinkUnavailableError
 from costpipe.plugins import build_plugin_manager
-from costpipe.query import CostQuery
+from costpipe.query.api import CostQuery
 from costpipe.recordcodec import record_from_json
-from costpipe.sinks.influxdb import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
 from costpipe.testing.influxd import InfluxdServer
 from costpipe.testing.sink_contract import T0, contract_record
 from tests.storage.conftest import InfluxFactory

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from costpipe.lineprotocol import (
+from costpipe.recordcodec import record_from_json
+from costpipe.records import DIMENSIONS, TOKEN_FIELDS, CostRecord, CostSource
+from costpipe.sinks.influxdb.encoder import (
     MAX_TAG_CHARS,
     LineEncoder,
     cost_nanos,
@@ -22,8 +24,6 @@ from costpipe.lineprotocol import (
     stored_tag_value,
     timestamp_ns,
 )
-from costpipe.recordcodec import record_from_json
-from costpipe.records import DIMENSIONS, TOKEN_FIELDS, CostRecord, CostSource
 from costpipe.testing.influxd import InfluxdServer
 
 CASES = Path(__file__).parent / "cases"

@@ -11,13 +11,13 @@ import pytest
 import structlog
 
 from costpipe.components import ComponentContext
+from costpipe.engine.spool import SpoolingSink
 from costpipe.errors import SinkUnavailableError
-from costpipe.query import CostQuery
+from costpipe.query.api import CostQuery
 from costpipe.recordcodec import encode_lines
 from costpipe.records import CostRecord
-from costpipe.sinks.influxdb import InfluxDBConfig, InfluxDBSink
-from costpipe.sinks.sqlite import SQLiteConfig, SQLiteSink
-from costpipe.spool import SpoolingSink
+from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 from costpipe.testing.influxd import InfluxdServer
 from costpipe.testing.sink_contract import T0, contract_record
 from tests.conftest import influxd_or_skip

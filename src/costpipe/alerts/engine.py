@@ -32,9 +32,9 @@ from costpipe.alerts.periods import Period, period_at
 from costpipe.alerts.rules import BudgetStatus, assess, budget_amount
 from costpipe.alerts.state import AlertState, SlotState
 from costpipe.components import Notifier
-from costpipe.config import BudgetConfig, Settings
+from costpipe.config.settings import BudgetConfig, Settings
 from costpipe.notification import Notification
-from costpipe.query import Basis, CostQuery, CostReader
+from costpipe.query.api import Basis, CostQuery, CostReader
 from costpipe.records import utc
 
 __all__ = ["AlertEngine"]

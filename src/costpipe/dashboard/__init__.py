@@ -4,7 +4,7 @@ Layout of this package, from pure to IO:
 
 * :mod:`~costpipe.dashboard.periods`: date-range presets and budget periods.
 * :mod:`~costpipe.dashboard.viewmodel`: every figure on the page, from a
-  :class:`~costpipe.query.CostReader` (no Panel; unit-tested directly).
+  :class:`~costpipe.query.api.CostReader` (no Panel; unit-tested directly).
 * :mod:`~costpipe.dashboard.formatting`: money, percentages, times, CSV.
 * :mod:`~costpipe.dashboard.status`: data freshness from ``status.json``.
 * :mod:`~costpipe.dashboard.app`: the Panel page (imports Panel).

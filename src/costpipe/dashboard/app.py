@@ -26,7 +26,7 @@ import pandas as pd
 import panel as pn
 from bokeh.models import NumeralTickFormatter
 
-from costpipe.config import BudgetConfig, Settings
+from costpipe.config.settings import BudgetConfig, Settings
 from costpipe.dashboard.formatting import (
     breakdown_csv,
     format_change,
@@ -48,7 +48,7 @@ from costpipe.dashboard.viewmodel import (
     compute_view,
     group_choices,
 )
-from costpipe.query import OTHER, Basis, CostReader, Granularity
+from costpipe.query.api import OTHER, Basis, CostReader, Granularity
 
 __all__ = ["Clock", "Dashboard", "DashboardOptions", "ReaderSource"]
 

@@ -10,7 +10,7 @@ import argparse
 import importlib.util
 import sys
 
-from costpipe.config import Settings
+from costpipe.config.settings import Settings
 from costpipe.errors import ConfigError
 
 __all__ = ["add_arguments", "run_from_args"]

@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from costpipe.dashboard.viewmodel import Pricing
-from costpipe.query import Breakdown
+from costpipe.query.api import Breakdown
 
 __all__ = [
     "NONE_LABEL",

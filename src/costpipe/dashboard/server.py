@@ -26,10 +26,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from costpipe.components import Sink
-from costpipe.config import Settings
+from costpipe.config.settings import Settings
+from costpipe.engine.runtime import build_component, store_specs
 from costpipe.errors import ConfigError
-from costpipe.query import CostReader
-from costpipe.runtime import build_component, store_specs
+from costpipe.query.api import CostReader
 
 __all__ = [
     "BackgroundDashboard",

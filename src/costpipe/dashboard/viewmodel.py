@@ -20,10 +20,10 @@ from pathlib import Path
 
 from costpipe.alerts.periods import period_at
 from costpipe.alerts.rules import forecast as linear_forecast
-from costpipe.config import BudgetConfig
+from costpipe.config.settings import BudgetConfig
 from costpipe.dashboard.periods import DateRange, Preset, preset_range
 from costpipe.dashboard.status import ProviderFreshness, read_freshness
-from costpipe.query import (
+from costpipe.query.api import (
     OTHER,
     Basis,
     Breakdown,
@@ -142,7 +142,7 @@ class DashboardView:
     total: Decimal
     previous_total: Decimal
     bars: list[Breakdown]
-    """Top N groups, largest first, the rest as :data:`~costpipe.query.OTHER`."""
+    """Top N groups, largest first, the rest as :data:`~costpipe.query.api.OTHER`."""
     table: list[Breakdown]
     """Every group, largest first: the table and its CSV."""
     series: list[SeriesPoint]

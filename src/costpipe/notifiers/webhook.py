@@ -27,7 +27,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from costpipe.alerts.render import render_json, render_slack
 from costpipe.components import ComponentConfig, Notifier
-from costpipe.durations import Duration
+from costpipe.config.durations import Duration
 from costpipe.errors import AuthError, CostpipeError, TransientError
 from costpipe.hookspecs import hookimpl
 from costpipe.notification import Notification

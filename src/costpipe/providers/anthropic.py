@@ -14,7 +14,7 @@ cache writes (priced separately: 1-hour writes cost more). The default
 workspace (``workspace_id: null``) is recorded as project ``default``.
 
 Windows are aligned as for every built-in provider (see
-:mod:`costpipe.providers._common`); a malformed page is set aside and the
+:mod:`costpipe.providers.planning`); a malformed page is set aside and the
 next piece of the window is fetched.
 """
 
@@ -29,9 +29,9 @@ from pydantic import Field
 
 from costpipe.components import ComponentContext, Provider
 from costpipe.hookspecs import hookimpl
-from costpipe.http import HttpProvider, HttpProviderConfig, Page, PageError
-from costpipe.pricing import TokenUsage
-from costpipe.providers._common import (
+from costpipe.pricing.prices import TokenUsage
+from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError
+from costpipe.providers.planning import (
     WIDTHS,
     Bucket,
     PlannedRequest,

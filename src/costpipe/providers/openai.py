@@ -13,7 +13,7 @@ is ``input_uncached_tokens`` when the server sends it, else
 ``input_tokens - input_cached_tokens - input_cache_write_tokens``.
 
 Fetching ``[a, b)`` requests the complete buckets ending in ``(a, b]`` (see
-:mod:`costpipe.providers._common`) in pieces of one page's worth of buckets;
+:mod:`costpipe.providers.planning`) in pieces of one page's worth of buckets;
 a malformed page is set aside and the next piece is fetched.
 """
 
@@ -28,8 +28,8 @@ from pydantic import Field
 
 from costpipe.components import ComponentContext, Provider
 from costpipe.hookspecs import hookimpl
-from costpipe.http import HttpProvider, HttpProviderConfig, Page, PageError
-from costpipe.providers._common import (
+from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError
+from costpipe.providers.planning import (
     MAX_COUNT,
     WIDTHS,
     Bucket,

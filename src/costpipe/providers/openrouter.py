@@ -41,8 +41,8 @@ from pydantic import Field
 from costpipe.components import ComponentContext, Provider
 from costpipe.errors import MalformedDataError
 from costpipe.hookspecs import hookimpl
-from costpipe.http import HttpProvider, HttpProviderConfig, Page, PageError
-from costpipe.providers._common import (
+from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError
+from costpipe.providers.planning import (
     aligned_range,
     as_count,
     as_decimal,

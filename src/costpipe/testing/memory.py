@@ -1,7 +1,7 @@
 """In-memory fakes for tests: a sink with a query layer, and a capturing notifier.
 
 :class:`MemorySink` keeps records by key (upsert, as every sink must) and its
-:meth:`~MemorySink.reader` answers :class:`~costpipe.query.CostReader` queries
+:meth:`~MemorySink.reader` answers :class:`~costpipe.query.api.CostReader` queries
 by summing Decimals in Python. That is forbidden for real stores (they must
 aggregate inside the store) and fine for a fake holding a few hundred rows.
 """
@@ -21,7 +21,7 @@ from costpipe.components import ComponentConfig, ComponentContext, Notifier, Sin
 from costpipe.errors import CostpipeError, TransientError
 from costpipe.hookspecs import hookimpl
 from costpipe.notification import Notification
-from costpipe.query import (
+from costpipe.query.api import (
     OTHER,
     QUERYABLE_DIMENSIONS,
     Breakdown,
@@ -84,7 +84,7 @@ class MemorySink(Sink[MemorySinkConfig]):
 
 
 class MemoryReader:
-    """A :class:`~costpipe.query.CostReader` over a live collection of records."""
+    """A :class:`~costpipe.query.api.CostReader` over a live collection of records."""
 
     def __init__(self, source: Callable[[], Iterable[CostRecord]]) -> None:
         self._source = source

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from costpipe.components import Sink
-from costpipe.query import OTHER, Basis, CostQuery, CostReader, Granularity
+from costpipe.query.api import OTHER, Basis, CostQuery, CostReader, Granularity
 from costpipe.records import CostRecord, CostSource
 
 __all__ = ["AWKWARD_VALUES", "SinkContract", "contract_record"]

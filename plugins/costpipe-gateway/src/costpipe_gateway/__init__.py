@@ -18,7 +18,7 @@ The gateway's usage API (one page of hourly rows per request)::
 
 Everything HTTP (retries, Retry-After, 401/403 -> AuthError, malformed pages,
 the global request bound, secrets kept out of logs) comes from
-:class:`costpipe.http.HttpClient`; this module only maps rows to records.
+:class:`costpipe.providers.base.HttpClient`; this module only maps rows to records.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from costpipe import CostRecord, CostSource, Provider, Window, hookimpl
-from costpipe.http import HttpProvider, HttpProviderConfig, Page, PageError
+from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError
 
 __all__ = ["GatewayConfig", "GatewayProvider", "register_providers"]
 __version__ = "0.1.0"
@@ -123,7 +123,7 @@ class GatewayProvider(HttpProvider[GatewayConfig]):
 
 
 def _decimal(value: Any) -> Decimal:
-    # costpipe.http parses JSON fractions as Decimal, so a number is exact too.
+    # costpipe.providers.base parses JSON fractions as Decimal, so a number is exact too.
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise TypeError(f"cost_usd {value!r} is not a decimal")
     amount = Decimal(value)

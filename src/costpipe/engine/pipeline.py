@@ -21,9 +21,9 @@ from typing import Any, Protocol
 import structlog
 
 from costpipe.components import Enricher, Provider
+from costpipe.engine.state import Checkpoints
 from costpipe.errors import AuthError, CostpipeError, TransientError
 from costpipe.records import CostRecord, Window
-from costpipe.state import Checkpoints
 
 __all__ = ["BatchWriter", "Outcome", "PassResult", "Pipeline", "run_windows"]
 

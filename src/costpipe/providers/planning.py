@@ -20,8 +20,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from costpipe.errors import MalformedDataError
-from costpipe.http import HttpClient, HttpProvider, Page, PageError
-from costpipe.pricing import PriceTable, TokenUsage
+from costpipe.pricing.prices import PriceTable, TokenUsage
+from costpipe.providers.base import HttpClient, HttpProvider, Page, PageError
 from costpipe.records import CostRecord, CostSource, Window
 
 __all__ = [

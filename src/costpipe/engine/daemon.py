@@ -19,14 +19,14 @@ from typing import Any
 import pluggy
 import structlog
 
-from costpipe.config import Settings
-from costpipe.metrics import Metrics
-from costpipe.pipeline import Outcome, PassResult, Pipeline, ProgressCallback, run_windows
+from costpipe.config.settings import Settings
+from costpipe.engine.metrics import Metrics
+from costpipe.engine.pipeline import Outcome, PassResult, Pipeline, ProgressCallback, run_windows
+from costpipe.engine.runtime import Runtime, store_specs
+from costpipe.engine.spool import SpoolingSink
+from costpipe.engine.state import Checkpoints, ProviderStatus, StatusFile
 from costpipe.plugins import call_each
 from costpipe.records import Window
-from costpipe.runtime import Runtime, store_specs
-from costpipe.spool import SpoolingSink
-from costpipe.state import Checkpoints, ProviderStatus, StatusFile
 
 __all__ = ["Daemon"]
 

@@ -32,9 +32,9 @@ from pydantic import Field
 from costpipe.components import ComponentConfig, ComponentContext, Sink
 from costpipe.errors import CostpipeError, SinkUnavailableError
 from costpipe.hookspecs import hookimpl
-from costpipe.lineprotocol import cost_nanos
 from costpipe.records import TOKEN_FIELDS, CostRecord
-from costpipe.sinks.sqlite_query import SQLiteReader, micros
+from costpipe.sinks.influxdb.encoder import cost_nanos
+from costpipe.sinks.sqlite.reader import SQLiteReader, micros
 
 __all__ = ["SCHEMA", "SQLiteConfig", "SQLiteDatabase", "SQLiteSink"]
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from costpipe.pipeline import PassResult
+    from costpipe.engine.pipeline import PassResult
 
 __all__ = ["Metrics"]
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from costpipe.components import Sink
 from costpipe.errors import SinkUnavailableError
-from costpipe.query import CostReader
+from costpipe.query.api import CostReader
 from costpipe.recordcodec import decode_lines, encode_lines
 from costpipe.records import CostRecord
 

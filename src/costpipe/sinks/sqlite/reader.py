@@ -1,7 +1,7 @@
-"""The query layer over the SQLite store: :class:`~costpipe.query.CostReader` in SQL.
+"""The query layer over the SQLite store: :class:`~costpipe.query.api.CostReader` in SQL.
 
 Every sum runs in SQLite over the integer ``cost_nanos`` column, so totals are
-exact. Dimension names come from :func:`~costpipe.query.check_dimension`;
+exact. Dimension names come from :func:`~costpipe.query.api.check_dimension`;
 built-in ones are column names from a fixed list, enricher tags are read with
 ``json_extract`` and a *bound* JSON path; every value is a bound parameter.
 
@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from costpipe.query import (
+from costpipe.query.api import (
     OTHER,
     QUERYABLE_DIMENSIONS,
     Breakdown,
@@ -87,7 +87,7 @@ def _dollars(nanos: Any) -> Decimal:
 
 
 class SQLiteReader:
-    """:class:`~costpipe.query.CostReader` over a :class:`~costpipe.sinks.sqlite.SQLiteDatabase`."""
+    """:class:`~costpipe.query.api.CostReader` over a :class:`~costpipe.sinks.sqlite.store.SQLiteDatabase`."""
 
     def __init__(self, db: _Database) -> None:
         self._db = db

@@ -20,7 +20,7 @@ from costpipe.components import (
     Provider,
     Sink,
 )
-from costpipe.config import ComponentSpec, Settings
+from costpipe.config.settings import ComponentSpec, Settings
 from costpipe.logging import register_secret
 
 __all__ = ["Runtime", "build_component", "register_config_secrets", "store_specs"]
@@ -56,7 +56,7 @@ def register_config_secrets(settings: Settings) -> None:
 def _price_table(settings: Settings) -> Any:
     # Pricing is optional for the core: a build without it still runs billed-only providers.
     try:
-        pricing = importlib.import_module("costpipe.pricing")
+        pricing = importlib.import_module("costpipe.pricing.prices")
     except ImportError:
         return None
     return pricing.PriceTable.bundled().with_overrides(settings.prices)

@@ -2,7 +2,7 @@
 
 A :class:`PriceTable` holds USD prices **per million tokens** by provider and
 model, each with the UTC day it takes effect, so a price change is one more
-entry rather than an edit. The bundled table (``costpipe/data/prices.toml``)
+entry rather than an edit. The bundled table (``costpipe/pricing/prices.toml``)
 is versioned; ``[[prices]]`` tables in the config override or extend it.
 
 Lookup (:meth:`PriceTable.lookup`) guarantees:
@@ -36,7 +36,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from costpipe.config import PriceConfig
+    from costpipe.config.settings import PriceConfig
 
 __all__ = [
     "COST_QUANTUM",
@@ -266,7 +266,7 @@ class PriceTable:
 
     @staticmethod
     def bundled() -> PriceTable:
-        """The table shipped with costpipe (``costpipe/data/prices.toml``), parsed once."""
+        """The table shipped with costpipe (``costpipe/pricing/prices.toml``), parsed once."""
         return _bundled()
 
     @classmethod
@@ -368,7 +368,7 @@ class PriceTable:
 
 @functools.cache
 def _bundled() -> PriceTable:
-    text = (resources.files("costpipe") / "data" / "prices.toml").read_text("utf-8")
+    text = (resources.files("costpipe.pricing") / "prices.toml").read_text("utf-8")
     return PriceTable.from_toml(text)
 
 

@@ -46,7 +46,7 @@ from yarl import URL
 
 import costpipe
 from costpipe.components import ComponentConfig, ComponentContext, Provider
-from costpipe.durations import Duration
+from costpipe.config.durations import Duration
 from costpipe.errors import AuthError, MalformedDataError, TransientError
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ import structlog
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from costpipe.daemon import Daemon
+    from costpipe.engine.daemon import Daemon
 
 __all__ = ["HealthServer"]
 

@@ -1,10 +1,10 @@
-"""The query layer over InfluxDB: :class:`~costpipe.query.CostReader` in InfluxQL.
+"""The query layer over InfluxDB: :class:`~costpipe.query.api.CostReader` in InfluxQL.
 
 Every aggregation runs in InfluxDB (``sum()``, ``GROUP BY time() ... tz()``).
 Money is summed from the integer field ``cost_nanos``, so totals are exact.
-Filter values pass through :func:`~costpipe.lineprotocol.stored_tag_value`
+Filter values pass through :func:`~costpipe.sinks.influxdb.encoder.stored_tag_value`
 (the encoder's rules) and are quoted as InfluxQL string literals; dimension
-names come from :func:`~costpipe.query.check_dimension` and are quoted as
+names come from :func:`~costpipe.query.api.check_dimension` and are quoted as
 identifiers, so no input can change a statement's shape.
 """
 
@@ -20,8 +20,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from costpipe.errors import CostpipeError, SinkUnavailableError
-from costpipe.lineprotocol import MEASUREMENT, stored_tag_name, stored_tag_value, timestamp_ns
-from costpipe.query import (
+from costpipe.query.api import (
     OTHER,
     QUERYABLE_DIMENSIONS,
     Breakdown,
@@ -29,6 +28,12 @@ from costpipe.query import (
     Granularity,
     SeriesPoint,
     check_dimension,
+)
+from costpipe.sinks.influxdb.encoder import (
+    MEASUREMENT,
+    stored_tag_name,
+    stored_tag_value,
+    timestamp_ns,
 )
 
 __all__ = ["InfluxDBReader", "InfluxHTTP", "quote_ident", "quote_string"]
@@ -107,7 +112,7 @@ def _dollars(nanos: Any) -> Decimal:
 
 
 class InfluxDBReader:
-    """:class:`~costpipe.query.CostReader` over the sink's database."""
+    """:class:`~costpipe.query.api.CostReader` over the sink's database."""
 
     def __init__(self, http: Callable[[], InfluxHTTP]) -> None:
         # A getter, not the object: the reader may be created before start().

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from costpipe.components import Component, ComponentConfig
-from costpipe.durations import Duration
+from costpipe.config.durations import Duration
 from costpipe.errors import ConfigError
 from costpipe.plugins import KINDS, ComponentRegistry
 

@@ -5,7 +5,7 @@ InfluxDB 2.x serves for v1 compatibility (DBRP mapping, token as password or
 ``token``) and what InfluxDB 3 Core accepts, so this one sink serves all three.
 
 Requests go through aiohttp directly rather than aioinflux: costpipe owns the
-line-protocol encoder (:mod:`costpipe.lineprotocol`) because aioinflux escapes
+line-protocol encoder (:mod:`costpipe.sinks.influxdb.encoder`) because aioinflux escapes
 tags wrongly, and with raw aiohttp the sink sees the status and error body of
 every write, which it needs to split a partial write into accepted points and
 dead letters.
@@ -31,10 +31,10 @@ from pydantic import Field, SecretStr
 from costpipe.components import ComponentConfig, ComponentContext, Sink
 from costpipe.errors import AuthError, SinkUnavailableError
 from costpipe.hookspecs import hookimpl
-from costpipe.lineprotocol import LineEncoder
 from costpipe.records import CostRecord
 from costpipe.sinks.deadletter import DeadLetterFile
-from costpipe.sinks.influxdb_query import InfluxDBReader, InfluxHTTP
+from costpipe.sinks.influxdb.encoder import LineEncoder
+from costpipe.sinks.influxdb.reader import InfluxDBReader, InfluxHTTP
 
 __all__ = ["InfluxDBConfig", "InfluxDBSink"]
 
