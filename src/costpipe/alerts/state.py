@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from costpipe.files import private_dir, private_file
+
 __all__ = ["AlertState", "SlotState"]
 
 _SCHEMA = """
@@ -78,8 +80,10 @@ class AlertState:
     """The alert database. One instance per engine; not shared across processes."""
 
     def __init__(self, state_dir: Path) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = state_dir / "alerts.sqlite"
+        # Alert history and undelivered messages are the operator's alone: the
+        # file exists 0600 before SQLite opens it, so its -wal and -shm get 0600 too.
+        private_dir(state_dir)
+        self.path = private_file(state_dir / "alerts.sqlite")
         # isolation_level=None: transactions are explicit (see `transaction`).
         self.db = sqlite3.connect(self.path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")

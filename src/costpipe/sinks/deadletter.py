@@ -1,7 +1,7 @@
 """Dead-letter file: points a store refused for good, kept with the reason.
 
 One JSON object per line (``at``, ``sink``, ``reason``, ``line``, ``record``),
-appended and fsynced, so nothing a store rejects is lost silently. A human can
+appended and fsynced (the file is ``0600``), so nothing a store rejects is lost silently. A human can
 fix the cause and replay the ``record`` objects with
 :func:`costpipe.recordcodec.record_from_json`.
 """
@@ -14,7 +14,9 @@ import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO, cast
 
+from costpipe.files import open_private
 from costpipe.recordcodec import record_to_json
 from costpipe.records import CostRecord
 
@@ -50,8 +52,8 @@ class DeadLetterFile:
         self.count += len(entries)
 
     def _append(self, payload: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as handle:
+        # Refused records name users and keys: 0600 in a 0700 directory, whatever the umask.
+        with cast(IO[bytes], open_private(self.path, "ab")) as handle:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())

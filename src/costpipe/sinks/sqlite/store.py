@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from pydantic import Field
 
 from costpipe.components import ComponentConfig, ComponentContext, Sink
 from costpipe.errors import CostpipeError, SinkUnavailableError
+from costpipe.files import FILE_MODE, private_dir
 from costpipe.hookspecs import hookimpl
 from costpipe.records import TOKEN_FIELDS, CostRecord
 from costpipe.sinks.influxdb.encoder import cost_nanos
@@ -119,6 +121,24 @@ def _row(record: CostRecord) -> tuple[Any, ...]:
     )
 
 
+def _create_private(path: Path) -> None:
+    """Make the database file (and any -wal/-shm left over) ``0600`` before SQLite opens it.
+
+    SQLite creates ``-wal`` and ``-shm`` with the database file's mode, so they
+    follow. A missing directory is created ``0700``; an existing one is the
+    operator's choice (it may be their working directory) and is left alone.
+    """
+    if not path.parent.exists():
+        private_dir(path.parent)
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if name is path or name.exists():
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            try:
+                os.fchmod(fd, FILE_MODE)
+            finally:
+                os.close(fd)
+
+
 class SQLiteDatabase:
     """Connections and threads for one database file.
 
@@ -142,7 +162,7 @@ class SQLiteDatabase:
         if conn is not None:
             return conn
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
         # check_same_thread=False only so close() can close it from another thread;
         # each connection is used by the one thread that opened it.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
