@@ -16,6 +16,7 @@ __all__ = [
     "PluginError",
     "SinkUnavailableError",
     "TransientError",
+    "UndeliverableError",
 ]
 
 
@@ -56,3 +57,9 @@ class MalformedDataError(CostpipeError):
 
 class SinkUnavailableError(TransientError):
     """A store cannot take data right now; the spool keeps it until it can."""
+
+
+class UndeliverableError(CostpipeError):
+    """This one notification can never be delivered by this notifier (its message
+    cannot be built); later notifications can. The outbox records it as
+    ``rejected`` and goes on with the next one instead of retrying it."""

@@ -50,7 +50,7 @@ async def test_crossing_50_80_100_sends_three_per_notifier(
     assert [r.json()["threshold_percent"] for r in receiver.requests] == [50, 80, 100]
     assert smtp_server.inbox.ids == receiver.ids
     assert len(set(receiver.ids)) == 3
-    assert alerts.stats() == {"sent": 6, "failed": 0, "pending": 0}
+    assert alerts.stats() == {"sent": 6, "failed": 0, "pending": 0, "rejected": 0}
 
 
 async def test_restart_between_passes_sends_no_duplicate(
@@ -81,7 +81,7 @@ async def test_smtp_down_for_two_passes_delivers_once_later(
     with capture_logs() as logs:
         await alerts.evaluate(NOV.replace(hour=1), {})
         await alerts.evaluate(NOV.replace(hour=2), {})
-    assert alerts.stats() == {"sent": 0, "failed": 1, "pending": 0}
+    assert alerts.stats() == {"sent": 0, "failed": 1, "pending": 0, "rejected": 0}
     failures = [e for e in logs if e["event"] == "notification_failed"]
     assert [e["attempts"] for e in failures] == [2, 4]
 
@@ -91,7 +91,7 @@ async def test_smtp_down_for_two_passes_delivers_once_later(
     await alerts.deliver_pending()
 
     assert len(smtp_down.inbox.messages) == 1
-    assert alerts.stats() == {"sent": 1, "failed": 0, "pending": 0}
+    assert alerts.stats() == {"sent": 1, "failed": 0, "pending": 0, "rejected": 0}
 
 
 async def test_failed_delivery_survives_restart(

@@ -287,7 +287,7 @@ async def test_auth_error_is_not_retried_within_a_pass(sink: MemorySink, tmp_pat
     notifier.down = False
     await alerts.deliver_pending()
     assert len(notifier.sent) == 1
-    assert alerts.stats() == {"sent": 1, "failed": 0, "pending": 0}
+    assert alerts.stats() == {"sent": 1, "failed": 0, "pending": 0, "rejected": 0}
 
 
 async def test_one_failing_notifier_does_not_hold_back_another(
@@ -303,7 +303,7 @@ async def test_one_failing_notifier_does_not_hold_back_another(
     await alerts.evaluate(NOV.replace(hour=2), {})
     assert len(good.sent) == 1
     assert bad.attempts == 2  # max_attempts
-    assert alerts.stats() == {"sent": 1, "failed": 1, "pending": 0}
+    assert alerts.stats() == {"sent": 1, "failed": 1, "pending": 0, "rejected": 0}
 
 
 async def test_without_a_reader_budgets_are_skipped_with_one_warning(tmp_path: Path) -> None:

@@ -149,7 +149,7 @@ async def test_email_wrong_password_is_an_auth_error(
 
 
 async def test_email_without_verify_tls_warns(tmp_path: Path) -> None:
-    notifier = email_notifier(free_port(), tmp_path)
+    notifier = email_notifier(free_port(), tmp_path, login=False)
     insecure = EmailNotifier(
         notifier.config.model_copy(update={"verify_tls": False}), notifier.context
     )

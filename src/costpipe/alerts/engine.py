@@ -107,7 +107,8 @@ class AlertEngine:
         await self.outbox.deliver(self._by_instance)
 
     def stats(self) -> dict[str, int]:
-        """Outbox rows by status: ``sent``, ``failed`` and ``pending``."""
+        """Outbox rows by status: ``sent``, ``failed``, ``pending`` and ``rejected``
+        (given up for good: the message could not be built)."""
         return self.outbox.counts()
 
     # -- budgets -----------------------------------------------------------------------

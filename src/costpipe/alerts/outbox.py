@@ -1,11 +1,14 @@
 """Durable delivery: a notification is stored before it is sent.
 
 Every (notification id, notifier instance) pair is one outbox row with status
-``pending``, ``failed`` or ``sent``. :meth:`Outbox.deliver` sends every row that
-is not ``sent``, oldest first, retrying each with exponential backoff up to
-``alerts.max_attempts`` times; a row that still fails becomes ``failed``, is
-logged once for that pass, and is tried again on the next pass or after a
-restart. A row is marked ``sent`` the moment its notifier acknowledged it, in
+``pending``, ``failed``, ``rejected`` or ``sent``. :meth:`Outbox.deliver` sends
+every ``pending`` and ``failed`` row, oldest first, retrying each with
+exponential backoff up to ``alerts.max_attempts`` times; a row that still fails
+becomes ``failed``, is logged once for that pass, and is tried again on the next
+pass or after a restart. A row whose notifier raises
+:class:`~costpipe.errors.UndeliverableError` (its message cannot be built)
+becomes ``rejected``: logged once, kept with its reason, never tried again, and
+never in the way of the rows after it. A row is marked ``sent`` the moment its notifier acknowledged it, in
 its own commit, so an acknowledged notification is never sent again. A crash
 between the acknowledgement and that commit can repeat one delivery: that is
 what the stable ``notification.id`` (the idempotency key) is for.
@@ -25,7 +28,7 @@ import backoff
 
 from costpipe.alerts.state import AlertState
 from costpipe.components import Notifier
-from costpipe.errors import CostpipeError
+from costpipe.errors import CostpipeError, UndeliverableError
 from costpipe.notification import Notification, NotificationKind
 
 __all__ = ["Outbox", "OutboxRow", "notification_from_json", "notification_to_json"]
@@ -123,12 +126,12 @@ class Outbox:
     def undelivered(self) -> list[OutboxRow]:
         rows = self.state.db.execute(
             "SELECT seq, target, payload, status, attempts FROM outbox"
-            " WHERE status != 'sent' ORDER BY seq"
+            " WHERE status IN ('pending', 'failed') ORDER BY seq"
         )
         return [OutboxRow(r[0], r[1], notification_from_json(r[2]), r[3], r[4]) for r in rows]
 
     def counts(self) -> dict[str, int]:
-        counts = {"sent": 0, "failed": 0, "pending": 0}
+        counts = {"sent": 0, "failed": 0, "pending": 0, "rejected": 0}
         for status, number in self.state.db.execute(
             "SELECT status, COUNT(*) FROM outbox GROUP BY status"
         ):
@@ -181,6 +184,16 @@ class Outbox:
             )(notifier.send)
             try:
                 await send(row.notification)
+            except UndeliverableError as exc:
+                self._mark(row, "rejected", attempts, _describe(exc))
+                self.log.error(
+                    "notification_rejected",
+                    notifier=target,
+                    notification=row.notification.id,
+                    kind=row.notification.kind.value,
+                    error=_describe(exc),
+                )
+                continue
             except Exception as exc:
                 self._mark_failed(row, attempts, _describe(exc))
                 self.log.error(
@@ -206,8 +219,17 @@ class Outbox:
         )
 
     def _mark_failed(self, row: OutboxRow, attempts: int, error: str) -> None:
+        self._mark(row, "failed", attempts, error)
+
+    def _mark(self, row: OutboxRow, status: str, attempts: int, error: str) -> None:
         self.state.db.execute(
-            "UPDATE outbox SET status = 'failed', attempts = attempts + ?, last_error = ?"
-            " WHERE seq = ?",
-            (attempts, error, row.seq),
+            "UPDATE outbox SET status = ?, attempts = attempts + ?, last_error = ? WHERE seq = ?",
+            (status, attempts, error, row.seq),
         )
+
+    def rejected(self) -> list[tuple[str, str, str]]:
+        """``(notification id, target, reason)`` of every row given up for good."""
+        rows = self.state.db.execute(
+            "SELECT id, target, last_error FROM outbox WHERE status = 'rejected' ORDER BY seq"
+        )
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]

@@ -4,6 +4,11 @@ Each message has a plain-text and an HTML part with the figures and, when
 ``[dashboard] url`` is set, a link to the dashboard. ``Message-ID`` is derived
 from the notification id, so a retried delivery carries the same id and mail
 systems can drop the duplicate.
+
+Header values pass through :func:`~costpipe.notifiers.headers.header_text`
+(titles carry names from provider data). A message that still cannot be built
+(or serialized) raises :class:`~costpipe.errors.UndeliverableError`: the outbox
+records it and delivers the next ones instead of retrying it forever.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from pydantic import ConfigDict, Field, SecretStr, model_validator
 from costpipe.alerts.render import render_html, render_text
 from costpipe.components import ComponentConfig, Notifier
 from costpipe.config.durations import Duration
-from costpipe.errors import AuthError, CostpipeError, TransientError
+from costpipe.errors import AuthError, CostpipeError, TransientError, UndeliverableError
 from costpipe.hookspecs import hookimpl
 from costpipe.notification import Notification
+from costpipe.notifiers.headers import header_text
 
 __all__ = ["EmailConfig", "EmailNotifier"]
 
@@ -69,6 +75,13 @@ class EmailNotifier(Notifier[EmailConfig]):
     async def start(self) -> None:
         if not self.config.verify_tls:
             self.log.warning("tls_verification_disabled", notifier=self.instance)
+        if self.config.password is not None and not (self.config.starttls or self.config.tls):
+            # Once per start: the login would cross the network in clear text.
+            self.log.warning(
+                "smtp_password_without_tls",
+                notifier=self.instance,
+                hint="set starttls = true (port 587) or tls = true (port 465)",
+            )
 
     def _smtp_options(self) -> dict[str, Any]:
         c = self.config
@@ -92,19 +105,37 @@ class EmailNotifier(Notifier[EmailConfig]):
                 notification, dashboard_url=self.context.dashboard_url
             )
         message = EmailMessage()
-        message["Subject"] = f"{self.config.subject_prefix}{notification.title}"
-        message["From"] = self.config.from_addr
-        message["To"] = ", ".join(self.config.to)
-        message["Date"] = format_datetime(notification.created_at)
-        message["Message-ID"] = f"<{notification.id}@costpipe>"
-        message["X-Costpipe-Notification-Id"] = notification.id
-        message["X-Costpipe-Kind"] = notification.kind.value
+        headers = {
+            "Subject": f"{self.config.subject_prefix}{notification.title}",
+            "From": self.config.from_addr,
+            "To": ", ".join(self.config.to),
+            "Date": format_datetime(notification.created_at),
+            "Message-ID": f"<{notification.id}@costpipe>",
+            "X-Costpipe-Notification-Id": notification.id,
+            "X-Costpipe-Kind": notification.kind.value,
+        }
+        for name, value in headers.items():
+            message[name] = header_text(value)
         message.set_content(render_text(notification))
         message.add_alternative(render_html(notification), subtype="html")
         return message
 
+    def message_bytes(self, notification: Notification) -> bytes:
+        """The serialized email, or :class:`UndeliverableError` if it cannot be made.
+
+        Serializing here, not inside the SMTP client, means every failure of the
+        message itself is known to be permanent before a connection is opened.
+        """
+        try:
+            return self.build_message(notification).as_bytes()
+        except Exception as exc:  # any failure of the email library on this content
+            raise UndeliverableError(
+                f"{self.instance}: notification {notification.id} cannot be built as an email"
+                f" ({type(exc).__name__})"
+            ) from None
+
     async def send(self, notification: Notification) -> None:
-        message = self.build_message(notification)
+        message = self.message_bytes(notification)
         try:
             await aiosmtplib.send(
                 message,
@@ -142,6 +173,13 @@ class EmailNotifier(Notifier[EmailConfig]):
             return AuthError(f"{where} refused the login ({exc.code})")
         if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
             return CostpipeError(f"{where} refused the recipients")
+        if type(exc) is aiosmtplib.SMTPException and "STARTTLS" in str(exc):
+            # aiosmtplib's words for an EHLO without STARTTLS: the server is up.
+            return CostpipeError(
+                f"{where} does not offer STARTTLS, and starttls = true (the default):"
+                " set tls = true (usually with port = 465) if the server speaks implicit TLS,"
+                " or starttls = false to send without encryption"
+            )
         if isinstance(exc, aiosmtplib.SMTPResponseException):
             if 500 <= exc.code < 600:
                 return CostpipeError(f"{where} refused the message ({exc.code})")

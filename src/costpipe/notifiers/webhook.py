@@ -5,6 +5,8 @@
 :mod:`costpipe.alerts.render`. Every request carries the notification id in
 ``Idempotency-Key`` and ``X-Costpipe-Notification-Id``; with a ``secret`` it is
 signed: ``X-Costpipe-Signature: sha256=<hex HMAC-SHA256 of the raw body>``.
+A notification whose body cannot be encoded raises
+:class:`~costpipe.errors.UndeliverableError` (the outbox skips it for good).
 
 The URL is a secret (a Slack webhook URL is its own credential): it is a
 ``SecretStr``, and no error or log line contains it, nor the library errors
@@ -28,9 +30,10 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator
 from costpipe.alerts.render import render_json, render_slack
 from costpipe.components import ComponentConfig, Notifier
 from costpipe.config.durations import Duration
-from costpipe.errors import AuthError, CostpipeError, TransientError
+from costpipe.errors import AuthError, CostpipeError, TransientError, UndeliverableError
 from costpipe.hookspecs import hookimpl
 from costpipe.notification import Notification
+from costpipe.notifiers.headers import header_text
 
 __all__ = ["SIGNATURE_HEADER", "WebhookConfig", "WebhookNotifier", "sign"]
 
@@ -120,11 +123,18 @@ class WebhookNotifier(Notifier[WebhookConfig]):
         )
         if self.config.secret is not None:
             headers[SIGNATURE_HEADER] = sign(self.config.secret.get_secret_value(), body)
-        return headers
+        return {name: header_text(value) for name, value in headers.items()}
 
     async def send(self, notification: Notification) -> None:
-        body = self.build_body(notification)
-        headers = self.build_headers(notification, body)
+        try:
+            body = self.build_body(notification)
+            headers = self.build_headers(notification, body)
+        except Exception as exc:  # e.g. text that cannot be encoded as UTF-8
+            # Permanent for this notification only: the outbox skips it.
+            raise UndeliverableError(
+                f"{self.instance}: notification {notification.id} cannot be built as a request"
+                f" ({type(exc).__name__})"
+            ) from None
         session = self._open()
         try:
             async with session.post(
