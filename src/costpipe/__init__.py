@@ -22,6 +22,7 @@ from costpipe.errors import (
 )
 from costpipe.hookspecs import hookimpl
 from costpipe.notification import Notification, NotificationKind
+from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError
 from costpipe.records import CostRecord, CostSource, Window
 
 __version__ = "0.1.0"
@@ -36,10 +37,14 @@ __all__ = [
     "CostSource",
     "CostpipeError",
     "Enricher",
+    "HttpProvider",
+    "HttpProviderConfig",
     "MalformedDataError",
     "Notification",
     "NotificationKind",
     "Notifier",
+    "Page",
+    "PageError",
     "PluginError",
     "Provider",
     "Sink",

@@ -23,6 +23,8 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from costpipe.providers.http.retry import Timer
+
 Scripted = Callable[[], web.Response]
 
 
@@ -229,3 +231,23 @@ def rfc3339(moment: datetime) -> str:
 
 
 Serve = Callable[[web.Application], Awaitable[str]]
+
+
+class FakeClock:
+    """A monotonic clock and a sleep that waits no real time: ``sleep`` records
+    the wait and moves the clock on, so retry waits are asserted, not endured."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+    def timer(self) -> Timer:
+        return Timer(monotonic=self.monotonic, sleep=self.sleep)

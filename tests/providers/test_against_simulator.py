@@ -32,7 +32,7 @@ async def simulator() -> AsyncIterator[Simulator]:
 
 def build(sim: Simulator, kind: str, tmp_path: Path, **options: Any) -> Provider[Any]:
     context = ComponentContext(instance=f"{kind}.sim", state_dir=tmp_path)
-    options = {"retry_backoff": 0.01, **options}
+    options = {"retry_backoff": "10ms", **options}
     if kind == "openai":
         config = OpenAIConfig(api_key=sim.openai_admin_key, base_url=sim.openai_base_url, **options)
         return OpenAIProvider(config, context, clock=lambda: NOW)
@@ -89,7 +89,7 @@ async def test_429s_and_5xx_are_retried_to_the_same_totals(
     clean = totals(await fetch(build(simulator, kind, tmp_path)))
     simulator.set_faults(rate_429=0.3, retry_after_s=1, rate_5xx=0.3)
     # Retry-After of 1 s is capped to keep the test fast; the cap is what is tested here.
-    provider = build(simulator, kind, tmp_path, max_retries=10, retry_wait_max=0.05)
+    provider = build(simulator, kind, tmp_path, max_retries=10, retry_wait_max="50ms")
     assert clean == totals(await fetch(provider))
     assert provider.retries > 0
 

@@ -74,7 +74,7 @@ async def start_anthropic(serve: Serve, make_context: Callable[..., Any]) -> Asy
         fake: FakeAnthropic, key: str = "sk-ant-admin01-good", **options: Any
     ) -> AnthropicProvider:
         base = await serve(fake.app())
-        options = {"retry_backoff": 0.01, "max_retries": 2, **options}
+        options = {"retry_backoff": "10ms", "max_retries": 2, **options}
         config = AnthropicConfig(api_key=key, base_url=base, **options)
         provider = AnthropicProvider(
             config, make_context(instance="anthropic.main"), clock=lambda: NOW

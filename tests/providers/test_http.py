@@ -1,4 +1,6 @@
-"""Shared HTTP behaviour: retries, timeouts, the in-flight bound, redaction."""
+"""Shared HTTP behaviour: retries, timeouts, the in-flight bound, redaction.
+
+Retry waits go through a :class:`FakeClock`: they are asserted, never slept."""
 
 from __future__ import annotations
 
@@ -17,14 +19,17 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from costpipe.errors import AuthError, TransientError
-from costpipe.providers.base import AuthHint, HttpClient, PageError, redact_url, retry_after_seconds
-from tests.providers.fakes import FakeOpenAI, Serve, json_response
+from costpipe.providers.base import AuthHint, EndpointError, HttpClient, PageError
+from costpipe.providers.http.retry import retry_after_seconds
+from costpipe.redaction import redact_url
+from tests.providers.fakes import FakeClock, FakeOpenAI, Serve, json_response
 
 
 class Stats:
     def __init__(self) -> None:
         self.pages_fetched = 0
         self.retries = 0
+        self.clock = FakeClock()
 
 
 MakeClient = Callable[..., Awaitable[tuple[HttpClient, Stats]]]
@@ -38,8 +43,9 @@ async def make_client() -> AsyncIterator[MakeClient]:
         stats = Stats()
         options = {
             "max_retries": 2,
-            "retry_backoff": timedelta(milliseconds=10),
+            "retry_backoff": timedelta(seconds=1),
             "timeout": timedelta(seconds=5),
+            "timer": stats.clock.timer(),
             **options,
         }
         client = HttpClient(
@@ -103,20 +109,33 @@ async def test_retry_after_in_seconds_is_waited_for(serve: Serve, make_client: M
     fake.script["/x"] = deque([lambda: json_response(429, {}, headers={"Retry-After": "1"})])
     client, stats = await make_client(await serve(fake.app()))
     await client.get_json("/x", [("start_time", "0")])
-    first, second = fake.requests_to("/x")
-    assert second.at - first.at >= 1.0
+    assert len(fake.requests_to("/x")) == 2
+    [wait] = stats.clock.sleeps
+    assert 1.0 <= wait <= 1.1  # never earlier than asked, a little jitter after
     assert stats.retries == 1
+
+
+async def test_without_retry_after_the_wait_doubles_from_retry_backoff(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    fake = FakeOpenAI(buckets={"/x": []})
+    fake.script["/x"] = deque([lambda: json_response(500, {})] * 3)
+    client, stats = await make_client(await serve(fake.app()), max_retries=3)
+    await client.get_json("/x", [("start_time", "0")])
+    first, second, third = stats.clock.sleeps
+    # Full jitter in the upper half of 1 s, 2 s, 4 s.
+    assert (0.5 <= first <= 1.0, 1.0 <= second <= 2.0, 2.0 <= third <= 4.0) == (True,) * 3
+    assert stats.retries == 3
 
 
 async def test_retry_after_is_capped(serve: Serve, make_client: MakeClient) -> None:
     """A Retry-After of an hour waits at most retry_wait_max."""
     fake = FakeOpenAI(buckets={"/x": []})
     fake.script["/x"] = deque([lambda: json_response(429, {}, headers={"Retry-After": "3600"})])
-    client, _ = await make_client(
-        await serve(fake.app()), retry_wait_max=timedelta(milliseconds=50)
-    )
-    await asyncio.wait_for(client.get_json("/x", [("start_time", "0")]), timeout=30)
+    client, stats = await make_client(await serve(fake.app()), retry_wait_max=timedelta(seconds=5))
+    await client.get_json("/x", [("start_time", "0")])
     assert len(fake.requests_to("/x")) == 2
+    assert [5.0] == stats.clock.sleeps
 
 
 async def test_x_should_retry_false_is_respected(serve: Serve, make_client: MakeClient) -> None:
@@ -135,7 +154,7 @@ async def test_timeouts_are_retried_then_transient(serve: Serve, make_client: Ma
     )
     with pytest.raises(TransientError, match="timed out"):
         await client.get_json("/x", [("start_time", "0")])
-    assert (len(fake.seen), stats.retries) == (2, 1)
+    assert (len(fake.seen), stats.retries, len(stats.clock.sleeps)) == (2, 1, 1)
 
 
 async def test_connection_errors_are_retried_then_transient(make_client: MakeClient) -> None:
@@ -160,11 +179,25 @@ async def test_requests_in_flight_are_bounded_by_the_shared_slots(
 
 
 async def test_other_4xx_is_a_page_error_not_retried(serve: Serve, make_client: MakeClient) -> None:
+    fake = FakeOpenAI(buckets={"/x": []})
+    fake.script["/x"] = deque([lambda: json_response(400, {"error": {"message": "bad limit"}})])
+    client, stats = await make_client(await serve(fake.app()))
+    with pytest.raises(PageError, match="HTTP 400: bad limit"):
+        await client.get_json("/x", [("start_time", "0")])
+    assert stats.retries == 0
+
+
+async def test_a_404_is_a_configuration_error_naming_the_url(
+    serve: Serve, make_client: MakeClient
+) -> None:
     fake = FakeOpenAI(buckets={})
     client, stats = await make_client(await serve(fake.app()))
-    with pytest.raises(PageError, match="HTTP 404"):
-        await client.get_json("/missing")
-    assert stats.retries == 0
+    with pytest.raises(EndpointError) as caught:
+        await client.get_json("/missing", [("start_time", "0")])
+    message = str(caught.value)
+    assert f"{client.base_url}/missing answered HTTP 404" in message
+    assert "Check the config key `base_url` of test.one" in message
+    assert (len(fake.seen), stats.retries) == (1, 0)
 
 
 async def test_an_echoed_key_is_masked_in_auth_errors(

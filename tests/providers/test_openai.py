@@ -98,7 +98,7 @@ async def start_openai(
         **options: Any,
     ) -> OpenAIProvider:
         base = await serve(fake.app())
-        options = {"retry_backoff": 0.01, "max_retries": 2, **options}
+        options = {"retry_backoff": "10ms", "max_retries": 2, **options}
         config = OpenAIConfig(api_key=key, base_url=base + "/v1", **options)
         provider = OpenAIProvider(config, context or make_context(prices=prices), clock=lambda: NOW)
         await provider.start()

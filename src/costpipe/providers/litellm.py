@@ -34,7 +34,8 @@ Walk guarantees:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -43,9 +44,14 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from costpipe.components import ComponentContext, Provider
-from costpipe.errors import MalformedDataError
 from costpipe.hookspecs import hookimpl
-from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError
+from costpipe.providers.base import (
+    FetchBudget,
+    HttpProvider,
+    HttpProviderConfig,
+    Page,
+    PageError,
+)
 from costpipe.providers.planning import aligned_range, as_count, as_decimal, as_text, floor_time
 from costpipe.records import CostRecord, CostSource, Window
 
@@ -53,9 +59,8 @@ __all__ = ["LiteLLMConfig", "LiteLLMProvider", "register_providers"]
 
 AUTH_REQUIREMENT = "the proxy's master key (or a key with get_spend_routes permission)"
 HOUR = timedelta(hours=1)
+SPEND_LOGS = "/spend/logs/v2"
 _DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
-#: Safety stop: a walk that keeps finding new pages is a server bug, not data.
-MAX_PAGES = 10_000
 
 
 class LiteLLMConfig(HttpProviderConfig):
@@ -100,7 +105,7 @@ class LiteLLMProvider(HttpProvider[LiteLLMConfig]):
     async def check_connection(self) -> str:
         hour = floor_time(self._clock(), HOUR) - HOUR
         await self.http.get_json(
-            "/spend/logs/v2", [*_dates(Window(hour, hour + HOUR)), ("page_size", "1")]
+            SPEND_LOGS, [*_dates(Window(hour, hour + HOUR)), ("page_size", "1")]
         )
         return f"LiteLLM proxy at {self.http.base_url} serves /spend/logs/v2 to this key"
 
@@ -108,36 +113,37 @@ class LiteLLMProvider(HttpProvider[LiteLLMConfig]):
         span = aligned_range(window, HOUR, self._clock())
         if span is None:
             return
+        budget = self.fetch_budget()
         for piece in span.split(HOUR * self.config.chunk_hours):
-            try:
-                records = await self._walk(piece)
-            except PageError as exc:
-                self.set_aside(exc.url, exc.reason)
-                continue
-            except MalformedDataError as exc:
-                self.set_aside(self.http.base_url + "/spend/logs/v2", str(exc))
-                continue
-            if records:
-                yield records
+            # A malformed page sets the whole piece aside: its hours would be incomplete.
+            with self.setting_aside(SPEND_LOGS):
+                async with aclosing(self._walk(piece, budget)) as batches:
+                    async for batch in batches:
+                        yield batch
 
-    async def _walk(self, piece: Window) -> list[CostRecord]:
-        """Every row of *piece*, de-duplicated and aggregated by hour."""
+    async def _walk(
+        self, piece: Window, budget: FetchBudget
+    ) -> AsyncGenerator[list[CostRecord], None]:
+        """Every row of *piece*, de-duplicated and aggregated by hour, yielded once
+        complete; an empty batch after each earlier page lets the core stop there."""
         groups: dict[tuple[datetime, str, str, str, str, str], _Group] = {}
         seen: set[str] = set()
         base = [*_dates(piece), ("page_size", str(self.config.page_size))]
         if self.config.team_id:
             base.append(("team_id", self.config.team_id))
-        page_number = 1
-        while page_number <= MAX_PAGES:
-            page = await self.http.get_json("/spend/logs/v2", [*base, ("page", str(page_number))])
+        page_number = 0
+        while True:
+            page_number += 1
+            budget.before_page(self.http.endpoint(SPEND_LOGS), page_number)
+            page = await self.http.get_json(SPEND_LOGS, [*base, ("page", str(page_number))])
             rows, total_pages = _rows(page)
             for row in rows:
                 self._add(row, piece, page.url, seen, groups)
             # Stop on a short page too: total_pages may lag behind inserts.
             if page_number >= total_pages or len(rows) < self.config.page_size:
                 break
-            page_number += 1
-        return [self._record(key, group) for key, group in groups.items()]
+            yield []
+        yield [self._record(key, group) for key, group in groups.items()]
 
     def _add(
         self,

@@ -148,15 +148,12 @@ class OpenRouterProvider(HttpProvider[OpenRouterConfig]):
             params.append(("date", span.start.date().isoformat()))
         if self.config.workspace_id:
             params.append(("workspace_id", self.config.workspace_id))
-        try:
+        records: list[CostRecord] | None = None
+        with self.setting_aside("/activity"):
             page = await self.http.get_json("/activity", params)
             records = self._records(page, span)
-        except PageError as exc:
-            self.set_aside(exc.url, exc.reason)
-            return
-        except MalformedDataError as exc:
-            self.set_aside(self.http.base_url + "/activity", str(exc))
-            return
+        if records is None:
+            return  # set aside: the credits are not read either
         if records:
             yield records
         try:

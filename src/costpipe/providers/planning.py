@@ -19,9 +19,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from costpipe.errors import MalformedDataError
 from costpipe.pricing.prices import PriceTable, TokenUsage
-from costpipe.providers.base import HttpClient, HttpProvider, Page, PageError
+from costpipe.providers.base import FetchBudget, HttpClient, HttpProvider, Page, PageError
 from costpipe.records import CostRecord, CostSource, Window
 
 __all__ = [
@@ -126,14 +125,22 @@ def page_buckets(page: Page, start_key: str, end_key: str) -> tuple[list[Bucket]
 
 
 async def paginate(
-    client: HttpClient, path: str, params: Sequence[tuple[str, str]]
+    client: HttpClient,
+    path: str,
+    params: Sequence[tuple[str, str]],
+    budget: FetchBudget | None = None,
 ) -> AsyncGenerator[Page, None]:
     """Yield every page of a cursor-paginated query, sending ``page=<next_page>``
     with otherwise identical parameters. A repeated cursor is a PageError (it
-    would loop forever)."""
+    would loop forever); *budget* bounds the pages and the time (a server that
+    sends a fresh cursor on every page fails the pass)."""
     cursor: str | None = None
     seen: set[str] = set()
+    number = 0
     while True:
+        number += 1
+        if budget is not None:
+            budget.before_page(client.endpoint(path), number)
         query = [*params, ("page", cursor)] if cursor else list(params)
         page = await client.get_json(path, query)
         yield page
@@ -154,19 +161,16 @@ async def fetch_planned(
     provider: HttpProvider[Any], plan: Iterable[PlannedRequest]
 ) -> AsyncIterator[Sequence[CostRecord]]:
     """Walk every request of *plan* through all its pages, yielding each page's
-    records. A malformed page is set aside and the plan goes on with the next
-    request, so one bad page never costs the rest of the window."""
+    records, an empty batch for a page without any: the core regains control
+    after every page, so a stop is honoured between pages. A malformed page is
+    set aside and the plan goes on with the next request, so one bad page never
+    costs the rest of the window; the fetch's bounds fail the pass."""
+    budget = provider.fetch_budget()
     for path, params, parse in plan:
-        try:
-            async with aclosing(paginate(provider.http, path, params)) as pages:
+        with provider.setting_aside(path):
+            async with aclosing(paginate(provider.http, path, params, budget)) as pages:
                 async for page in pages:
-                    records = parse(page)
-                    if records:
-                        yield records
-        except PageError as exc:
-            provider.set_aside(exc.url, exc.reason)
-        except MalformedDataError as exc:  # raised by a parser without the page's URL
-            provider.set_aside(provider.http.base_url + path, str(exc))
+                    yield parse(page)
 
 
 def _bucket_keys(page: Page) -> tuple[str, str]:

@@ -17,8 +17,10 @@ The gateway's usage API (one page of hourly rows per request)::
 ``cost_usd`` is a decimal string. Rows are unique per (hour, team, user, model).
 
 Everything HTTP (retries, Retry-After, 401/403 -> AuthError, malformed pages,
-the global request bound, secrets kept out of logs) comes from
-:class:`costpipe.providers.base.HttpClient`; this module only maps rows to records.
+redirects refused, bounded response sizes, the global request bound, secrets
+kept out of logs) comes from :class:`costpipe.HttpProvider`'s client, and the
+page and time bounds of a fetch from its ``fetch_budget()``; this module only
+maps rows to records.
 """
 
 from __future__ import annotations
@@ -30,15 +32,23 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from costpipe import CostRecord, CostSource, Provider, Window, hookimpl
-from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError
+from costpipe import (
+    CostRecord,
+    CostSource,
+    HttpProvider,
+    HttpProviderConfig,
+    Page,
+    PageError,
+    Provider,
+    Window,
+    hookimpl,
+)
 
 __all__ = ["GatewayConfig", "GatewayProvider", "register_providers"]
 __version__ = "0.1.0"
 
 HOUR = timedelta(hours=1)
-#: A gateway that keeps returning next_page is broken; stop rather than loop.
-MAX_PAGES = 1000
+USAGE = "/v1/usage"
 
 
 class GatewayConfig(HttpProviderConfig):
@@ -60,7 +70,7 @@ class GatewayProvider(HttpProvider[GatewayConfig]):
 
     async def check_connection(self) -> str:
         hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - HOUR
-        await self.http.get_json("/v1/usage", _params(Window(hour, hour + HOUR), 1))
+        await self.http.get_json(USAGE, _params(Window(hour, hour + HOUR), 1))
         return f"gateway at {self.http.base_url} accepted the token"
 
     async def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
@@ -69,18 +79,20 @@ class GatewayProvider(HttpProvider[GatewayConfig]):
         end = window.end.replace(minute=0, second=0, microsecond=0)
         if end <= start:
             return
+        # A gateway that keeps returning next_page is broken: past `max_pages`
+        # (or `max_fetch_duration`) the budget fails the pass instead of looping.
+        budget = self.fetch_budget()
         for piece in Window(start, end).split(self.config.chunk):
             page_number: int | None = 1
             count = 0
-            while page_number is not None and count < MAX_PAGES:
-                count += 1
-                try:
-                    page = await self.http.get_json("/v1/usage", _params(piece, page_number))
+            # A malformed page is set aside and the next piece is fetched.
+            with self.setting_aside(USAGE):
+                while page_number is not None:
+                    count += 1
+                    budget.before_page(self.http.endpoint(USAGE), count)
+                    page = await self.http.get_json(USAGE, _params(piece, page_number))
                     records, page_number = self._parse(page, piece)
-                except PageError as exc:
-                    self.set_aside(exc.url, exc.reason)
-                    break
-                if records:
+                    # Yielded even when empty: the core may stop between pages.
                     yield records
 
     def _parse(self, page: Page, piece: Window) -> tuple[list[CostRecord], int | None]:
@@ -123,7 +135,7 @@ class GatewayProvider(HttpProvider[GatewayConfig]):
 
 
 def _decimal(value: Any) -> Decimal:
-    # costpipe.providers.base parses JSON fractions as Decimal, so a number is exact too.
+    # costpipe's HTTP client parses JSON fractions as Decimal, so a number is exact too.
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise TypeError(f"cost_usd {value!r} is not a decimal")
     amount = Decimal(value)

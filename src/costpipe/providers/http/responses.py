@@ -1,0 +1,162 @@
+"""What a provider's HTTP answer means, read within bounds.
+
+* :func:`read_body` reads a body incrementally and stops as soon as it
+  exceeds its limit *after decompression*: a 1 GiB page or a small gzip that
+  inflates to gigabytes costs at most the limit plus one chunk of memory.
+* :class:`PageError` is a response that cannot be used (not JSON, wrong shape,
+  too large, a 4xx refusal of this one request): the provider sets the page
+  aside and the pass goes on.
+* :class:`EndpointError` is a response that says the configuration is wrong
+  (a redirect, a 404 on a documented endpoint): never retried, never set
+  aside, it fails the provider's pass with a message naming the URL
+  (without credentials) and the setting to change.
+* Error texts from a server are masked first, then cut
+  (:func:`costpipe.redaction.safe_excerpt`), so a key straddling the cut
+  never leaks in part.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from costpipe.errors import ConfigError, MalformedDataError
+from costpipe.redaction import safe_excerpt
+
+__all__ = [
+    "ERROR_BODY_LIMIT",
+    "EndpointError",
+    "Page",
+    "PageError",
+    "error_code",
+    "error_excerpt",
+    "format_bytes",
+    "read_body",
+]
+
+#: An error body is read up to this size: enough for any API's message.
+ERROR_BODY_LIMIT = 64 * 1024
+_CHUNK = 64 * 1024
+_INFLATE_ANY = zlib.MAX_WBITS | 32  # accepts a gzip or a zlib header
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One decoded JSON response and the (secret-free) URL it came from."""
+
+    url: str
+    body: Any
+
+
+class PageError(MalformedDataError):
+    """A response that cannot be used: not JSON, wrong shape, too large, or a 4xx
+    refusal of this one request. Providers pass ``url`` and ``reason`` to ``set_aside``."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{url}: {reason}")
+
+
+class EndpointError(ConfigError):
+    """The server's answer says ``base_url`` is wrong (a redirect, a 404 on an
+    endpoint the provider documents). A human must change the configuration:
+    the pass fails, nothing is retried or set aside."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("", message)
+
+
+class BodyTooLarge(Exception):
+    """Raised by :func:`read_body` (internal): the body exceeded the limit."""
+
+
+def format_bytes(count: int) -> str:
+    """``1 MiB``, ``64 MiB``, ``512 KiB``, ``100 bytes``: for messages."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size and count % size == 0:
+            return f"{count // size} {unit}"
+    return f"{count} bytes"
+
+
+async def read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The decoded body of *response*, read chunk by chunk.
+
+    Raises :class:`BodyTooLarge` as soon as more than *limit* bytes would have
+    to be kept, *after* decompression (the session must not decompress: it
+    would inflate a whole network chunk at once), and :class:`ValueError` for
+    an unknown ``Content-Encoding`` or a corrupt compressed stream.
+    """
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        inflate = None
+        declared = response.content_length
+        if declared is not None and declared > limit:
+            raise BodyTooLarge
+    elif encoding in ("gzip", "x-gzip", "deflate"):
+        inflate = zlib.decompressobj(_INFLATE_ANY)
+    else:
+        raise ValueError(f"unsupported Content-Encoding {encoding[:40]!r}")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        if inflate is None:
+            body += chunk
+            if len(body) > limit:
+                raise BodyTooLarge
+            continue
+        pending = chunk
+        while pending:
+            try:
+                # At most one byte past the limit is ever inflated from this input.
+                body += inflate.decompress(pending, limit - len(body) + 1)
+            except zlib.error as exc:
+                raise ValueError(f"corrupt {encoding} body ({exc})") from None
+            if len(body) > limit:
+                raise BodyTooLarge
+            pending = inflate.unconsumed_tail
+    if inflate is not None:
+        body += inflate.flush()
+        if len(body) > limit:
+            raise BodyTooLarge
+        if not inflate.eof:
+            raise ValueError(f"truncated {encoding} body")
+    return bytes(body)
+
+
+def _decoded(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
+def error_excerpt(body: bytes, secrets: Iterable[str] = (), limit: int = 200) -> str:
+    """The human text of an OpenAI- or Anthropic-shaped error body (else the
+    body's start), with secrets masked first and then cut to *limit* characters."""
+    data = _decoded(body)
+    text = ""
+    if data is None:
+        text = body.decode("utf-8", "replace")
+    elif isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            text = error["message"]
+        elif isinstance(error, str):
+            text = error
+        elif isinstance(data.get("message"), str):
+            text = data["message"]
+    return safe_excerpt(text, limit, secrets)
+
+
+def error_code(body: bytes) -> str:
+    """``error.code`` (or ``error.type``) of an error body, ``""`` when absent."""
+    data = _decoded(body)
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("code") or error.get("type") or "")[:100]
+    return ""
