@@ -28,7 +28,8 @@ from costpipe.pricing.prices import PriceTable
 from costpipe.providers.anthropic import AnthropicConfig, AnthropicProvider
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
 from costpipe.records import Window
-from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.influxdb.config import InfluxDBConfig
+from costpipe.sinks.influxdb.writer import InfluxDBSink
 from costpipe.testing.influxd import InfluxdServer
 
 __all__ = ["run"]

@@ -55,7 +55,8 @@ from costpipe.dashboard.server import BackgroundDashboard, DashboardServer
 from costpipe.dashboard.viewmodel import GROUP_LABELS, Selection, compute_view
 from costpipe.plugins import build_plugin_manager
 from costpipe.query.api import Basis, CostReader
-from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.influxdb.config import InfluxDBConfig
+from costpipe.sinks.influxdb.writer import InfluxDBSink
 from costpipe.testing.influxd import InfluxdServer
 
 __all__ = ["run"]

@@ -37,8 +37,9 @@ from costpipe.engine.state import Checkpoints
 from costpipe.pricing.prices import PriceTable
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
 from costpipe.records import TOKEN_FIELDS, CostRecord, CostSource, Window
+from costpipe.sinks.influxdb.config import InfluxDBConfig
 from costpipe.sinks.influxdb.encoder import cost_nanos, stored_tag_value, timestamp_ns
-from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.influxdb.writer import InfluxDBSink
 from costpipe.testing.influxd import InfluxdServer
 
 __all__ = ["NOW", "run"]

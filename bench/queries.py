@@ -30,8 +30,9 @@ from costpipe.config.settings import parse_config
 from costpipe.dashboard.sample import PROJECT_TEAMS, sample_records
 from costpipe.plugins import build_plugin_manager
 from costpipe.query.api import Basis, CostQuery, CostReader, Granularity
+from costpipe.sinks.influxdb.config import InfluxDBConfig
 from costpipe.sinks.influxdb.encoder import timestamp_ns
-from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.influxdb.writer import InfluxDBSink
 from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 from costpipe.testing.influxd import InfluxdServer
 

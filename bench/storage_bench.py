@@ -25,8 +25,9 @@ import aiohttp
 
 from costpipe.components import ComponentContext
 from costpipe.records import CostRecord, CostSource
+from costpipe.sinks.influxdb.config import InfluxDBConfig
 from costpipe.sinks.influxdb.encoder import LineEncoder
-from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.influxdb.writer import InfluxDBSink
 from costpipe.testing.influxd import InfluxdServer
 
 BATCH = 5000

@@ -23,8 +23,9 @@ from costpipe.config.settings import (
 )
 from costpipe.query.api import Basis, CostQuery
 from costpipe.records import CostRecord, CostSource
+from costpipe.sinks.influxdb.config import InfluxDBConfig
 from costpipe.sinks.influxdb.encoder import stored_tag_value
-from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.influxdb.writer import InfluxDBSink
 from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 
 from ..dashboard.conftest import NOW, TIMEZONE

@@ -29,7 +29,8 @@ from costpipe.providers.anthropic import AnthropicConfig
 from costpipe.providers.litellm import LiteLLMConfig
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
 from costpipe.providers.openrouter import OpenRouterConfig
-from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.influxdb.config import InfluxDBConfig
+from costpipe.sinks.influxdb.writer import InfluxDBSink
 from tests.alerts.conftest import free_port
 
 NOTE = Notification(

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from costpipe.components import ComponentContext
-from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.influxdb.config import InfluxDBConfig
+from costpipe.sinks.influxdb.writer import InfluxDBSink
 from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 from costpipe.testing.influxd import InfluxdServer
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import structlog
 from aiohttp import web
+from pydantic import ValidationError
 
 from costpipe.components import ComponentContext
 from costpipe.config.settings import parse_config
@@ -19,7 +21,8 @@ from costpipe.errors import AuthError, SinkUnavailableError
 from costpipe.plugins import build_plugin_manager
 from costpipe.query.api import CostQuery
 from costpipe.recordcodec import record_from_json
-from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.influxdb.config import InfluxDBConfig
+from costpipe.sinks.influxdb.writer import InfluxDBSink
 from costpipe.testing.influxd import InfluxdServer
 from costpipe.testing.sink_contract import T0, contract_record
 from tests.storage.conftest import InfluxFactory
@@ -214,3 +217,74 @@ def test_unknown_config_key_is_an_error_naming_the_path() -> None:
     _, registry = build_plugin_manager(entry_points=False)
     with pytest.raises(ConfigError, match=r"sinks\.influxdb\[0\]\.batchsize"):
         parse_config({"sinks": {"influxdb": [{"batchsize": 1}]}}, registry, env={})
+
+
+# -- credentials written into the URL (issue 13.7) ---------------------------------------
+
+URL_PASSWORD = "s3cr3t-pw-9931"
+
+
+def with_credentials(url: str) -> str:
+    return url.replace("http://", f"http://writer:{URL_PASSWORD}@")
+
+
+def assert_no_credentials(*texts: object) -> None:
+    for text in texts:
+        assert URL_PASSWORD not in str(text)
+        assert "writer:" not in str(text)
+
+
+async def test_url_credentials_never_reach_logs_errors_or_check_output(
+    influxd: InfluxdServer, tmp_path: Path
+) -> None:
+    """Against a real influxd (no auth: any user info is accepted) and a port with
+    nothing behind it: start, write, check --connect, and every failure path."""
+    database = f"cred_{uuid.uuid4().hex[:10]}"
+    down = InfluxdServer(tmp_path / "never-started")
+    with structlog.testing.capture_logs() as logs:
+        sink = await make_sink(
+            tmp_path / "up", url=with_credentials(influxd.url), database=database, verify_tls=False
+        )
+        await sink.write([contract_record(cost_usd=Decimal(4))])
+        answer = await sink.check_connection()
+        broken = await make_sink(tmp_path / "down", url=with_credentials(down.url), max_tries=1)
+        no_create = await make_sink(
+            tmp_path / "down2", url=with_credentials(down.url), max_tries=1, create_database=False
+        )
+        failures = []
+        for attempt in (
+            broken.write([contract_record()]),
+            no_create.write([contract_record()]),
+            broken.check_connection(),
+        ):
+            with pytest.raises(SinkUnavailableError) as caught:
+                await attempt
+            failures.append(caught.value)
+        with pytest.raises(SinkUnavailableError) as query_failure:
+            await broken.reader().total(ALL_TIME)
+    assert Decimal(4) == await sink.reader().total(ALL_TIME)
+    await sink.close()
+    await broken.close()
+    await no_create.close()
+    events = {e["event"] for e in logs}
+    assert {"tls_verification_disabled", "influxdb_not_ready", "influxdb_unavailable"} <= events
+    assert f"pinged {influxd.url} (InfluxDB 1." in answer
+    assert_no_credentials(logs, answer, *failures, query_failure.value)
+    assert down.url in str(failures[0])
+
+
+async def test_url_credentials_are_sent_as_basic_auth(
+    fake_influx: tuple[FakeInflux, str], tmp_path: Path
+) -> None:
+    fake, url = fake_influx
+    sink = await make_sink(tmp_path, url=with_credentials(url))
+    await sink.write([contract_record()])
+    await sink.close()
+    expected = "Basic " + base64.b64encode(f"writer:{URL_PASSWORD}".encode()).decode()
+    assert [expected] == [h["Authorization"] for h in fake.headers]
+
+
+def test_invalid_url_config_does_not_echo_the_password() -> None:
+    with pytest.raises(ValidationError) as caught:
+        InfluxDBConfig.model_validate({"url": ["http://writer:" + URL_PASSWORD + "@h"]})
+    assert_no_credentials(caught.value)

@@ -16,7 +16,8 @@ from costpipe.errors import SinkUnavailableError
 from costpipe.query.api import CostQuery
 from costpipe.recordcodec import encode_lines
 from costpipe.records import CostRecord
-from costpipe.sinks.influxdb.writer import InfluxDBConfig, InfluxDBSink
+from costpipe.sinks.influxdb.config import InfluxDBConfig
+from costpipe.sinks.influxdb.writer import InfluxDBSink
 from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 from costpipe.testing.influxd import InfluxdServer
 from costpipe.testing.sink_contract import T0, contract_record

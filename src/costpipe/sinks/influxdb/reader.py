@@ -29,6 +29,7 @@ from costpipe.query.api import (
     SeriesPoint,
     check_dimension,
 )
+from costpipe.redaction import redact_url
 from costpipe.sinks.influxdb.encoder import (
     MEASUREMENT,
     stored_tag_name,
@@ -93,7 +94,11 @@ class InfluxHTTP:
                     raise SinkUnavailableError(f"InfluxDB query answered {response.status}")
                 payload: Any = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise SinkUnavailableError(f"InfluxDB at {self.url}: {exc!r}") from exc
+            # self.url never holds user info (the writer moves it to a header);
+            # redact_url also masks InfluxDB's u=/p= query parameters.
+            raise SinkUnavailableError(
+                f"InfluxDB at {redact_url(self.url)}: {type(exc).__name__}: {exc}"
+            ) from None
         if not isinstance(payload, dict):
             raise CostpipeError(f"InfluxDB answered {payload!r}")
         if "error" in payload:

@@ -1,4 +1,8 @@
-"""``[[sinks.influxdb]]``: write records to InfluxDB over the 1.x HTTP API.
+"""``[[sinks.influxdb]]``: write records to InfluxDB over the 1.x HTTP API (the IO).
+
+The package is split as data flows through it: :mod:`.config` (the options),
+:mod:`.encoder` (records to line protocol, pure), this writer (requests,
+retries, dead letters) and :mod:`.reader` (the query layer in InfluxQL).
 
 The 1.x ``/write`` and ``/query`` endpoints are what InfluxDB 1.x serves, what
 InfluxDB 2.x serves for v1 compatibility (DBRP mapping, token as password or
@@ -26,44 +30,19 @@ from typing import Any, ClassVar
 
 import aiohttp
 import backoff
-from pydantic import Field, SecretStr
+from yarl import URL
 
-from costpipe.components import ComponentConfig, ComponentContext, Sink
+from costpipe.components import ComponentContext, Sink
 from costpipe.errors import AuthError, SinkUnavailableError
 from costpipe.hookspecs import hookimpl
 from costpipe.records import CostRecord
+from costpipe.redaction import mask_secrets, redact_url
 from costpipe.sinks.deadletter import DeadLetterFile
+from costpipe.sinks.influxdb.config import InfluxDBConfig
 from costpipe.sinks.influxdb.encoder import LineEncoder
 from costpipe.sinks.influxdb.reader import InfluxDBReader, InfluxHTTP
 
-__all__ = ["InfluxDBConfig", "InfluxDBSink"]
-
-
-class InfluxDBConfig(ComponentConfig):
-    """Options of ``[[sinks.influxdb]]``."""
-
-    url: str = Field(default="http://127.0.0.1:8086", description="Base URL of the server.")
-    database: str = Field(default="costpipe", description="Database (bucket via DBRP on 2.x).")
-    username: str | None = Field(default=None, description="User for basic auth.")
-    password: SecretStr | None = Field(default=None, description="Password for basic auth.")
-    token: SecretStr | None = Field(
-        default=None, description="API token (InfluxDB 2.x/3.x v1 compatibility)."
-    )
-    retention_policy: str | None = Field(
-        default=None, description="Retention policy to write to (default: the database's)."
-    )
-    verify_tls: bool = Field(default=True, description="Verify the server's TLS certificate.")
-    batch_size: int = Field(default=5000, ge=1, le=100_000, description="Points per request.")
-    create_database: bool = Field(
-        default=True, description="Run CREATE DATABASE (idempotent) before the first write."
-    )
-    max_tries: int = Field(
-        default=5, ge=1, le=20, description="Attempts per request on connection errors and 5xx."
-    )
-    retry_base_seconds: float = Field(
-        default=0.5, gt=0, le=60, description="First backoff delay; doubles per attempt."
-    )
-    timeout_seconds: float = Field(default=30, gt=0, description="Timeout of one request.")
+__all__ = ["InfluxDBSink"]
 
 
 class _Retryable(Exception):
@@ -88,27 +67,41 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
         self._staged: asyncio.Semaphore | None = None
         self._database_ready = not config.create_database
         self._unavailable = False
+        self._url = URL(config.url)
+        #: The URL as logs, errors and ``check --connect`` show it: no credentials.
+        self.shown_url = redact_url(config.url)
+        self._secrets = [s for s in (self._url.password, self._url.raw_password) if s]
 
     # -- life cycle ----------------------------------------------------------
 
     async def start(self) -> None:
         config = self.config
         if not config.verify_tls:
-            self.log.warning("tls_verification_disabled", sink=self.instance, url=config.url)
+            self.log.warning("tls_verification_disabled", sink=self.instance, url=self.shown_url)
         headers: dict[str, str] = {}
+        url_user, url_password = self._url.user, self._url.password
         if config.token is not None:
             headers["Authorization"] = f"Token {config.token.get_secret_value()}"
-        elif config.username is not None:
-            password = config.password.get_secret_value() if config.password else ""
-            credentials = base64.b64encode(f"{config.username}:{password}".encode()).decode()
+        elif config.username is not None or url_user is not None:
+            # Explicit settings win over user info written into the URL.
+            username = config.username if config.username is not None else url_user
+            if config.password is not None:
+                password = config.password.get_secret_value()
+            else:
+                password = url_password or ""
+            credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
             headers["Authorization"] = f"Basic {credentials}"
         self._session = aiohttp.ClientSession(
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=config.timeout_seconds),
             connector=aiohttp.TCPConnector(ssl=config.verify_tls),
         )
+        # Requests go to the URL without user info, so no library error can echo it.
         self._http = InfluxHTTP(
-            self._session, config.url.rstrip("/"), config.database, config.retention_policy
+            self._session,
+            str(self._url.with_user(None)).rstrip("/"),
+            config.database,
+            config.retention_policy,
         )
         self._slots = asyncio.Semaphore(self.in_flight)
         self._staged = asyncio.Semaphore(self.in_flight + 1)
@@ -133,14 +126,20 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
 
     async def check_connection(self) -> str:
         http = self._require_http()
+        shown = self.shown_url.rstrip("/")
         try:
             async with http.session.get(f"{http.url}/ping") as response:
                 version = response.headers.get("X-Influxdb-Version", "unknown")
                 if response.status != 204:
-                    raise SinkUnavailableError(f"{http.url}/ping answered {response.status}")
+                    raise SinkUnavailableError(f"{shown}/ping answered {response.status}")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise SinkUnavailableError(f"{http.url}/ping failed: {exc!r}") from exc
-        return f"pinged {http.url} (InfluxDB {version})"
+            raise SinkUnavailableError(f"{shown}/ping failed: {self._describe(exc)}") from None
+        return f"pinged {shown} (InfluxDB {version})"
+
+    def _describe(self, exc: BaseException) -> str:
+        """``repr(exc)`` without the URL's credentials (library errors may quote the URL)."""
+        text = repr(exc).replace(self.config.url, self.shown_url)
+        return mask_secrets(text, self._secrets)
 
     def reader(self) -> InfluxDBReader:
         return InfluxDBReader(self._require_http)
@@ -214,11 +213,13 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
         except (aiohttp.ClientError, TimeoutError, OSError, _Retryable) as exc:
             if not self._unavailable:
                 self._unavailable = True
-                self.log.error("influxdb_unavailable", sink=self.instance, error=repr(exc))
+                self.log.error(
+                    "influxdb_unavailable", sink=self.instance, error=self._describe(exc)
+                )
             raise SinkUnavailableError(
-                f"InfluxDB at {self.config.url} unavailable after "
-                f"{self.config.max_tries} attempts: {exc!r}"
-            ) from exc
+                f"InfluxDB at {self.shown_url} unavailable after "
+                f"{self.config.max_tries} attempts: {self._describe(exc)}"
+            ) from None
         return result
 
     async def _post_once(self, body: bytes) -> tuple[int, str]:
@@ -252,7 +253,9 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
         try:
             await http.query(f'CREATE DATABASE "{_ident(self.config.database)}"', method="POST")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise SinkUnavailableError(f"InfluxDB at {self.config.url}: {exc!r}") from exc
+            raise SinkUnavailableError(
+                f"InfluxDB at {self.shown_url}: {self._describe(exc)}"
+            ) from None
         self._database_ready = True
 
     def _require_http(self) -> InfluxHTTP:
