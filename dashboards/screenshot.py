@@ -5,7 +5,7 @@ Usage: ``python dashboards/screenshot.py [--out docs/img/dashboard.png] [--seed 
 The data arrives the way a user's does: the in-process billing-API simulator
 (:mod:`costpipe.simulator`, clock fixed at :data:`NOW`) serves the OpenAI and
 Anthropic admin APIs, a configuration parsed by :func:`costpipe.config.settings.parse_config`
-points both providers at it, and :meth:`costpipe.engine.daemon.Daemon.backfill` writes
+points both providers at it, and :meth:`costpipe.engine.passes.PassRunner.backfill` writes
 a SQLite store (and ``status.json``) in a temporary state directory. The
 dashboard is then served over that store, exactly as ``costpipe dashboard``
 opens it, with its clock at :data:`NOW`, and captured by Debian's Chromium
@@ -26,7 +26,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from costpipe.config.settings import Settings, parse_config
 from costpipe.dashboard.server import BackgroundDashboard, DashboardServer
-from costpipe.engine.daemon import Daemon
+from costpipe.engine.passes import PassRunner
 from costpipe.engine.runtime import register_config_secrets
 from costpipe.plugins import build_plugin_manager
 from costpipe.simulator import Simulator, SimulatorOptions
@@ -110,7 +110,7 @@ async def ingest(state_dir: Path, seed: int) -> Settings:
         register_config_secrets(settings)
         # The daemon's clock is the last pass's instant: status.json records it,
         # and the page shows how long ago that was.
-        async with Daemon(settings, pm, clock=lambda: LAST_PASS) as daemon:
+        async with PassRunner(settings, pm, clock=lambda: LAST_PASS) as daemon:
             results = await daemon.backfill(SINCE, LAST_PASS)
         failed = [r for r in results if not r.healthy]
         if failed:

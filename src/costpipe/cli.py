@@ -11,10 +11,12 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
+import pluggy
 import structlog
 
 from costpipe import __version__, demo
@@ -22,6 +24,7 @@ from costpipe.config.settings import Settings, config_path, load_config
 from costpipe.dashboard import cli as dashboard_cli
 from costpipe.engine.progress import ProgressPrinter
 from costpipe.errors import ConfigError, CostpipeError, PluginError
+from costpipe.files import private_dir
 from costpipe.logging import configure_logging
 from costpipe.plugins import ComponentRegistry, build_plugin_manager
 from costpipe.simulator import cli as simulator_cli
@@ -49,33 +52,51 @@ def _parse_moment(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+def _common_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
+    """``--config``, ``--log-level`` and ``--log-format``, accepted before the
+    sub-command and after it (``costpipe run --config x.toml``). On a
+    sub-command they default to "not given", so they never undo the same
+    option given before the sub-command."""
+
+    def default(value: str | None) -> str | None:
+        return value if top_level else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--config",
+        default=default(None),
+        help="config file (default: $COSTPIPE_CONFIG, else ./config.toml)",
+    )
+    parser.add_argument(
+        "--log-level", default=default("info"), choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["auto", "json", "console"],
+        default=default("auto"),
+        help="auto: console on a terminal, JSON lines otherwise",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="costpipe",
         description="Track AI spend by model, user and project; alert before budgets break.",
     )
     parser.add_argument("--version", action="version", version=f"costpipe {__version__}")
-    parser.add_argument(
-        "--config",
-        help="config file (default: $COSTPIPE_CONFIG, else ./config.toml)",
-    )
-    parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=["auto", "json", "console"],
-        default="auto",
-        help="auto: console on a terminal, JSON lines otherwise",
-    )
+    _common_options(parser, top_level=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _common_options(common, top_level=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the daemon (pull, store, alert on a schedule)")
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, parents=[common])
+
+    run = command("run", "run the daemon (pull, store, alert on a schedule)")
     run.add_argument(
         "--once", action="store_true", help="do one pass and exit (1 if a provider failed)"
     )
 
-    backfill = commands.add_parser("backfill", help="fetch a past date range")
+    backfill = command("backfill", "fetch a past date range")
     backfill.add_argument(
         "--since", required=True, type=_parse_moment, help="start (date or timestamp)"
     )
@@ -84,25 +105,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--provider", action="append", help="only this provider instance (repeatable)"
     )
 
-    check = commands.add_parser("check", help="validate the config and credentials")
+    check = command("check", "validate the config and credentials")
     check.add_argument(
         "--connect", action="store_true", help="also contact every provider, store and notifier"
     )
 
-    commands.add_parser("plugins", help="list plugins and the components they provide")
+    command("plugins", "list plugins and the components they provide")
 
     # These modules import only argparse-level code; Panel and the simulator's
     # server load when the command runs.
-    simulate = commands.add_parser("simulate", help="serve fake OpenAI/Anthropic billing APIs")
+    simulate = command("simulate", "serve fake OpenAI/Anthropic billing APIs")
     simulator_cli.add_arguments(simulate)
-    dashboard = commands.add_parser("dashboard", help="serve the web dashboard")
+    dashboard = command("dashboard", "serve the web dashboard")
     dashboard_cli.add_arguments(dashboard)
-    demo_command = commands.add_parser("demo", help="simulator + daemon + dashboard in one command")
+    demo_command = command("demo", "simulator + daemon + dashboard in one command")
     demo.add_arguments(demo_command)
     return parser
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, ComponentRegistry, Settings]:
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A validated configuration with the plugins that define its tables."""
+
+    path: Path
+    pm: pluggy.PluginManager
+    registry: ComponentRegistry
+    settings: Settings
+
+
+def _load(args: argparse.Namespace) -> Loaded:
     """Plugins first (they define the config tables), then the config, whose
     ``pipeline.plugin_dirs`` may add plugins: read it raw for that."""
     path = config_path(args.config)
@@ -112,7 +143,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, ComponentRegistry, Settings]:
     from costpipe.engine.runtime import register_config_secrets
 
     register_config_secrets(settings)
-    return pm, registry, settings
+    return Loaded(path, pm, registry, settings)
 
 
 def _plugin_dirs(path: Path) -> list[Path]:
@@ -153,7 +184,7 @@ async def _check_connections(settings: Settings, out: TextIO) -> int:
     failures = 0
     for comp in runtime.components():
         try:
-            comp.context.state_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(comp.context.state_dir)
             await comp.start()
             try:
                 detail = await comp.check_connection()
@@ -181,33 +212,74 @@ def cmd_check(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return asyncio.run(_check_connections(settings, out))
 
 
-async def _run(args: argparse.Namespace, pm: Any, settings: Settings) -> int:
+async def _run(args: argparse.Namespace, loaded: Loaded) -> int:
     from costpipe.engine.daemon import Daemon
     from costpipe.engine.health import HealthServer
+    from costpipe.engine.metrics import DaemonMetrics
+    from costpipe.engine.passes import PassRunner
+    from costpipe.engine.reload import ConfigReloader
+    from costpipe.engine.startup import log_startup
+    from costpipe.engine.wiring import alert_engine_for
 
-    daemon = Daemon(settings, pm)
+    metrics = DaemonMetrics()
+
+    def open_runner(pm: pluggy.PluginManager, settings: Settings) -> PassRunner:
+        return PassRunner(settings, pm, alerts=alert_engine_for, metrics=metrics)
+
+    def reload_config() -> tuple[pluggy.PluginManager, Settings]:
+        again = _load(args)
+        return again.pm, again.settings
+
+    settings = loaded.settings
+    runner = open_runner(loaded.pm, settings)
+    log_startup("run", loaded.path, loaded.registry, runner.runtime)
+    reloader = None if args.once else ConfigReloader(reload_config, open_runner, metrics)
+    daemon = Daemon(runner, reload=reloader)
     daemon.install_signal_handlers()
-    async with daemon:
+    metrics.watch(lambda: daemon.runner)
+    health: HealthServer | None = None
+    await runner.__aenter__()
+    try:
         if settings.health.enabled and not args.once:
-            daemon.health = HealthServer(daemon, settings.health.address, settings.health.port)
-            await daemon.health.start()
-        return await daemon.run_forever(once=args.once)
+            health = HealthServer(
+                settings.health.address,
+                settings.health.port,
+                source=lambda: daemon.runner,
+                metrics=metrics,
+            )
+            try:
+                await health.start()
+            except OSError as exc:
+                health = None
+                raise ConfigError(
+                    "health",
+                    f"cannot listen on {settings.health.address}:{settings.health.port}: "
+                    f"{exc.strerror or exc}",
+                ) from None
+        return await daemon.run(once=args.once)
+    finally:
+        if health is not None:
+            await health.stop()
+        await daemon.runner.close()
 
 
-async def _backfill(args: argparse.Namespace, pm: Any, settings: Settings, out: TextIO) -> int:
+async def _backfill(args: argparse.Namespace, loaded: Loaded, out: TextIO) -> int:
     from costpipe.engine.daemon import Daemon
+    from costpipe.engine.passes import PassRunner
+    from costpipe.engine.startup import log_startup
 
     until = args.until or datetime.now(UTC)
     if until <= args.since:
         raise ConfigError("--until", "must be later than --since")
     only = set(args.provider) if args.provider else None
     printer = ProgressPrinter(out)
-    daemon = Daemon(settings, pm, only_providers=only, progress=printer.update)
-    if not daemon.runtime.providers:
+    runner = PassRunner(loaded.settings, loaded.pm, only_providers=only, progress=printer.update)
+    if not runner.runtime.providers:
         raise ConfigError("--provider", f"no configured provider matches {sorted(only or [])}")
-    daemon.install_signal_handlers()
-    async with daemon:
-        results = await daemon.backfill(args.since, until)
+    log_startup("backfill", loaded.path, loaded.registry, runner.runtime)
+    Daemon(runner).install_signal_handlers()  # SIGTERM, SIGINT and SIGHUP stop gracefully
+    async with runner:
+        results = await runner.backfill(args.since, until)
     printer.finish()
     for result in results:
         out.write(
@@ -232,15 +304,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "demo":
             return demo.run_from_args(args)
-        pm, _registry, settings = _load(args)
+        loaded = _load(args)
         if args.command == "check":
-            return cmd_check(args, settings, out)
+            return cmd_check(args, loaded.settings, out)
         if args.command == "run":
-            return asyncio.run(_run(args, pm, settings))
+            return asyncio.run(_run(args, loaded))
         if args.command == "backfill":
-            return asyncio.run(_backfill(args, pm, settings, out))
+            return asyncio.run(_backfill(args, loaded, out))
         if args.command == "dashboard":
-            return dashboard_cli.run_from_args(args, settings)
+            return dashboard_cli.run_from_args(args, loaded.settings)
     except (ConfigError, PluginError) as exc:
         sys.stderr.write(f"costpipe: error: {exc}\n")
         return EXIT_USAGE

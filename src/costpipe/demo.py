@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib.util
-import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -109,6 +107,8 @@ def demo_config(
 
 async def _serve(args: argparse.Namespace) -> int:
     from costpipe.engine.daemon import Daemon
+    from costpipe.engine.passes import PassRunner
+    from costpipe.engine.wiring import alert_engine_for
     from costpipe.simulator import Simulator, SimulatorOptions
 
     simulator = Simulator(SimulatorOptions(seed=args.seed))
@@ -143,23 +143,19 @@ async def _serve(args: argparse.Namespace) -> int:
     settings: Settings = parse_config(document, registry)
     register_config_secrets(settings)
 
-    daemon = Daemon(settings, pm, progress=ProgressPrinter(sys.stdout).update)
-    stop = daemon.stop
-    loop = asyncio.get_running_loop()
-
-    def on_signals() -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signum, stop.set)
-
-    on_signals()
+    runner = PassRunner(
+        settings, pm, alerts=alert_engine_for, progress=ProgressPrinter(sys.stdout).update
+    )
+    daemon = Daemon(runner)
+    stop = daemon.stop_requested
+    daemon.install_signal_handlers()
 
     dashboard: Any = None
     try:
-        async with daemon:
+        async with runner:
             until = datetime.now(UTC)
             print(f"backfilling {since:%Y-%m-%d} .. now", flush=True)
-            await daemon.backfill(since, until)
+            await runner.backfill(since, until)
             if stop.is_set():
                 return 0
             if args.no_dashboard or importlib.util.find_spec("panel") is None:
@@ -172,10 +168,10 @@ async def _serve(args: argparse.Namespace) -> int:
                 port = await dashboard.start()
                 # The Bokeh server installs its own SIGINT handler (which stops the
                 # loop abruptly); take Ctrl-C back so that everything stops cleanly.
-                on_signals()
+                daemon.install_signal_handlers()
                 print(f"dashboard: http://{args.address}:{port}/", flush=True)
             print("daemon running; Ctrl-C stops everything", flush=True)
-            await daemon.run_forever()
+            await daemon.run()
     finally:
         if dashboard is not None:
             await dashboard.stop()

@@ -11,6 +11,7 @@ import pytest
 from costpipe.config.settings import parse_config
 from costpipe.engine import daemon as daemon_module
 from costpipe.engine.daemon import Daemon
+from costpipe.engine.passes import PassRunner
 from costpipe.plugins import ComponentRegistry
 
 from .conftest import DictSink
@@ -35,20 +36,21 @@ fail_after_writes = 0
 """
     )
     settings = parse_config(document, registry, env={})
-    daemon = Daemon(settings)
-    async with daemon:
-        sink = daemon.runtime.sinks[0]
+    runner = PassRunner(settings)
+    daemon = Daemon(runner)
+    async with runner:
+        sink = runner.runtime.sinks[0]
         assert isinstance(sink, DictSink)
-        [result] = await daemon.run_pass()
+        [result] = await runner.scheduled_pass()
         assert result.outcome.value == "ok", "spooled data counts as accepted"
-        assert daemon.spooled[0].pending_batches > 0
+        assert runner.spools.pending_batches > 0
         assert not sink.rows
 
-        runner = asyncio.create_task(daemon._idle(3600))
+        waiting = asyncio.create_task(daemon._wait_for_next_pass())
         sink.limit = None  # the store is back
         async with asyncio.timeout(10):
-            while daemon.spooled[0].pending_batches:  # noqa: ASYNC110 - polls the daemon's own state
+            while runner.spools.pending_batches:  # noqa: ASYNC110 - polls the daemon's own state
                 await asyncio.sleep(0.01)
-        daemon.stop.set()
-        await runner
+        daemon.request_stop("test")
+        await waiting
     assert result.records == len(sink.rows)

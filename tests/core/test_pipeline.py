@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from costpipe.components import ComponentConfig, Provider
-from costpipe.engine.pipeline import Outcome, Pipeline, run_windows
+from costpipe.engine.pipeline import Outcome, Pipeline, scheduled_windows
 from costpipe.engine.state import Checkpoints
 from costpipe.records import CostRecord, Window
 from costpipe.testing.static import StaticProvider, StaticProviderConfig, static_records
@@ -167,6 +167,6 @@ def test_scheduled_windows_reach_back_to_an_old_checkpoint(tmp_path: Path) -> No
     now = START + 10 * DAY
     checkpoints.advance("static.recent", now - timedelta(hours=1))
     checkpoints.advance("static.stale", now - 5 * DAY)
-    windows = run_windows([recent, stale], checkpoints, now, timedelta(hours=48))
+    windows = scheduled_windows([recent, stale], checkpoints, now, timedelta(hours=48))
     assert windows[recent] == Window(now - timedelta(hours=48), now)
     assert windows[stale] == Window(now - 5 * DAY, now)

@@ -124,7 +124,7 @@ def test_healthy_daemon_reports_200_metrics_and_stops_on_sigterm(
     status, metrics = get(url.replace("/healthz", "/metrics"))
     assert 200 == status
     assert 'costpipe_records_ingested_total{provider="static.ok"}' in metrics
-    assert "costpipe_spool_bytes 0" in metrics
+    assert 'costpipe_spool_bytes{sink="sqlite.0"} 0.0' in metrics
     code, seconds = daemon.stop()
     assert 0 == code
     assert seconds < 10

@@ -1,7 +1,7 @@
 """Every hook in costpipe.hookspecs, exercised for real.
 
 Discovery hooks go through :func:`costpipe.plugins.build_plugin_manager` and the
-config parser; life-cycle hooks through :class:`costpipe.engine.daemon.Daemon`
+config parser; life-cycle hooks through :class:`costpipe.engine.passes.PassRunner`
 entering and exiting. ``tests/sdk/test_hooks_documented.py`` requires one
 ``test_hook_<name>`` per hook.
 """
@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 from costpipe import hookimpl
 from costpipe.components import ComponentConfig, Enricher
 from costpipe.config.settings import Settings, parse_config
-from costpipe.engine.daemon import Daemon
+from costpipe.engine.passes import PassRunner
 from costpipe.errors import PluginError
 from costpipe.plugins import ComponentRegistry, build_plugin_manager
 from costpipe.records import CostRecord
@@ -126,7 +126,7 @@ async def test_hook_register_enrichers(tmp_path: Path) -> None:
     settings = settings_for(registry, tmp_path, '[[enrichers.label]]\nlabel = "blue"')
     [spec] = settings.enrichers
     assert (spec.cls, spec.instance) == (LabelEnricher, "label.0")
-    async with Daemon(settings, pm) as daemon:
+    async with PassRunner(settings, pm) as daemon:
         await daemon.backfill(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 3, tzinfo=UTC))
         [sink] = daemon.runtime.sinks
         assert isinstance(sink, RecordingSink)
@@ -199,7 +199,7 @@ def _clear_events() -> None:
 async def test_hook_costpipe_startup(tmp_path: Path) -> None:
     """Called once, awaited, after every component started and before any pass."""
     pm, registry = build(LifecyclePlugin())
-    daemon = Daemon(settings_for(registry, tmp_path), pm)
+    daemon = PassRunner(settings_for(registry, tmp_path), pm)
     assert EVENTS == []
     async with daemon:
         assert EVENTS == ["start recording.store", "startup recording.store"]
@@ -216,8 +216,8 @@ async def test_hook_costpipe_startup_failure_is_logged_not_fatal(tmp_path: Path)
 
     pm, registry = build(Broken(), LifecyclePlugin())
     with capture_logs() as logs:
-        async with Daemon(settings_for(registry, tmp_path), pm) as daemon:
-            results = await daemon.run_pass()
+        async with PassRunner(settings_for(registry, tmp_path), pm) as daemon:
+            results = await daemon.scheduled_pass()
     assert [r.instance for r in results] == ["acme.one"]
     assert "startup recording.store" in EVENTS
     failed = [e for e in logs if e["event"] == "startup_hook_failed"]
@@ -229,7 +229,7 @@ async def test_hook_costpipe_startup_failure_is_logged_not_fatal(tmp_path: Path)
 async def test_hook_costpipe_shutdown(tmp_path: Path) -> None:
     """Called once when the daemon exits, before the components close."""
     pm, registry = build(LifecyclePlugin())
-    async with Daemon(settings_for(registry, tmp_path), pm):
+    async with PassRunner(settings_for(registry, tmp_path), pm):
         pass
     assert EVENTS == [
         "start recording.store",
@@ -242,7 +242,7 @@ async def test_hook_costpipe_shutdown(tmp_path: Path) -> None:
 async def test_hook_costpipe_shutdown_runs_after_an_error(tmp_path: Path) -> None:
     pm, registry = build(LifecyclePlugin())
     with pytest.raises(KeyError):
-        async with Daemon(settings_for(registry, tmp_path), pm):
+        async with PassRunner(settings_for(registry, tmp_path), pm):
             raise KeyError("stop")
     assert EVENTS[-2:] == ["shutdown", "close recording.store"]
 
@@ -259,7 +259,7 @@ async def test_hook_costpipe_shutdown_failure_skips_nothing(tmp_path: Path) -> N
 
     pm, registry = build(LifecyclePlugin(), Broken())
     with capture_logs() as logs:
-        async with Daemon(settings_for(registry, tmp_path), pm):
+        async with PassRunner(settings_for(registry, tmp_path), pm):
             pass
     assert EVENTS[-2:] == ["shutdown", "close recording.store"]
     assert [e["plugin"] for e in logs if e["event"] == "shutdown_hook_failed"] == ["broken-plugin"]

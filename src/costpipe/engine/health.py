@@ -1,16 +1,25 @@
-"""``/healthz`` and ``/metrics`` for `costpipe run`, on a loopback port by default."""
+"""``/healthz`` and ``/metrics`` for ``costpipe run``, on a loopback port by default.
+
+:class:`HealthServer` only serves: what ``/healthz`` says comes from a
+:class:`HealthSource` (the daemon's current pass runner, read on every
+request, so a configuration reload is seen at once) and ``/metrics`` is the
+daemon's :class:`~costpipe.engine.metrics.DaemonMetrics` registry.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import ipaddress
+from collections.abc import Callable
+from typing import Protocol
 
 import structlog
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from costpipe.engine.daemon import Daemon
+from costpipe.engine.metrics import CONTENT_TYPE, DaemonMetrics
+from costpipe.engine.spool import Spools
+from costpipe.engine.state import StatusFile
 
-__all__ = ["HealthServer"]
+__all__ = ["HealthServer", "HealthSource", "health_report", "is_loopback"]
 
 log = structlog.get_logger("costpipe")
 
@@ -18,31 +27,105 @@ log = structlog.get_logger("costpipe")
 _UNHEALTHY = {"auth", "failed", "partial"}
 
 
+class HealthSource(Protocol):
+    @property
+    def status(self) -> StatusFile: ...
+
+    @property
+    def spools(self) -> Spools: ...
+
+
+def health_report(source: HealthSource) -> tuple[int, dict[str, object]]:
+    """The HTTP status and JSON body of ``/healthz``: 200 when every provider's
+    last pass succeeded and no spool holds data, 503 with the problems otherwise."""
+    providers = {
+        name: {
+            "state": status.state,
+            "last_success": status.last_success,
+            "last_attempt": status.last_attempt,
+            "last_error": status.last_error,
+        }
+        for name, status in sorted(source.status.providers.items())
+    }
+    spool = {
+        s.instance: {"bytes": s.pending_bytes, "batches": s.pending_batches} for s in source.spools
+    }
+    problems = [
+        f"provider {name}: {p['state']}"
+        for name, p in providers.items()
+        if p["state"] in _UNHEALTHY
+    ]
+    problems += [
+        f"sink {name}: {v['batches']} batch(es) spooled"
+        for name, v in spool.items()
+        if v["batches"]
+    ]
+    body: dict[str, object] = {
+        "status": "ok" if not problems else "degraded",
+        "problems": problems,
+        "providers": providers,
+        "spool": spool,
+    }
+    return (200 if not problems else 503), body
+
+
+def is_loopback(address: str) -> bool:
+    """Whether *address* (an IP or ``localhost``) reaches this machine only."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
 class HealthServer:
-    def __init__(self, daemon: Daemon, address: str, port: int) -> None:
-        self.daemon = daemon
+    """Serves ``/healthz`` from *source* and ``/metrics`` from *metrics*."""
+
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        *,
+        source: Callable[[], HealthSource],
+        metrics: DaemonMetrics,
+    ) -> None:
         self.address = address
-        self.port = port
+        self.requested_port = port
+        self.source = source
+        self.metrics = metrics
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/metrics", self.metrics_page)
         return app
 
     async def start(self) -> int:
-        """Start serving; returns the bound port (useful with port 0)."""
+        """Start serving; returns the bound port (the kernel's choice with port 0)."""
+        if not is_loopback(self.address):
+            # Health and metrics name providers, sinks and errors: say once that
+            # anyone who can reach this address can read them.
+            log.warning(
+                "health_not_loopback",
+                address=self.address,
+                hint="/healthz and /metrics have no authentication; bind 127.0.0.1 "
+                "or restrict access with a firewall or a proxy",
+            )
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.address, self.port)
-        await site.start()
-        # aiohttp exposes the bound socket (needed with port 0) only on the server.
-        sockets = getattr(site._server, "sockets", None)
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
-        log.info("health_listening", url=f"http://{self.address}:{self.port}/healthz")
-        return self.port
+        await web.TCPSite(self._runner, self.address, self.requested_port).start()
+        port = self.port
+        log.info("health_listening", url=f"http://{_host(self.address)}:{port}/healthz")
+        return port
+
+    @property
+    def port(self) -> int:
+        """The bound port (``AppRunner.addresses`` lists every listening socket)."""
+        if self._runner is None or not self._runner.addresses:
+            raise RuntimeError("the health server is not listening")
+        return int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -50,40 +133,14 @@ class HealthServer:
             self._runner = None
 
     async def healthz(self, _request: web.Request) -> web.Response:
-        daemon = self.daemon
-        providers = {
-            name: {
-                "state": status.state,
-                "last_success": status.last_success,
-                "last_attempt": status.last_attempt,
-                "last_error": status.last_error,
-            }
-            for name, status in sorted(daemon.status.providers.items())
-        }
-        spool = {
-            s.instance: {"bytes": s.pending_bytes, "batches": s.pending_batches}
-            for s in daemon.spooled
-        }
-        problems = [
-            f"provider {n}: {p['state']}" for n, p in providers.items() if p["state"] in _UNHEALTHY
-        ]
-        problems += [
-            f"sink {n}: {v['batches']} batch(es) spooled" for n, v in spool.items() if v["batches"]
-        ]
-        body = {
-            "status": "ok" if not problems else "degraded",
-            "problems": problems,
-            "providers": providers,
-            "spool": spool,
-        }
-        return web.json_response(body, status=200 if not problems else 503)
+        status, body = health_report(self.source())
+        return web.json_response(body, status=status)
 
-    async def metrics(self, _request: web.Request) -> web.Response:
-        daemon = self.daemon
-        alerts = daemon.alerts.stats() if daemon.alerts is not None else None
-        text = daemon.metrics.render(
-            spool_bytes=daemon.spool_bytes(),
-            spool_batches=sum(s.pending_batches for s in daemon.spooled),
-            alerts=alerts,
-        )
-        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+    async def metrics_page(self, _request: web.Request) -> web.Response:
+        response = web.Response(body=self.metrics.render())
+        response.headers["Content-Type"] = CONTENT_TYPE
+        return response
+
+
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address

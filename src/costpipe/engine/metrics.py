@@ -1,113 +1,194 @@
-"""Counters of the daemon, rendered in the Prometheus text format."""
+"""The daemon's Prometheus metrics, kept and rendered by ``prometheus-client``.
+
+Each daemon has its own :class:`~prometheus_client.CollectorRegistry` (never
+the library's global one), so two daemons in one process, or the tests, do
+not share counters. Besides costpipe's own families the registry carries the
+library's standard process and Python collectors (``process_resident_memory_bytes``,
+``process_open_fds``, ``python_gc_*``, ``python_info``).
+
+Two kinds of families:
+
+* kept here, updated after each pass by :meth:`DaemonMetrics.observe_pass`
+  (records ingested, passes by outcome, failed passes, pass duration, last success);
+* read at scrape time from the live objects (:class:`MetricsSource`): the page,
+  set-aside and retry counters each provider keeps, the spools' depth and the
+  alert outbox. After a configuration reload the providers are new objects and
+  their counters start again from zero, which Prometheus treats as a counter reset.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from costpipe import __version__
 
 if TYPE_CHECKING:
+    from costpipe.components import Provider
     from costpipe.engine.pipeline import PassResult
+    from costpipe.engine.spool import Spools
 
-__all__ = ["Metrics"]
+__all__ = ["CONTENT_TYPE", "DaemonMetrics", "MetricsSource"]
+
+#: The media type of :meth:`DaemonMetrics.render`.
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+#: Pass durations range from milliseconds (nothing new) to an hour (a long backfill).
+_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class MetricsSource(Protocol):
+    """The live objects read at each scrape."""
+
+    @property
+    def providers(self) -> Sequence[Provider[Any]]: ...
+
+    @property
+    def spools(self) -> Spools: ...
+
+    def alert_stats(self) -> dict[str, int] | None:
+        """Notifications sent, failed and pending, or ``None`` without alerting."""
+        ...
 
 
-@dataclass(slots=True)
-class Metrics:
-    records_ingested: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    passes: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
-    pages_fetched: dict[str, int] = field(default_factory=dict)
-    pages_set_aside: dict[str, int] = field(default_factory=dict)
-    retries: dict[str, int] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    last_success: dict[str, datetime] = field(default_factory=dict)
+class _LiveCollector(Collector):
+    """Families whose values live in other objects, read at scrape time."""
 
-    def record_pass(self, result: PassResult) -> None:
-        self.records_ingested[result.instance] += result.records
-        self.passes[(result.instance, result.outcome.value)] += 1
-        if result.outcome.value == "ok":
-            self.last_success[result.instance] = result.window.end
-        elif result.outcome.value != "stopped":
-            self.errors[result.instance] += 1
+    def __init__(self, source: Callable[[], MetricsSource | None]) -> None:
+        self._source = source
 
-    def render(
-        self, *, spool_bytes: int, spool_batches: int, alerts: dict[str, int] | None = None
-    ) -> str:
-        lines: list[str] = []
-
-        def family(name: str, kind: str, help_text: str, samples: dict[str, float | int]) -> None:
-            lines.append(f"# HELP costpipe_{name} {help_text}")
-            lines.append(f"# TYPE costpipe_{name} {kind}")
-            for labels, value in samples.items():
-                lines.append(f"costpipe_{name}{labels} {value}")
-
-        def by_provider(values: dict[str, int]) -> dict[str, float | int]:
-            return {f'{{provider="{_escape(k)}"}}': v for k, v in sorted(values.items())}
-
-        family(
-            "records_ingested_total",
-            "counter",
-            "Records written to the sinks.",
-            by_provider(self.records_ingested),
+    def collect(self) -> Iterable[Metric]:
+        source = self._source()
+        if source is None:
+            return []
+        families: list[Metric] = []
+        per_provider = (
+            ("costpipe_pages_fetched", "Provider pages fetched.", "pages_fetched"),
+            ("costpipe_pages_set_aside", "Malformed provider pages set aside.", "pages_set_aside"),
+            ("costpipe_retries", "HTTP requests retried by providers.", "retries"),
         )
-        family(
-            "pages_fetched_total",
-            "counter",
-            "Provider pages fetched.",
-            by_provider(self.pages_fetched),
+        for name, help_text, attribute in per_provider:
+            counter = CounterMetricFamily(name, help_text, labels=["provider"])
+            for provider in source.providers:
+                counter.add_metric([provider.instance], int(getattr(provider, attribute)))
+            families.append(counter)
+        spool_bytes = GaugeMetricFamily(
+            "costpipe_spool_bytes", "Bytes waiting in a sink's on-disk spool.", labels=["sink"]
         )
-        family(
-            "pages_set_aside_total",
-            "counter",
-            "Malformed provider pages set aside.",
-            by_provider(self.pages_set_aside),
+        spool_batches = GaugeMetricFamily(
+            "costpipe_spool_batches", "Batches waiting in a sink's on-disk spool.", labels=["sink"]
         )
-        family("retries_total", "counter", "HTTP retries by providers.", by_provider(self.retries))
-        family("errors_total", "counter", "Failed provider passes.", by_provider(self.errors))
-        family(
-            "passes_total",
-            "counter",
-            "Provider passes by outcome.",
-            {
-                f'{{provider="{_escape(p)}",outcome="{o}"}}': n
-                for (p, o), n in sorted(self.passes.items())
-            },
-        )
-        family(
-            "last_success_timestamp_seconds",
-            "gauge",
-            "End of the last successful window per provider (Unix time).",
-            {
-                f'{{provider="{_escape(p)}"}}': int(t.timestamp())
-                for p, t in sorted(self.last_success.items())
-            },
-        )
-        family("spool_bytes", "gauge", "Bytes waiting in the on-disk spool.", {"": spool_bytes})
-        family(
-            "spool_batches", "gauge", "Batches waiting in the on-disk spool.", {"": spool_batches}
-        )
+        for spool in source.spools:
+            spool_bytes.add_metric([spool.instance], spool.pending_bytes)
+            spool_batches.add_metric([spool.instance], spool.pending_batches)
+        families += [spool_bytes, spool_batches]
+        alerts = source.alert_stats()
         if alerts is not None:
-            family(
-                "alerts_sent_total",
-                "counter",
-                "Alert notifications delivered.",
-                {"": alerts.get("sent", 0)},
+            families.append(
+                CounterMetricFamily(
+                    "costpipe_alerts_sent",
+                    "Alert notifications delivered.",
+                    value=alerts.get("sent", 0),
+                )
             )
-            family(
-                "alerts_failed",
-                "gauge",
-                "Alert notifications whose delivery failed and will be retried.",
-                {"": alerts.get("failed", 0)},
+            families.append(
+                GaugeMetricFamily(
+                    "costpipe_alerts_failed",
+                    "Alert notifications whose delivery failed and will be retried.",
+                    value=alerts.get("failed", 0),
+                )
             )
-            family(
-                "alerts_pending",
-                "gauge",
-                "Alert notifications waiting for their first delivery attempt.",
-                {"": alerts.get("pending", 0)},
+            families.append(
+                GaugeMetricFamily(
+                    "costpipe_alerts_pending",
+                    "Alert notifications waiting for their first delivery attempt.",
+                    value=alerts.get("pending", 0),
+                )
             )
-        return "\n".join(lines) + "\n"
+        return families
+
+
+class DaemonMetrics:
+    """Every metric of one daemon, in its own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        Info("costpipe_build", "The running costpipe.", registry=self.registry).info(
+            {"version": __version__}
+        )
+        self.records_ingested = Counter(
+            "costpipe_records_ingested",
+            "Records written to the sinks (or to their spools).",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.passes = Counter(
+            "costpipe_passes",
+            "Provider passes by outcome.",
+            ["provider", "outcome"],
+            registry=self.registry,
+        )
+        self.failed_passes = Counter(
+            "costpipe_errors",
+            "Provider passes that failed (auth, failed or partial).",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.pass_duration = Histogram(
+            "costpipe_pass_duration_seconds",
+            "Time one provider's pass took, from its first request to its last write.",
+            ["provider"],
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.last_success = Gauge(
+            "costpipe_last_success_timestamp_seconds",
+            "End of the last successful window per provider (Unix time).",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.config_reloads = Counter(
+            "costpipe_config_reloads",
+            "Configuration reloads (SIGHUP) by result.",
+            ["result"],
+            registry=self.registry,
+        )
+        self._source: Callable[[], MetricsSource | None] = lambda: None
+        self.registry.register(_LiveCollector(lambda: self._source()))
+
+    def watch(self, source: Callable[[], MetricsSource | None]) -> None:
+        """Read the live families from whatever *source* returns at scrape time
+        (a callable, so that a reload can swap the objects behind it)."""
+        self._source = source
+
+    def observe_pass(self, result: PassResult) -> None:
+        provider = result.instance
+        self.records_ingested.labels(provider).inc(result.records)
+        self.passes.labels(provider, result.outcome.value).inc()
+        self.pass_duration.labels(provider).observe(result.seconds)
+        if result.outcome.value == "ok":
+            self.last_success.labels(provider).set(result.window.end.timestamp())
+        elif result.outcome.value != "stopped":
+            self.failed_passes.labels(provider).inc()
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text format (:data:`CONTENT_TYPE`)."""
+        return generate_latest(self.registry)

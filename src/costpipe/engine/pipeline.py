@@ -25,7 +25,7 @@ from costpipe.engine.state import Checkpoints
 from costpipe.errors import AuthError, CostpipeError, TransientError
 from costpipe.records import CostRecord, Window
 
-__all__ = ["BatchWriter", "Outcome", "PassResult", "Pipeline", "run_windows"]
+__all__ = ["BatchWriter", "Outcome", "PassResult", "Pipeline", "scheduled_windows"]
 
 log = structlog.get_logger("costpipe")
 
@@ -62,6 +62,8 @@ class PassResult:
     pieces_done: int = 0
     pieces_total: int = 0
     error: str | None = None
+    seconds: float = 0.0
+    """How long the pass took (monotonic clock)."""
 
     @property
     def healthy(self) -> bool:
@@ -99,6 +101,14 @@ class Pipeline:
 
     async def run_provider(
         self, provider: Provider[Any], window: Window, *, backfill: bool = False
+    ) -> PassResult:
+        began = asyncio.get_running_loop().time()
+        result = await self._run_provider(provider, window, backfill=backfill)
+        result.seconds = asyncio.get_running_loop().time() - began
+        return result
+
+    async def _run_provider(
+        self, provider: Provider[Any], window: Window, *, backfill: bool
     ) -> PassResult:
         result = PassResult(provider.instance, window)
         start = window.start
@@ -154,28 +164,47 @@ class Pipeline:
         return result
 
     async def _transfer(self, provider: Provider[Any], piece: Window, result: PassResult) -> bool:
-        """Stream one piece; return False if a stop interrupted it. The batch being
-        written when a stop or an error arrives is always finished first."""
+        """Stream one piece; return False if a stop interrupted it.
+
+        The stop event is checked on every page, empty ones included, and also
+        while a page is awaited: a provider that pages forever without records
+        (or sits in a long retry back-off) must not keep a SIGTERM waiting. The
+        batch being written when a stop or an error arrives is always finished
+        first; the page being fetched is abandoned (fetching is re-runnable).
+        """
         writing: asyncio.Task[None] | None = None
-        stream = provider.fetch(piece)
+        stream = aiter(provider.fetch(piece))
+        stopping = asyncio.ensure_future(self.stop.wait())
+        page: asyncio.Future[Sequence[CostRecord]] | None = None
         try:
-            async for batch in stream:
-                if not batch:
-                    continue
-                enriched = await self._enrich(batch)
-                if writing is not None:
-                    await writing
-                writing = asyncio.create_task(self._write(enriched))
-                result.records += len(enriched)
-                result.batches += 1
+            while True:
+                page = asyncio.ensure_future(anext(stream))
+                await asyncio.wait({page, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not page.done():
+                    return False
+                try:
+                    batch = page.result()
+                except StopAsyncIteration:
+                    return True
+                if batch:
+                    enriched = await self._enrich(batch)
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.create_task(self._write(enriched))
+                    result.records += len(enriched)
+                    result.batches += 1
                 if self.stop.is_set():
                     return False
         finally:
+            stopping.cancel()
+            if page is not None and not page.done():
+                page.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await page
             with contextlib.suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]
             if writing is not None:
                 await writing
-        return True
 
     async def _enrich(self, batch: Sequence[CostRecord]) -> Sequence[CostRecord]:
         for enricher in self.enrichers:
@@ -193,7 +222,7 @@ class Pipeline:
                 raise TransientError(f"sink {sink.instance} failed: {outcome!r}") from outcome
 
 
-def run_windows(
+def scheduled_windows(
     providers: Sequence[Provider[Any]],
     checkpoints: Checkpoints,
     now: datetime,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import BaseModel, SecretStr
@@ -21,7 +20,12 @@ from costpipe.components import (
     Sink,
 )
 from costpipe.config.settings import ComponentSpec, Settings
+from costpipe.engine.spool import Spools
+from costpipe.files import private_dir
 from costpipe.logging import register_secret
+
+if TYPE_CHECKING:
+    from costpipe.pricing.prices import PriceTable
 
 __all__ = ["Runtime", "build_component", "register_config_secrets", "store_specs"]
 
@@ -53,13 +57,14 @@ def register_config_secrets(settings: Settings) -> None:
             register_secret(part)
 
 
-def _price_table(settings: Settings) -> Any:
+def _price_table(settings: Settings) -> PriceTable | None:
     # Pricing is optional for the core: a build without it still runs billed-only providers.
     try:
         pricing = importlib.import_module("costpipe.pricing.prices")
     except ImportError:
         return None
-    return pricing.PriceTable.bundled().with_overrides(settings.prices)
+    table: PriceTable = pricing.PriceTable.bundled().with_overrides(settings.prices)
+    return table
 
 
 def build_component(
@@ -67,7 +72,7 @@ def build_component(
     spec: ComponentSpec,
     *,
     request_slots: asyncio.Semaphore | None = None,
-    prices: Any = None,
+    prices: PriceTable | None = None,
 ) -> Component[Any]:
     """Create one configured component (no IO) with its context: its private
     directory ``<state_dir>/<kind>/<instance>``, the timezone, the shared request
@@ -93,13 +98,17 @@ def store_specs(settings: Settings) -> list[ComponentSpec]:
 
 @dataclass(slots=True)
 class Runtime:
-    """Every configured component, created and started, plus shared resources."""
+    """Every configured component, created and started, plus shared resources:
+    the request bound, the price table and the spool in front of each sink."""
 
     settings: Settings
     providers: list[Provider[Any]] = field(default_factory=list)
     enrichers: list[Enricher[Any]] = field(default_factory=list)
     sinks: list[Sink[Any]] = field(default_factory=list)
     notifiers: dict[str, Notifier[Any]] = field(default_factory=dict)
+    prices: PriceTable | None = None
+    spools: Spools = field(default_factory=lambda: Spools([]))
+    """The sinks as the pipeline writes to them; created by :meth:`start`."""
     started: list[Component[Any]] = field(default_factory=list)
 
     @property
@@ -110,9 +119,9 @@ class Runtime:
     def create(cls, settings: Settings, *, only_providers: set[str] | None = None) -> Runtime:
         """Instantiate components (no IO). ``only_providers`` keeps the providers
         whose instance name (``openai.prod``) or short name (``prod``) is listed."""
-        runtime = cls(settings)
-        slots = asyncio.Semaphore(settings.pipeline.max_concurrent_requests)
         prices = _price_table(settings)
+        runtime = cls(settings, prices=prices)
+        slots = asyncio.Semaphore(settings.pipeline.max_concurrent_requests)
 
         def build(spec: ComponentSpec) -> Any:
             return build_component(settings, spec, request_slots=slots, prices=prices)
@@ -142,9 +151,14 @@ class Runtime:
         return list(unique.values())
 
     async def start(self) -> None:
-        """Start every component; on a failure, close those already started."""
+        """Start every component and open the spools; on a failure, close those
+        already started. ``state_dir`` and everything created in it is private
+        (0700 directories, 0600 files): it holds spend by user and key."""
+        private_dir(self.state_dir)
+        pipeline = self.settings.pipeline
+        self.spools = Spools.around(self.sinks, self.state_dir / "spool", pipeline.spool_max_bytes)
         for comp in self.components():
-            comp.context.state_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(comp.context.state_dir)
             try:
                 await comp.start()
             except BaseException:
@@ -161,12 +175,14 @@ class Runtime:
             except Exception as exc:  # close() must not raise; log and carry on
                 log.error("close_failed", component=comp.instance, error=repr(exc))
 
+    async def flush(self) -> None:
+        """Flush every sink within ``pipeline.shutdown_timeout``; never raises."""
+        await self.spools.flush(self.settings.pipeline.shutdown_timeout.total_seconds())
+
     async def __aenter__(self) -> Runtime:
         await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        with contextlib.suppress(Exception):
-            for sink in self.sinks:
-                await sink.flush()
+        await self.flush()
         await self.close()

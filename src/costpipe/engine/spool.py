@@ -28,17 +28,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
+
+import structlog
 
 from costpipe.components import Sink
 from costpipe.errors import SinkUnavailableError
+from costpipe.files import open_private, private_dir
 from costpipe.query.api import CostReader
 from costpipe.recordcodec import decode_lines, encode_lines
 from costpipe.records import CostRecord
 
-__all__ = ["SpoolingSink"]
+__all__ = ["SpoolingSink", "Spools"]
 
 _SUFFIX = ".jsonl"
 _WARN_FRACTION = 0.8
@@ -63,7 +66,7 @@ class SpoolingSink:
         self._lock = asyncio.Lock()
         self._drain_lock = asyncio.Lock()
         self._warned = False
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         for leftover in directory.glob("*.tmp"):
             # A batch whose write was interrupted never got acknowledged: the
             # provider will fetch it again, so the partial file can go.
@@ -153,7 +156,7 @@ class SpoolingSink:
     def _write_file(self, sequence: int, payload: bytes) -> None:
         final = self._path(sequence)
         temporary = final.with_suffix(".tmp")
-        with temporary.open("wb") as handle:
+        with cast(IO[bytes], open_private(temporary, "wb")) as handle:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
@@ -189,3 +192,65 @@ class SpoolingSink:
                 "spool_replayed", sink=self.instance, batches=drained, left=self.pending_batches
             )
         return drained
+
+
+class Spools:
+    """The spool in front of each sink of a runtime, owned by the runtime: the
+    pipeline writes through them, the daemon replays them between passes and
+    ``/healthz`` and ``/metrics`` report their depth."""
+
+    def __init__(self, spools: Sequence[SpoolingSink]) -> None:
+        self._spools = list(spools)
+
+    @classmethod
+    def around(cls, sinks: Sequence[Sink[Any]], root: Path, max_bytes: int) -> Spools:
+        """A spool under ``root/<sink instance>`` for every sink."""
+        log = structlog.get_logger("costpipe")
+        return cls(
+            [
+                SpoolingSink(
+                    sink, root / sink.instance, max_bytes, log.bind(component=sink.instance)
+                )
+                for sink in sinks
+            ]
+        )
+
+    def __iter__(self) -> Iterator[SpoolingSink]:
+        return iter(self._spools)
+
+    def __len__(self) -> int:
+        return len(self._spools)
+
+    @property
+    def pending_bytes(self) -> int:
+        return sum(s.pending_bytes for s in self._spools)
+
+    @property
+    def pending_batches(self) -> int:
+        return sum(s.pending_batches for s in self._spools)
+
+    async def replay(self) -> None:
+        """Offer every spooled batch to its store again; a store still down keeps
+        its batches, a failing replay is logged and never stops the others."""
+        log = structlog.get_logger("costpipe")
+        for spool in self._spools:
+            try:
+                drained = await spool.drain()
+            except Exception as exc:
+                log.error("spool_drain_failed", sink=spool.instance, error=repr(exc))
+                continue
+            if drained:
+                log.info("spool_drained", sink=spool.instance, batches=drained)
+
+    async def flush(self, within_seconds: float) -> None:
+        """Flush every sink, giving up (logged) after *within_seconds* in all."""
+        log = structlog.get_logger("costpipe")
+        try:
+            async with asyncio.timeout(within_seconds):
+                for spool in self._spools:
+                    try:
+                        await spool.flush()
+                    except Exception as exc:
+                        log.error("flush_failed", sink=spool.instance, error=repr(exc))
+        except TimeoutError:
+            log.error("flush_timeout", seconds=within_seconds)

@@ -14,12 +14,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from costpipe.files import private_dir
+
 __all__ = ["Checkpoints", "ProviderStatus", "StatusFile", "atomic_write_json", "read_json"]
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    """Replace *path* with *data* as JSON, atomically and durably."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace *path* with *data* as JSON, atomically and durably. The file is
+    ``0600`` (``mkstemp``'s mode survives the rename) in a ``0700`` directory."""
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -1,0 +1,185 @@
+"""Passes over a started runtime: a scheduled pass and a backfill.
+
+:class:`PassRunner` wires the parts of one command together (the runtime with
+its components and spools, the checkpoints, the pipeline, the recorder and,
+when given, the alert engine) and opens and closes them around the passes,
+with the plugins' ``costpipe_startup`` and ``costpipe_shutdown`` hooks. It
+does not schedule (:mod:`costpipe.engine.daemon` does) and does not build
+the alert engine: the caller passes a factory for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import pluggy
+import structlog
+
+from costpipe.components import Provider
+from costpipe.config.settings import Settings
+from costpipe.engine.metrics import DaemonMetrics
+from costpipe.engine.pipeline import PassResult, Pipeline, ProgressCallback, scheduled_windows
+from costpipe.engine.recorder import PassRecorder
+from costpipe.engine.runtime import Runtime
+from costpipe.engine.spool import Spools
+from costpipe.engine.state import Checkpoints, StatusFile
+from costpipe.plugins import call_each
+from costpipe.records import Window
+
+__all__ = ["AlertEvaluator", "AlertsFactory", "PassRunner"]
+
+log = structlog.get_logger("costpipe")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AlertEvaluator(Protocol):
+    """What the runner needs of the alert engine (:class:`costpipe.alerts.engine.AlertEngine`)."""
+
+    async def evaluate(
+        self, now: datetime, last_success: Mapping[str, datetime | None]
+    ) -> None: ...
+
+    async def deliver_pending(self) -> None: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+    def close(self) -> None: ...
+
+
+#: Builds the alert engine once the runtime's components have started.
+AlertsFactory = Callable[[Settings, Runtime], AlertEvaluator]
+
+
+class PassRunner:
+    """Runs passes for one command; an async context manager around them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pm: pluggy.PluginManager | None = None,
+        *,
+        alerts: AlertsFactory | None = None,
+        metrics: DaemonMetrics | None = None,
+        only_providers: set[str] | None = None,
+        clock: Callable[[], datetime] = _now,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pm = pm
+        self.clock = clock
+        self.runtime = Runtime.create(settings, only_providers=only_providers)
+        state_dir = settings.pipeline.state_dir
+        self.checkpoints = Checkpoints(state_dir / "checkpoints.json")
+        self.recorder = PassRecorder(
+            StatusFile.load(state_dir / "status.json"), metrics or DaemonMetrics()
+        )
+        self.stop_requested = asyncio.Event()
+        """Set to end the passes in progress gracefully (see :class:`Pipeline`)."""
+        self.pipeline = Pipeline(
+            self.runtime.enrichers,
+            [],
+            self.checkpoints,
+            chunk=settings.pipeline.chunk,
+            stop=self.stop_requested,
+            progress=progress,
+        )
+        self._alerts_factory = alerts
+        self.alerts: AlertEvaluator | None = None
+
+    # -- what /healthz and /metrics read ---------------------------------------------
+
+    @property
+    def providers(self) -> Sequence[Provider[Any]]:
+        return self.runtime.providers
+
+    @property
+    def spools(self) -> Spools:
+        return self.runtime.spools
+
+    @property
+    def status(self) -> StatusFile:
+        return self.recorder.status
+
+    def alert_stats(self) -> dict[str, int] | None:
+        return self.alerts.stats() if self.alerts is not None else None
+
+    # -- life cycle ------------------------------------------------------------------
+
+    async def __aenter__(self) -> PassRunner:
+        await self.runtime.start()
+        self.pipeline.sinks = list(self.runtime.spools)
+        try:
+            if self._alerts_factory is not None:
+                self.alerts = self._alerts_factory(self.settings, self.runtime)
+        except BaseException:
+            await self.runtime.close()
+            raise
+        if self.pm is not None:
+            # One implementation at a time: a plugin raising must not skip the others.
+            failures = await call_each(self.pm.hook.costpipe_startup, settings=self.settings)
+            for plugin, error in failures:
+                log.error("startup_hook_failed", plugin=plugin, error=repr(error))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Flush the sinks, run the shutdown hooks, close everything; never raises."""
+        await self.runtime.flush()
+        if self.pm is not None:
+            failures = await call_each(self.pm.hook.costpipe_shutdown, settings=self.settings)
+            for plugin, error in failures:
+                log.error("shutdown_hook_failed", plugin=plugin, error=repr(error))
+        if self.alerts is not None:
+            with contextlib.suppress(Exception):
+                self.alerts.close()
+            self.alerts = None
+        await self.runtime.close()
+
+    # -- passes ----------------------------------------------------------------------
+
+    async def scheduled_pass(self) -> list[PassResult]:
+        """Replay the spools, fetch every provider's trailing window (reaching back
+        to its checkpoint), record the results, then evaluate the alerts."""
+        await self.runtime.spools.replay()
+        now = self.clock()
+        windows = scheduled_windows(
+            self.runtime.providers, self.checkpoints, now, self.settings.pipeline.lookback
+        )
+        results = await self.pipeline.run(windows)
+        self.recorder.record_results(results, now)
+        await self.evaluate_alerts()
+        return results
+
+    async def backfill(self, since: datetime, until: datetime) -> list[PassResult]:
+        """Fetch [since, until) for every provider, resuming an interrupted backfill."""
+        await self.runtime.spools.replay()
+        windows = {p: Window(since, until) for p in self.runtime.providers}
+        started = self.clock()
+        results = await self.pipeline.run(windows, backfill=True)
+        self.recorder.record_results(results, started)
+        return results
+
+    async def evaluate_alerts(self) -> None:
+        if self.alerts is None:
+            return
+        try:
+            await self.alerts.evaluate(self.clock(), self.status.last_success())
+        except Exception as exc:  # alerting must never stop ingestion
+            log.exception("alert_evaluation_failed", error=repr(exc))
+
+    async def deliver_pending_alerts(self) -> None:
+        if self.alerts is None:
+            return
+        try:
+            await self.alerts.deliver_pending()
+        except Exception as exc:  # delivery is retried from the outbox next time
+            log.error("alert_delivery_failed", error=repr(exc))

@@ -1,0 +1,68 @@
+"""What the daemon remembers of each pass: ``status.json``, the metrics and
+one log line per change of a provider's state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import structlog
+
+from costpipe.engine.metrics import DaemonMetrics
+from costpipe.engine.pipeline import Outcome, PassResult
+from costpipe.engine.state import ProviderStatus, StatusFile
+
+__all__ = ["PassRecorder"]
+
+log = structlog.get_logger("costpipe")
+
+
+class PassRecorder:
+    """Keeps the status file and the metrics up to date with pass results."""
+
+    def __init__(self, status: StatusFile, metrics: DaemonMetrics) -> None:
+        self.status = status
+        self.metrics = metrics
+
+    def record_results(self, results: Sequence[PassResult], started: datetime) -> None:
+        """Store the outcome of the passes that began at *started*, then save
+        ``status.json``. A failure is logged when the state changes (then a
+        shorter warning on each further failing pass), not as a full error each time."""
+        for result in results:
+            self.metrics.observe_pass(result)
+            self._update_status(result, started)
+        self.status.save()
+
+    def _update_status(self, result: PassResult, started: datetime) -> None:
+        status = self.status.providers.setdefault(result.instance, ProviderStatus())
+        previous = status.state
+        status.last_attempt = started.isoformat()
+        status.records = result.records
+        if result.outcome is Outcome.OK:
+            status.last_success = started.isoformat()
+            status.last_error = None
+        elif result.outcome is not Outcome.STOPPED:
+            status.last_error = result.error
+        status.state = result.outcome.value
+        if result.outcome is Outcome.OK:
+            log.info(
+                "pass_done",
+                provider=result.instance,
+                records=result.records,
+                batches=result.batches,
+            )
+            if previous not in (Outcome.OK.value, Outcome.STOPPED.value, "unknown"):
+                log.info("provider_recovered", provider=result.instance)
+        elif result.outcome is Outcome.STOPPED:
+            log.info("pass_stopped", provider=result.instance, records=result.records)
+        elif previous != result.outcome.value:
+            log.error(
+                "provider_failed",
+                provider=result.instance,
+                outcome=result.outcome.value,
+                error=result.error,
+            )
+        else:
+            log.warning(
+                "provider_still_failing", provider=result.instance, outcome=result.outcome.value
+            )
