@@ -29,7 +29,7 @@ from typing import Any
 from costpipe.alerts import messages
 from costpipe.alerts.outbox import Outbox
 from costpipe.alerts.periods import Period, period_at
-from costpipe.alerts.rules import BudgetStatus, assess, budget_amount
+from costpipe.alerts.rules import MISSING_GROUP, BudgetStatus, assess, budget_amount
 from costpipe.alerts.state import AlertState, SlotState
 from costpipe.components import Notifier
 from costpipe.config.settings import BudgetConfig, Settings
@@ -123,8 +123,17 @@ class AlertEngine:
         )
         if rule.group_by is None:
             return {"": await self.reader.total(query)}
-        rows = await self.reader.breakdown(query, by=rule.group_by)
-        return {row.group: row.cost_usd for row in rows}
+        spends: dict[str, Decimal] = {}
+        for row in await self.reader.breakdown(query, by=rule.group_by):
+            group = row.group
+            if group == "":
+                # Records without the dimension (Anthropic rows have no user) belong
+                # to nobody: an alert about them would name no one, unless asked for.
+                if not rule.include_missing:
+                    continue
+                group = MISSING_GROUP
+            spends[group] = spends.get(group, Decimal(0)) + row.cost_usd
+        return spends
 
     async def _evaluate_budget(self, rule: BudgetConfig, now: datetime) -> None:
         period = period_at(rule.period, now, self.timezone, rule.week_start)
@@ -145,7 +154,10 @@ class AlertEngine:
                     )
             # A group whose spend was revised to nothing drops out of the
             # breakdown, yet its active slots must still resolve.
-            for group in self.state.active_groups(rule.name, period.key) - spends.keys():
+            stale = self.state.active_groups(rule.name, period.key) - spends.keys()
+            if rule.group_by is not None:
+                stale.discard("")  # state of an ungrouped rule or of an older version
+            for group in stale:
                 spends[group] = Decimal(0)
             for group, spend in sorted(spends.items()):
                 status = assess(group, spend, budget, rule.thresholds, period, now, rule.forecast)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from costpipe.alerts.periods import Period
-from costpipe.alerts.rules import BudgetStatus
+from costpipe.alerts.rules import MISSING_GROUP, BudgetStatus
 from costpipe.notification import Notification, NotificationKind
 
 __all__ = [
@@ -40,6 +40,8 @@ def format_usd(value: Decimal) -> str:
 
 
 def _scope(rule: str, group: str) -> str:
+    if group == MISSING_GROUP:
+        return f"{rule} {group}"
     return f"{rule} ({group})" if group else rule
 
 

@@ -23,6 +23,7 @@ from costpipe.records import utc
 
 __all__ = [
     "MIN_ELAPSED_FRACTION",
+    "MISSING_GROUP",
     "BudgetStatus",
     "Forecast",
     "assess",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 MIN_ELAPSED_FRACTION = Decimal("0.1")
+#: The group of records without the ``group_by`` dimension, when a budget
+#: includes them (``include_missing = true``); by default they are left out.
+MISSING_GROUP = "(none)"
 
 
 def budget_amount(amount: Decimal | float) -> Decimal:
