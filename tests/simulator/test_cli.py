@@ -36,6 +36,23 @@ def test_arguments_become_options_and_faults() -> None:
     ) == (0.25, 3, 10, 5)
 
 
+def test_hostile_flags_become_options_and_faults() -> None:
+    options = options_from_args(
+        _parse("--hostile-names", "--redirect-to", "http://attacker.invalid/", "--endless-pages",
+               "--oversized-page-bytes", "1000000", "--gzip-bomb-bytes", "2000000")
+    )  # fmt: skip
+    assert options.hostile_names is True
+    assert (
+        options.faults.redirect_to,
+        options.faults.endless_pages,
+        options.faults.oversized_page_bytes,
+        options.faults.gzip_bomb_bytes,
+    ) == ("http://attacker.invalid/", True, 1_000_000, 2_000_000)
+    plain = options_from_args(_parse())
+    assert plain.hostile_names is False
+    assert (plain.faults.redirect_to, plain.faults.endless_pages) == (None, False)
+
+
 @pytest.mark.parametrize("argv", [("--rate-429", "1.5"), ("--now", "2026-03-11T15:00:00")])
 def test_invalid_arguments_are_refused(argv: tuple[str, ...]) -> None:
     with pytest.raises(SystemExit):

@@ -25,11 +25,14 @@ from costpipe.simulator.catalog import (
     ANTHROPIC_LONG_CONTEXT,
     ANTHROPIC_MODELS,
     ANTHROPIC_WEB_SEARCH_CENTS,
+    HOSTILE_ANTHROPIC_PRICE_OF,
+    HOSTILE_OPENAI_PRICE_OF,
     OPENAI_COMPLETION_MODELS,
     OPENAI_EMBEDDING_MODELS,
     TIER_DISCOUNT,
     Price,
 )
+from costpipe.simulator.hostile_names import is_hostile_name
 from costpipe.simulator.organization import AnthropicStream, OpenAIStream
 
 __all__ = [
@@ -76,7 +79,10 @@ def _tier_factor(tier: str, batch: bool = False) -> Decimal:
 @lru_cache(maxsize=1 << 16)
 def _openai_price(stream: OpenAIStream) -> Price:
     table = OPENAI_EMBEDDING_MODELS if stream.kind == "embeddings" else OPENAI_COMPLETION_MODELS
-    return table[stream.model].scaled(_tier_factor(stream.service_tier, stream.batch))
+    model = stream.model
+    if model not in table and is_hostile_name(model):
+        model = HOSTILE_OPENAI_PRICE_OF
+    return table[model].scaled(_tier_factor(stream.service_tier, stream.batch))
 
 
 def openai_charges(stream: OpenAIStream, burst: Burst) -> list[OpenAICharge]:
@@ -130,8 +136,14 @@ def _anthropic_price(stream: AnthropicStream) -> Price:
     if stream.context_window == "200k-1M" and stream.model in ANTHROPIC_LONG_CONTEXT:
         base = ANTHROPIC_LONG_CONTEXT[stream.model]
     else:
-        base = ANTHROPIC_MODELS[stream.model][1]
+        base = ANTHROPIC_MODELS[_anthropic_catalog_name(stream.model)][1]
     return base.scaled(_tier_factor(stream.service_tier))
+
+
+def _anthropic_catalog_name(model: str) -> str:
+    if model not in ANTHROPIC_MODELS and is_hostile_name(model):
+        return HOSTILE_ANTHROPIC_PRICE_OF
+    return model
 
 
 _ANTHROPIC_TOKEN_TYPES = (
@@ -146,7 +158,8 @@ _ANTHROPIC_TOKEN_TYPES = (
 def anthropic_charges(stream: AnthropicStream, burst: Burst) -> list[AnthropicCharge]:
     """The cost-report rows a burst is billed as (zero amounts omitted)."""
     price = _anthropic_price(stream)
-    display = ANTHROPIC_MODELS[stream.model][0]
+    # A hostile model's description carries its own (hostile) name.
+    display = stream.model if is_hostile_name(stream.model) else ANTHROPIC_MODELS[stream.model][0]
     usage = "Batch Usage" if stream.service_tier == "batch" else "Usage"
     quantities = (
         (burst.uncached, price.input),

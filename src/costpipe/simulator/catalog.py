@@ -19,6 +19,8 @@ __all__ = [
     "ANTHROPIC_MODELS",
     "ANTHROPIC_UNPRICED_MODEL",
     "ANTHROPIC_WEB_SEARCH_CENTS",
+    "HOSTILE_ANTHROPIC_PRICE_OF",
+    "HOSTILE_OPENAI_PRICE_OF",
     "OPENAI_AWKWARD_MODEL",
     "OPENAI_COMPLETION_MODELS",
     "OPENAI_EMBEDDING_MODELS",
@@ -97,6 +99,10 @@ ANTHROPIC_MODELS: dict[str, tuple[str, Price]] = {
 ANTHROPIC_LONG_CONTEXT: dict[str, Price] = {
     "claude-sonnet-4-20250514": _p("6", "22.50", "0.60", "7.50", "12"),
 }
+
+#: Hostile model names (``hostile_names=True``) are billed at these models' prices.
+HOSTILE_OPENAI_PRICE_OF = "gpt-4o-mini-2024-07-18"
+HOSTILE_ANTHROPIC_PRICE_OF = "claude-haiku-4-5-20251001"
 
 #: US cents per web search request ($10 per 1,000).
 ANTHROPIC_WEB_SEARCH_CENTS = Decimal(1)

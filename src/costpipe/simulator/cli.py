@@ -54,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-awkward", action="store_true", help="omit IDs with quotes, commas, unicode..."
     )
     org.add_argument(
+        "--hostile-names",
+        action="store_true",
+        help="add HTML, Markdown, control-character, CSV-formula and very long names",
+    )
+    org.add_argument(
         "--revision-horizon-hours", type=float, default=6.0, help="how far back revisions reach"
     )
     org.add_argument(
@@ -86,6 +91,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument(
         "--revoke-key", type=int, default=None, help="admin keys fail with 401 after N requests"
     )
+    hostile = parser.add_argument_group("a hostile provider (also settable at runtime)")
+    hostile.add_argument(
+        "--redirect-to", default=None, help="answer every provider request 302 to this URL"
+    )
+    hostile.add_argument(
+        "--endless-pages", action="store_true", help="empty pages that always say there is more"
+    )
+    hostile.add_argument(
+        "--oversized-page-bytes", type=int, default=None, help="pad data pages to this size"
+    )
+    hostile.add_argument(
+        "--gzip-bomb-bytes",
+        type=int,
+        default=None,
+        help="gzip data pages that inflate to this size",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
@@ -98,6 +119,7 @@ def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
         api_keys=args.api_keys,
         models_per_user=args.models_per_user,
         awkward=not args.no_awkward,
+        hostile_names=args.hostile_names,
         revision_horizon=timedelta(hours=args.revision_horizon_hours),
         openai_admin_keys=tuple(args.openai_admin_key),
         anthropic_admin_keys=tuple(args.anthropic_admin_key),
@@ -111,6 +133,10 @@ def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
             malformed_page=args.malformed_page,
             malformed_kind=args.malformed_kind,
             revoke_key=args.revoke_key,
+            redirect_to=args.redirect_to,
+            endless_pages=args.endless_pages,
+            oversized_page_bytes=args.oversized_page_bytes,
+            gzip_bomb_bytes=args.gzip_bomb_bytes,
         ),
     )
     options.validate()

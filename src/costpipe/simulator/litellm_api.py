@@ -30,6 +30,8 @@ from decimal import Decimal
 
 from aiohttp import web
 
+from costpipe.simulator.hostile_names import hostile_names
+from costpipe.simulator.hostile_pages import litellm_endless_page
 from costpipe.simulator.seeded import SeededHash
 from costpipe.simulator.wire import dumps
 
@@ -115,9 +117,15 @@ class SpendLog:
 class LiteLLMWorld:
     """Deterministic per-request spend logs of one LiteLLM proxy."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, hostile: bool = False) -> None:
         self._hash = SeededHash(seed)
         h = self._hash
+        names = hostile_names(seed) if hostile else ()
+        # Proxy admins name models, users, teams and key aliases freely: with
+        # hostile names on, each of those carries every hostile value as is.
+        self.models = MODELS + tuple(
+            (name, name, "openai", Decimal("0.15"), Decimal("0.60")) for name in names
+        )
         self.master_key = "sk-" + h.token(32, "litellm", "master")
         self.user_key = "sk-" + h.token(22, "litellm", "user-key")
         teams: list[str | None] = [
@@ -133,6 +141,14 @@ class LiteLLMWorld:
                 teams[i % len(teams)],
             )
             for i in range(6)
+        ) + tuple(
+            Caller(
+                hashlib.sha256(f"sk-virtual-hostile-{i}-{seed}".encode()).hexdigest(),
+                name,
+                name,
+                name,
+            )
+            for i, name in enumerate(names)
         )
         self.inserted: list[SpendLog] = []
         self.insert_after_page: int | None = None
@@ -149,7 +165,7 @@ class LiteLLMWorld:
         return rows
 
     def _log(self, hour: int, c: int, n: int, w: tuple[int, ...], tag: str = "") -> SpendLog:
-        model, group, provider, price_in, price_out = MODELS[(w[0] + c) % len(MODELS)]
+        model, group, provider, price_in, price_out = self.models[(w[0] + c) % len(self.models)]
         prompt = 10 + w[1] % 6000
         completion = 0 if group == "embed" else 1 + w[2] % 1200
         failed = w[3] % 25 == 0
@@ -232,8 +248,11 @@ def _parse_date(raw: str) -> datetime:
     return datetime.strptime(raw, _FORMAT).replace(tzinfo=UTC)
 
 
-def add_routes(app: web.Application, world: LiteLLMWorld, now: NowFn) -> None:
-    """Mount ``/spend/logs/v2``."""
+def add_routes(
+    app: web.Application, world: LiteLLMWorld, now: NowFn, endless: Callable[[], bool]
+) -> None:
+    """Mount ``/spend/logs/v2``; while *endless* says so, every page is empty
+    and claims one more page."""
 
     async def spend_logs(request: web.Request) -> web.StreamResponse:
         auth = request.headers.get("Authorization", "")
@@ -260,6 +279,10 @@ def add_routes(app: web.Application, world: LiteLLMWorld, now: NowFn) -> None:
             return _error(400, f"Invalid parameter: {error}", "bad_request_error")
         if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
             return _error(422, "page >= 1 and 1 <= page_size <= 100", "unprocessable_entity")
+        if endless():
+            return web.Response(
+                body=dumps(litellm_endless_page(page, size)), content_type="application/json"
+            )
         moment = now()
         rows = world.logs(lo, hi, moment)
         served = rows[(page - 1) * size : page * size]

@@ -18,6 +18,7 @@ Rows are hashes of (seed, day, endpoint): independent of the query and the order
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +26,7 @@ from decimal import Decimal
 
 from aiohttp import web
 
+from costpipe.simulator.hostile_names import hostile_names
 from costpipe.simulator.seeded import SeededHash
 from costpipe.simulator.wire import dumps
 
@@ -129,8 +131,25 @@ class ActivityRow:
 class OpenRouterWorld:
     """Deterministic daily activity of one OpenRouter account."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, hostile: bool = False) -> None:
         self._hash = SeededHash(seed)
+        # Model and upstream provider names are text OpenRouter passes through:
+        # with hostile names on, one more endpoint per hostile value.
+        self.endpoints = ENDPOINTS + tuple(
+            Endpoint(
+                name,
+                name,
+                name,
+                str(
+                    uuid.UUID(
+                        bytes=self._hash.token(16, "openrouter", "hostile", i).encode(), version=4
+                    )
+                ),
+                Decimal("0.15"),
+                Decimal("0.60"),
+            )
+            for i, name in enumerate(hostile_names(seed) if hostile else ())
+        )
         self.management_key = "sk-or-v1-" + self._hash.token(64, "openrouter", "management")
         self.inference_key = "sk-or-v1-" + self._hash.token(64, "openrouter", "inference")
 
@@ -171,7 +190,7 @@ class OpenRouterWorld:
 
     def activity(self, now: datetime, only: date | None = None) -> list[ActivityRow]:
         days = [only] if only is not None else self.served_days(now)
-        rows = [self.row(day, e) for day in days for e in ENDPOINTS]
+        rows = [self.row(day, e) for day in days for e in self.endpoints]
         return [r for r in rows if r is not None]
 
     def truth(self, start: date, end: date, now: datetime) -> dict[str, Decimal]:

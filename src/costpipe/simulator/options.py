@@ -47,6 +47,19 @@ class FaultOptions:
     revoke_key: int | None = None
     """After this many authenticated requests with a provider's admin key, that
     key is answered 401 as if it had been revoked (counted per provider)."""
+    redirect_to: str | None = None
+    """Every provider API request (all vendors, before authentication) is
+    answered ``302`` with ``Location`` set to this URL: a hostile provider
+    trying to make the client carry its key, or fetch an internal URL."""
+    endless_pages: bool = False
+    """Every paged endpoint of every vendor answers an empty page that says
+    there is more, with a fresh cursor each time, forever."""
+    oversized_page_bytes: int | None = None
+    """Data pages are padded (trailing JSON whitespace) to at least this many
+    bytes, streamed so the simulator never holds the padding."""
+    gzip_bomb_bytes: int | None = None
+    """Data pages are sent ``Content-Encoding: gzip``: a small compressed body
+    that inflates to this many bytes of valid JSON, compressed as it is sent."""
 
     def update(self, changes: Mapping[str, object]) -> None:
         """Apply *changes* (names as the fields); raise :class:`ValueError` on an
@@ -71,10 +84,12 @@ class FaultOptions:
                 raise ValueError(f"{name} must be >= 0")
         if self.retry_after_s < 1:
             raise ValueError("retry_after_s must be >= 1")
-        for name in ("malformed_page", "revoke_key"):
+        for name in ("malformed_page", "revoke_key", "oversized_page_bytes", "gzip_bomb_bytes"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or null")
+        if self.redirect_to is not None and not self.redirect_to.strip():
+            raise ValueError("redirect_to must be a URL or null")
         if self.malformed_kind not in ("json", "shape"):
             raise ValueError("malformed_kind must be 'json' or 'shape'")
 
@@ -85,7 +100,11 @@ class FaultOptions:
 def _coerce(name: str, value: object) -> object:
     floats = {"rate_429", "rate_5xx", "slow_rate"}
     ints = {"slow_ms", "latency_ms", "retry_after_s"}
-    optional_ints = {"malformed_page", "revoke_key"}
+    optional_ints = {"malformed_page", "revoke_key", "oversized_page_bytes", "gzip_bomb_bytes"}
+    if name == "endless_pages" and isinstance(value, bool):
+        return value
+    if name == "redirect_to" and (value is None or isinstance(value, str)):
+        return value
     # bool is an int subclass: reject it explicitly so `true` is not read as 1.
     if isinstance(value, bool):
         raise ValueError(f"{name}: expected a number, got {value!r}")
@@ -120,6 +139,10 @@ class SimulatorOptions:
     models_per_user: int = 3
     awkward: bool = True
     """Include IDs with spaces, commas, ``=``, quotes, unicode and a trailing backslash."""
+    hostile_names: bool = False
+    """Add names a hostile provider could send (HTML, Markdown, control
+    characters, CSV formulas, a very long name) to every vendor's organisation;
+    see :mod:`costpipe.simulator.hostile`."""
     revision_horizon: timedelta = timedelta(hours=6)
     """How far back ``POST /_sim/revise`` changes data (late-arriving usage)."""
     openai_admin_keys: tuple[str, ...] = ()

@@ -19,6 +19,7 @@ from costpipe.simulator.catalog import (
     OPENAI_EMBEDDING_MODELS,
     OPENAI_UNPRICED_MODEL,
 )
+from costpipe.simulator.hostile_names import hostile_names
 from costpipe.simulator.options import SimulatorOptions
 from costpipe.simulator.seeded import SeededHash
 
@@ -85,10 +86,27 @@ class OpenAIOrg:
         )
         self.project_key = "sk-proj-" + h.token(40, "openai", "project-key")
         self.streams = self._streams(h, options)
+        if options.hostile_names:
+            # Listed after the streams are built: the regular streams stay as without them.
+            names = hostile_names(options.seed)
+            self.project_ids.extend("proj_" + name for name in names)
+            self.user_ids.extend("user-" + name for name in names)
+            self.api_key_ids.extend("key_" + name for name in names)
 
     def key_of_project(self, project: int) -> str:
         """The API key used by a project (keys are dealt round-robin)."""
         return self.api_key_ids[project % len(self.api_key_ids)]
+
+    @staticmethod
+    def _hostile_streams(seed: int) -> list[OpenAIStream]:
+        """One stream per hostile name: that name as model, and in the project,
+        user and key IDs (after their real prefixes)."""
+        return [
+            OpenAIStream(
+                "completions", name, "proj_" + name, "user-" + name, "key_" + name, False, "default"
+            )
+            for name in hostile_names(seed)
+        ]
 
     def _streams(self, h: SeededHash, options: SimulatorOptions) -> tuple[OpenAIStream, ...]:
         streams: list[OpenAIStream] = []
@@ -154,6 +172,8 @@ class OpenAIOrg:
                 "default",
             )
         )
+        if options.hostile_names:
+            streams.extend(self._hostile_streams(options.seed))
         embeddings = list(OPENAI_EMBEDDING_MODELS)
         for p, project_id in enumerate(self.project_ids):
             model = embeddings[p % len(embeddings)]
@@ -192,6 +212,16 @@ class AnthropicOrg:
         )
         self.api_key = "sk-ant-api03-" + h.token(64, "anthropic", "api-key")
         self.streams = self._streams(h, options)
+        if options.hostile_names:
+            names = hostile_names(options.seed)
+            self.workspace_ids.extend("wrkspc_01" + name for name in names)
+            self.api_key_ids.extend("apikey_01" + name for name in names)
+            self.streams += tuple(
+                AnthropicStream(
+                    name, "wrkspc_01" + name, "apikey_01" + name, "standard", "0-200k", "global"
+                )
+                for name in names
+            )
 
     def _streams(self, h: SeededHash, options: SimulatorOptions) -> tuple[AnthropicStream, ...]:
         streams: list[AnthropicStream] = []

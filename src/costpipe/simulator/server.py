@@ -37,6 +37,12 @@ from multidict import MultiMapping
 
 from costpipe.simulator import anthropic_api, litellm_api, openai_api, openrouter_api
 from costpipe.simulator.faults import FaultState
+from costpipe.simulator.hostile_pages import (
+    anthropic_endless_page,
+    openai_endless_page,
+    send_gzip_bomb,
+    send_padded,
+)
 from costpipe.simulator.options import SimulatorOptions
 from costpipe.simulator.seeded import SeededHash
 from costpipe.simulator.truth import BY, Totals, compute_truth
@@ -68,11 +74,13 @@ class Simulator:
         self.options.validate()
         self.openai = OpenAIWorld(self.options)
         self.anthropic = AnthropicWorld(self.options)
-        self.openrouter = openrouter_api.OpenRouterWorld(self.options.seed)
-        self.litellm = litellm_api.LiteLLMWorld(self.options.seed)
+        hostile = self.options.hostile_names
+        self.openrouter = openrouter_api.OpenRouterWorld(self.options.seed, hostile)
+        self.litellm = litellm_api.LiteLLMWorld(self.options.seed, hostile)
         self.faults = FaultState(self.options.seed, self.options.faults)
         self._ids = SeededHash(self.options.seed)
         self._served = 0
+        self._endless_served = 0
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
 
@@ -169,7 +177,7 @@ class Simulator:
     # -- serving ------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._count])
+        app = web.Application(middlewares=[self._count, self._hostile])
         openai_pages: dict[str, PageBuilder] = {
             "/v1/organization/costs": lambda r, now: openai_api.costs_page(
                 r.query, self.openai, now
@@ -195,7 +203,9 @@ class Simulator:
             app.router.add_get(path, self._anthropic_handler(build))
         # OpenRouter and LiteLLM fakes (their own modules; no injected faults).
         openrouter_api.add_routes(app, self.openrouter, self.now_datetime)
-        litellm_api.add_routes(app, self.litellm, self.now_datetime)
+        litellm_api.add_routes(
+            app, self.litellm, self.now_datetime, lambda: self.faults.options.endless_pages
+        )
         app.router.add_get("/_sim/truth", self._truth)
         app.router.add_post("/_sim/revise", self._revise)
         app.router.add_get("/_sim/faults", self._get_faults)
@@ -237,6 +247,30 @@ class Simulator:
             raise
         self.faults.record(endpoint, response.status)
         return response
+
+    @web.middleware
+    async def _hostile(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Redirects, oversized pages and gzip bombs, on every vendor's API."""
+        if request.path.startswith("/_sim/"):
+            return await handler(request)
+        options = self.faults.options
+        if options.redirect_to is not None:
+            return web.Response(status=302, headers={"Location": options.redirect_to})
+        response = await handler(request)
+        if response.status != 200 or not isinstance(response, web.Response):
+            return response
+        if options.gzip_bomb_bytes is not None:
+            return await send_gzip_bomb(request, response, options.gzip_bomb_bytes)
+        if options.oversized_page_bytes is not None:
+            return await send_padded(request, response, options.oversized_page_bytes)
+        return response
+
+    def _endless(self) -> int | None:
+        """The number of the next endless page, or None when pages are real."""
+        if not self.faults.options.endless_pages:
+            return None
+        self._endless_served += 1
+        return self._endless_served
 
     def _fingerprint(self, request: web.Request) -> str:
         return request.path + "?" + "&".join(f"{k}={v}" for k, v in sorted(request.query.items()))
@@ -310,6 +344,10 @@ class Simulator:
                     None,
                     headers,
                 )
+            endless = self._endless()
+            if endless is not None:
+                page = dumps(openai_endless_page(self.now(), endless))
+                return web.Response(body=page, content_type="application/json", headers=headers)
             try:
                 payload = build(request, self.now())
             except BadRequest as error:
@@ -363,6 +401,13 @@ class Simulator:
                 if decision.variant % 2:
                     return _anthropic_error(529, "overloaded_error", "Overloaded", request_id)
                 return _anthropic_error(500, "api_error", "Internal server error", request_id)
+            endless = self._endless()
+            if endless is not None:
+                return web.Response(
+                    body=dumps(anthropic_endless_page(endless)),
+                    content_type="application/json",
+                    headers={"request-id": request_id},
+                )
             try:
                 payload = build(request, self.now())
             except BadRequest as error:
