@@ -13,6 +13,7 @@ import pytest
 from costpipe.components import ComponentContext, Provider
 from costpipe.errors import AuthError
 from costpipe.providers.anthropic import AnthropicConfig, AnthropicProvider
+from costpipe.providers.base import EndpointError
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
 from costpipe.records import CostRecord, Window
 from costpipe.simulator import Simulator, SimulatorOptions
@@ -34,11 +35,11 @@ def build(sim: Simulator, kind: str, tmp_path: Path, **options: Any) -> Provider
     context = ComponentContext(instance=f"{kind}.sim", state_dir=tmp_path)
     options = {"retry_backoff": "10ms", **options}
     if kind == "openai":
-        config = OpenAIConfig(api_key=sim.openai_admin_key, base_url=sim.openai_base_url, **options)
+        options.setdefault("base_url", sim.openai_base_url)
+        config = OpenAIConfig(api_key=sim.openai_admin_key, **options)
         return OpenAIProvider(config, context, clock=lambda: NOW)
-    anthropic = AnthropicConfig(
-        api_key=sim.anthropic_admin_key, base_url=sim.anthropic_base_url, **options
-    )
+    options.setdefault("base_url", sim.anthropic_base_url)
+    anthropic = AnthropicConfig(api_key=sim.anthropic_admin_key, **options)
     return AnthropicProvider(anthropic, context, clock=lambda: NOW)
 
 
@@ -111,3 +112,43 @@ async def test_a_revoked_key_raises_auth_error(simulator: Simulator, tmp_path: P
     with pytest.raises(AuthError, match="HTTP 401"):
         await fetch(provider, Window(WINDOW.start, WINDOW.start + timedelta(days=40)))
     assert provider.retries == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "wrong_base", "documented"),
+    [
+        ("openai", "", "https://api.openai.com/v1"),  # /v1 left out
+        ("anthropic", "/v1", "https://api.anthropic.com"),  # /v1 added twice
+    ],
+)
+async def test_a_wrong_base_url_is_a_configuration_error_not_set_aside_pages(
+    simulator: Simulator, kind: str, wrong_base: str, documented: str, tmp_path: Path
+) -> None:
+    base = simulator.base_url + wrong_base
+    provider = build(simulator, kind, tmp_path, base_url=base)
+    with pytest.raises(EndpointError) as caught:
+        await fetch(provider)
+    message = str(caught.value)
+    path = "/organization/costs" if kind == "openai" else "/v1/organizations/cost_report"
+    assert f"{kind}.sim: {base}{path} answered HTTP 404" in message
+    assert f"`base_url` ({base})" in message
+    assert (
+        f"Check the config key `base_url` of {kind}.sim: the provider documents {documented}"
+        in (message)
+    )
+    # Not retried, not reported as bad data: the first 404 ends the pass.
+    assert (provider.pages_set_aside, provider.retries, provider.pages_fetched) == (0, 0, 0)
+
+
+async def test_a_wrong_base_url_fails_check_connect_with_the_same_message(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    provider = build(simulator, "openai", tmp_path, base_url=simulator.base_url)
+    await provider.start()
+    try:
+        with pytest.raises(
+            EndpointError, match=r"the provider documents https://api\.openai\.com/v1"
+        ):
+            await provider.check_connection()
+    finally:
+        await provider.close()

@@ -7,65 +7,20 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
-import structlog
 from aiohttp import web
 from structlog.testing import capture_logs
 from yarl import URL
 
 from costpipe.errors import AuthError, TransientError
-from costpipe.providers.base import AuthHint, EndpointError, HttpClient, PageError
+from costpipe.providers.base import EndpointError, PageError
 from costpipe.providers.http.retry import retry_after_seconds
 from costpipe.redaction import redact_url
-from tests.providers.fakes import FakeClock, FakeOpenAI, Serve, json_response
-
-
-class Stats:
-    def __init__(self) -> None:
-        self.pages_fetched = 0
-        self.retries = 0
-        self.clock = FakeClock()
-
-
-MakeClient = Callable[..., Awaitable[tuple[HttpClient, Stats]]]
-
-
-@pytest.fixture
-async def make_client() -> AsyncIterator[MakeClient]:
-    clients: list[HttpClient] = []
-
-    async def make(base_url: str, slots: int = 8, **options: Any) -> tuple[HttpClient, Stats]:
-        stats = Stats()
-        options = {
-            "max_retries": 2,
-            "retry_backoff": timedelta(seconds=1),
-            "timeout": timedelta(seconds=5),
-            "timer": stats.clock.timer(),
-            **options,
-        }
-        client = HttpClient(
-            instance="test.one",
-            base_url=base_url,
-            headers={"Authorization": "Bearer sk-admin-good"},
-            slots=asyncio.Semaphore(slots),
-            stats=stats,
-            log=structlog.get_logger("costpipe"),
-            auth=AuthHint("an Admin key", env_var="TEST_KEY"),
-            secrets=("sk-admin-good",),
-            **options,
-        )
-        await client.start()
-        clients.append(client)
-        return client, stats
-
-    yield make
-    for client in clients:
-        await client.close()
+from tests.providers.conftest import MakeClient
+from tests.providers.fakes import FakeOpenAI, Serve, json_response
 
 
 def test_retry_after_ms_wins_over_retry_after() -> None:

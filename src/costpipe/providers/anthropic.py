@@ -30,7 +30,7 @@ from pydantic import Field
 from costpipe.components import ComponentContext, Provider
 from costpipe.hookspecs import hookimpl
 from costpipe.pricing.prices import TokenUsage
-from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError
+from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError, Timer
 from costpipe.providers.planning import (
     WIDTHS,
     Bucket,
@@ -105,8 +105,9 @@ class AnthropicProvider(HttpProvider[AnthropicConfig]):
         context: ComponentContext,
         *,
         clock: Callable[[], datetime] | None = None,
+        timer: Timer | None = None,
     ) -> None:
-        super().__init__(config, context, clock=clock)
+        super().__init__(config, context, clock=clock, timer=timer)
         self._pricer = UsagePricer("anthropic", self.instance, context.prices, self.log)
 
     async def check_connection(self) -> str:

@@ -51,6 +51,7 @@ from costpipe.providers.base import (
     HttpProviderConfig,
     Page,
     PageError,
+    Timer,
 )
 from costpipe.providers.planning import aligned_range, as_count, as_decimal, as_text, floor_time
 from costpipe.records import CostRecord, CostSource, Window
@@ -98,8 +99,9 @@ class LiteLLMProvider(HttpProvider[LiteLLMConfig]):
         context: ComponentContext,
         *,
         clock: Callable[[], datetime] | None = None,
+        timer: Timer | None = None,
     ) -> None:
-        super().__init__(config, context, clock=clock)
+        super().__init__(config, context, clock=clock, timer=timer)
         self.duplicates_skipped = 0
 
     async def check_connection(self) -> str:

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from costpipe.components import ComponentContext, Provider
 from costpipe.hookspecs import hookimpl
-from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError
+from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError, Timer
 from costpipe.providers.planning import (
     MAX_COUNT,
     WIDTHS,
@@ -137,8 +137,9 @@ class OpenAIProvider(HttpProvider[OpenAIConfig]):
         context: ComponentContext,
         *,
         clock: Callable[[], datetime] | None = None,
+        timer: Timer | None = None,
     ) -> None:
-        super().__init__(config, context, clock=clock)
+        super().__init__(config, context, clock=clock, timer=timer)
         self._pricer = UsagePricer("openai", self.instance, context.prices, self.log)
         self._line_items: dict[tuple[str, bool, str], tuple[str, str]] = {}
 

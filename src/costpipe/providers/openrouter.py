@@ -41,7 +41,7 @@ from pydantic import Field
 from costpipe.components import ComponentContext, Provider
 from costpipe.errors import MalformedDataError
 from costpipe.hookspecs import hookimpl
-from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError
+from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError, Timer
 from costpipe.providers.planning import (
     aligned_range,
     as_count,
@@ -90,8 +90,9 @@ class OpenRouterProvider(HttpProvider[OpenRouterConfig]):
         context: ComponentContext,
         *,
         clock: Callable[[], datetime] | None = None,
+        timer: Timer | None = None,
     ) -> None:
-        super().__init__(config, context, clock=clock)
+        super().__init__(config, context, clock=clock, timer=timer)
         self.remaining_credit_usd: Decimal | None = None
         self._credit_low = False
 

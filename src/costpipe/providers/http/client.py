@@ -149,6 +149,11 @@ class HttpClient:
         self.timer = timer or Timer()
         self._rng = random.Random()
         self._session: aiohttp.ClientSession | None = None
+        # aiohttp turns `user:password@` into an Authorization header; with a bearer
+        # key that is a conflict it reports as a bare ValueError.
+        self._userinfo_conflict = URL(self._root).user is not None and any(
+            name.lower() == "authorization" for name in headers
+        )
 
     async def start(self) -> None:
         """Open the session (inside the running event loop)."""
@@ -188,6 +193,12 @@ class HttpClient:
 
         Raises AuthError, EndpointError, TransientError or PageError as described above.
         """
+        if self._userinfo_conflict:
+            raise EndpointError(
+                f"{self.instance}: `base_url` ({self.base_url}) carries `user:password@`, "
+                "which would replace the API key's Authorization header: remove it from "
+                f"the config key `base_url` of {self.instance}."
+            )
         url = self.url(path, params)
         safe = redact_url(url)
         failures = 0

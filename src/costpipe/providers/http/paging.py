@@ -45,9 +45,9 @@ class FetchBudget:
                 "Raise max_pages only if a single request really has that many pages."
             )
         elapsed = self._timer.monotonic() - self._started
-        if elapsed > self.max_duration.total_seconds():
+        if elapsed >= self.max_duration.total_seconds():
             raise PagingLimitError(
-                f"{self.instance}: fetching took longer than "
-                f"{format_duration(self.max_duration)} (max_fetch_duration), at page "
+                f"{self.instance}: fetching has taken "
+                f"{format_duration(self.max_duration)} (max_fetch_duration) before page "
                 f"{number} of {endpoint}; this pass stopped and failed."
             )
