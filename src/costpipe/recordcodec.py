@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from costpipe.records import TOKEN_FIELDS, CostRecord, CostSource
+from costpipe.records import TEXT_DIMENSIONS, TOKEN_FIELDS, CostRecord, CostSource
 
 __all__ = ["decode_lines", "encode_lines", "record_from_json", "record_to_json"]
 
-_TEXT_FIELDS = ("provider", "account", "model", "user_id", "project_id", "api_key_id", "line_item")
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -27,7 +26,7 @@ def record_to_json(record: CostRecord) -> dict[str, Any]:
         "cost_source": record.cost_source.value,
         "cost_usd": str(record.cost_usd),
     }
-    for name in _TEXT_FIELDS:
+    for name in TEXT_DIMENSIONS:
         data[name] = getattr(record, name)
     for name in TOKEN_FIELDS:
         data[name] = getattr(record, name)
@@ -36,24 +35,18 @@ def record_to_json(record: CostRecord) -> dict[str, Any]:
 
 
 def record_from_json(data: Mapping[str, Any]) -> CostRecord:
+    # provider and account are required; a dimension added later reads as "" from
+    # files written before it existed.
+    fields: dict[str, Any] = {name: str(data.get(name, "")) for name in TEXT_DIMENSIONS}
+    fields["provider"], fields["account"] = str(data["provider"]), str(data["account"])
+    fields.update((name, int(data.get(name, 0))) for name in TOKEN_FIELDS)
     return CostRecord(
         start=datetime.fromisoformat(data["start"]),
         width=timedelta(microseconds=int(data["width_us"])),
-        provider=str(data["provider"]),
-        account=str(data["account"]),
         cost_source=CostSource(data["cost_source"]),
         cost_usd=Decimal(data["cost_usd"]),
-        model=str(data.get("model", "")),
-        user_id=str(data.get("user_id", "")),
-        project_id=str(data.get("project_id", "")),
-        api_key_id=str(data.get("api_key_id", "")),
-        line_item=str(data.get("line_item", "")),
-        uncached_input_tokens=int(data.get("uncached_input_tokens", 0)),
-        cached_input_tokens=int(data.get("cached_input_tokens", 0)),
-        cache_write_tokens=int(data.get("cache_write_tokens", 0)),
-        output_tokens=int(data.get("output_tokens", 0)),
-        requests=int(data.get("requests", 0)),
         tags=tuple((str(k), str(v)) for k, v in data.get("tags", {}).items()),
+        **fields,
     )
 
 

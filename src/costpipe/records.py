@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,8 @@ from enum import StrEnum
 
 __all__ = [
     "DIMENSIONS",
+    "KEY_FIELDS",
+    "TEXT_DIMENSIONS",
     "TOKEN_FIELDS",
     "CostRecord",
     "CostSource",
@@ -57,18 +60,6 @@ class CostSource(StrEnum):
     """Usage of a model that has no price: tokens are real, ``cost_usd`` is 0 and
     must not be read as free."""
 
-
-#: The record's dimensions that are tags in every store, in their canonical order.
-DIMENSIONS: tuple[str, ...] = (
-    "provider",
-    "account",
-    "model",
-    "user_id",
-    "project_id",
-    "api_key_id",
-    "line_item",
-    "cost_source",
-)
 
 #: Integer counters of a record, in canonical order.
 TOKEN_FIELDS: tuple[str, ...] = (
@@ -198,7 +189,7 @@ class CostRecord:
         """The value of a dimension or enricher tag, ``""`` when unset."""
         if name == "cost_source":
             return self.cost_source.value
-        if name in DIMENSIONS:
+        if name in TEXT_DIMENSIONS:
             value: str = getattr(self, name)
             return value
         return self.tag_map.get(name, "")
@@ -218,18 +209,40 @@ class CostRecord:
         (billed vs usage) is part of the key, ``unpriced`` vs ``estimated`` is not,
         so a re-priced row replaces its unpriced predecessor.
         """
+        # The order of KEY_FIELDS: the source, the basis, the bucket, the other dimensions.
         parts = (
             self.provider,
             self.account,
             self.basis,
             self.start.isoformat(),
             str(int(self.width.total_seconds())),
-            self.model,
-            self.user_id,
-            self.project_id,
-            self.api_key_id,
-            self.line_item,
+            *_key_dimensions(self),
         )
         # \x1f (unit separator) cannot appear in provider IDs, so joining is unambiguous.
         digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16)
         return digest.hexdigest()
+
+
+#: The record's text dimensions (who spent on what), derived from the dataclass:
+#: every ``str`` field, in field order. Stores keep each as a tag or column, the
+#: query layer groups and filters by each, and each is part of :attr:`CostRecord.key`;
+#: all of them read this tuple, so a new dimension is added here by adding a field.
+TEXT_DIMENSIONS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(CostRecord) if f.type in ("str", str)
+)
+
+#: The dimensions that are tags in every store: the text dimensions and the money basis.
+DIMENSIONS: tuple[str, ...] = (*TEXT_DIMENSIONS, "cost_source")
+
+#: What :attr:`CostRecord.key` hashes, in order: provider and account (the source),
+#: the basis, the bucket start and width, then the other text dimensions. Stored
+#: rows are identified by this order: changing it re-keys every record.
+KEY_FIELDS: tuple[str, ...] = (
+    *TEXT_DIMENSIONS[:2],
+    "basis",
+    "start",
+    "width",
+    *TEXT_DIMENSIONS[2:],
+)
+
+_key_dimensions = operator.attrgetter(*TEXT_DIMENSIONS[2:])

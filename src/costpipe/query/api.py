@@ -18,7 +18,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from costpipe.records import utc
+from costpipe.records import TEXT_DIMENSIONS, utc
 
 __all__ = [
     "OTHER",
@@ -32,17 +32,10 @@ __all__ = [
     "check_dimension",
 ]
 
-#: Dimensions every store can group and filter by. Enricher tags are allowed too
-#: when they match :data:`TAG_NAME`.
-QUERYABLE_DIMENSIONS: tuple[str, ...] = (
-    "provider",
-    "account",
-    "model",
-    "user_id",
-    "project_id",
-    "api_key_id",
-    "line_item",
-)
+#: Dimensions every store can group and filter by: the record's text dimensions
+#: (one definition, in :mod:`costpipe.records`). Enricher tags are allowed too when
+#: they match :data:`TAG_NAME`.
+QUERYABLE_DIMENSIONS: tuple[str, ...] = TEXT_DIMENSIONS
 #: Label of the bucket that gathers everything past the top N of a breakdown.
 OTHER = "other"
 TAG_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

@@ -4,9 +4,10 @@ One record is one point of the measurement ``ai_costs``::
 
     ai_costs,<tags sorted by key> cost_usd=<float>,cost_nanos=<int>i,<token counts>i,unpriced=<bool> <ns>
 
-Series identity. The tag set is the record key minus the time: ``provider``,
+Series identity. The tag set is the record key minus the time: the text
+dimensions (:data:`~costpipe.records.TEXT_DIMENSIONS`: ``provider``,
 ``account``, ``model``, ``user_id``, ``project_id``, ``api_key_id``,
-``line_item`` and ``cost_source``, whose value is the record's *basis*
+``line_item``) and ``cost_source``, whose value is the record's *basis*
 (``billed`` or ``estimated``), never ``unpriced``. Unpriced-ness is the boolean
 field ``unpriced``: re-pricing a row that was stored unpriced rewrites the same
 series and timestamp, so InfluxDB overwrites the point instead of adding one.
@@ -39,11 +40,12 @@ filter value to what InfluxDB holds.
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from costpipe.records import TOKEN_FIELDS, CostRecord, CostSource
+from costpipe.records import DIMENSIONS, TEXT_DIMENSIONS, TOKEN_FIELDS, CostRecord, CostSource
 
 __all__ = [
     "FIELDS",
@@ -62,9 +64,7 @@ MEASUREMENT = "ai_costs"
 FIELDS: tuple[str, ...] = ("cost_usd", "cost_nanos", *TOKEN_FIELDS, "unpriced")
 MAX_TAG_CHARS = 256
 _HASH_SUFFIX = 17  # "~" + 16 hex digits
-_BUILTIN_TAGS = frozenset(
-    ("provider", "account", "model", "user_id", "project_id", "api_key_id", "line_item")
-) | {"cost_source"}
+_BUILTIN_TAGS = frozenset(DIMENSIONS)
 _RESERVED_TAG_NAMES = _BUILTIN_TAGS | set(FIELDS) | {"time"}
 _ESCAPES = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -106,26 +106,20 @@ def timestamp_ns(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND * 1000
 
 
-_SeriesKey = tuple[str, str, str, str, str, str, str, str, tuple[tuple[str, str], ...]]
+#: (text dimension values, basis, enricher tags): one cache entry per series.
+_SeriesKey = tuple[tuple[str, ...], str, tuple[tuple[str, str], ...]]
+# One C call returning every dimension's value as a tuple, in TEXT_DIMENSIONS order.
+_dimension_values = operator.attrgetter(*TEXT_DIMENSIONS)
 
 
 def _series_text(key: _SeriesKey) -> str:
-    provider, account, model, user_id, project_id, api_key_id, line_item, basis, tags = key
+    values, basis, tags = key
     pairs: dict[str, str] = {}
     for name, value in tags:
         if name and value:
             pairs[stored_tag_name(name)] = value
     # Built-in dimensions win over an enricher tag renamed onto the same key.
-    for name, value in (
-        ("provider", provider),
-        ("account", account),
-        ("model", model),
-        ("user_id", user_id),
-        ("project_id", project_id),
-        ("api_key_id", api_key_id),
-        ("line_item", line_item),
-        ("cost_source", basis),
-    ):
+    for name, value in (*zip(TEXT_DIMENSIONS, values, strict=True), ("cost_source", basis)):
         if value:
             pairs[name] = value
     # Sorted by the escaped key bytes: InfluxDB's canonical order, so the server
@@ -149,13 +143,7 @@ class LineEncoder:
     def series(self, record: CostRecord) -> str:
         """``ai_costs,<tags>``: the series part of the record's line."""
         key: _SeriesKey = (
-            record.provider,
-            record.account,
-            record.model,
-            record.user_id,
-            record.project_id,
-            record.api_key_id,
-            record.line_item,
+            _dimension_values(record),
             "billed" if record.cost_source is CostSource.BILLED else "estimated",
             record.tags,
         )

@@ -29,6 +29,7 @@ from costpipe.query.api import (
     SeriesPoint,
     check_dimension,
 )
+from costpipe.records import DIMENSIONS
 from costpipe.redaction import redact_url
 from costpipe.sinks.influxdb.encoder import (
     MEASUREMENT,
@@ -39,7 +40,7 @@ from costpipe.sinks.influxdb.encoder import (
 
 __all__ = ["InfluxDBReader", "InfluxHTTP", "quote_ident", "quote_string"]
 
-_BUILTIN_TAGS = frozenset((*QUERYABLE_DIMENSIONS, "cost_source"))
+_BUILTIN_TAGS = frozenset(DIMENSIONS)
 _TOKENS_SUM = (
     'sum("uncached_input_tokens") + sum("cached_input_tokens") '
     '+ sum("cache_write_tokens") + sum("output_tokens")'

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import operator
 import os
 import sqlite3
 import threading
@@ -34,7 +35,7 @@ from costpipe.components import ComponentConfig, ComponentContext, Sink
 from costpipe.errors import CostpipeError, SinkUnavailableError
 from costpipe.files import FILE_MODE, private_dir
 from costpipe.hookspecs import hookimpl
-from costpipe.records import TOKEN_FIELDS, CostRecord
+from costpipe.records import TEXT_DIMENSIONS, TOKEN_FIELDS, CostRecord
 from costpipe.sinks.influxdb.encoder import cost_nanos
 from costpipe.sinks.sqlite.reader import SQLiteReader, micros
 
@@ -42,18 +43,13 @@ __all__ = ["SCHEMA", "SQLiteConfig", "SQLiteDatabase", "SQLiteSink"]
 
 T = TypeVar("T")
 
-SCHEMA = """
+# One column per text dimension, from the one definition in costpipe.records.
+_DIMENSION_COLUMNS = "".join(f"\n    {name} TEXT NOT NULL," for name in TEXT_DIMENSIONS)
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS costs (
     key TEXT PRIMARY KEY,
     ts INTEGER NOT NULL,              -- bucket start, microseconds since the epoch (UTC)
-    width_us INTEGER NOT NULL,
-    provider TEXT NOT NULL,
-    account TEXT NOT NULL,
-    model TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    project_id TEXT NOT NULL,
-    api_key_id TEXT NOT NULL,
-    line_item TEXT NOT NULL,
+    width_us INTEGER NOT NULL,{_DIMENSION_COLUMNS}
     basis TEXT NOT NULL,              -- billed | estimated
     cost_source TEXT NOT NULL,        -- billed | estimated | unpriced
     cost_nanos INTEGER NOT NULL,
@@ -74,13 +70,7 @@ _COLUMNS = (
     "key",
     "ts",
     "width_us",
-    "provider",
-    "account",
-    "model",
-    "user_id",
-    "project_id",
-    "api_key_id",
-    "line_item",
+    *TEXT_DIMENSIONS,
     "basis",
     "cost_source",
     "cost_nanos",
@@ -95,19 +85,16 @@ _UPSERT = (
 )
 
 
+_dimension_values = operator.attrgetter(*TEXT_DIMENSIONS)
+
+
 def _row(record: CostRecord) -> tuple[Any, ...]:
     tags = {k: v for k, v in record.tags if v}
     return (
         record.key,
         micros(record.start),
         micros(record.start + record.width) - micros(record.start),
-        record.provider,
-        record.account,
-        record.model,
-        record.user_id,
-        record.project_id,
-        record.api_key_id,
-        record.line_item,
+        *_dimension_values(record),
         record.basis,
         record.cost_source.value,
         cost_nanos(record.cost_usd),
@@ -209,6 +196,16 @@ class SQLiteDatabase:
             self._all.clear()
 
 
+def _create_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables; add a column for a dimension a newer costpipe introduced."""
+    conn.executescript(SCHEMA)
+    present = {row[1] for row in conn.execute("PRAGMA table_info(costs)")}
+    for name in TEXT_DIMENSIONS:
+        if name not in present:
+            # Rows stored before the dimension existed simply do not have it.
+            conn.execute(f"ALTER TABLE costs ADD COLUMN {name} TEXT NOT NULL DEFAULT ''")
+
+
 class SQLiteConfig(ComponentConfig):
     """Options of ``[[sinks.sqlite]]``."""
 
@@ -229,7 +226,7 @@ class SQLiteSink(Sink[SQLiteConfig]):
         self.db = SQLiteDatabase(config.path, config.busy_timeout_ms)
 
     async def start(self) -> None:
-        await self.db.write(lambda conn: conn.executescript(SCHEMA))
+        await self.db.write(_create_schema)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.db.close)
