@@ -36,7 +36,7 @@ from costpipe.engine.pipeline import Pipeline
 from costpipe.engine.state import Checkpoints
 from costpipe.pricing.prices import PriceTable
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
-from costpipe.records import TOKEN_FIELDS, CostRecord, CostSource, Window
+from costpipe.records import TEXT_DIMENSIONS, TOKEN_FIELDS, CostRecord, CostSource, Window
 from costpipe.sinks.influxdb.config import InfluxDBConfig
 from costpipe.sinks.influxdb.encoder import cost_nanos, stored_tag_value, timestamp_ns
 from costpipe.sinks.influxdb.writer import InfluxDBSink
@@ -46,7 +46,6 @@ __all__ = ["NOW", "run"]
 
 NOW = datetime(2026, 3, 11, 15, tzinfo=UTC)
 BATCH = 5000
-DIMENSIONS = ("provider", "account", "model", "user_id", "project_id", "api_key_id", "line_item")
 
 
 def provider_for(info: SimInfo, state: Path, instance: str = "openai.bench") -> OpenAIProvider:
@@ -113,7 +112,7 @@ async def run_costpipe(
 def as_dict(record: CostRecord) -> dict[str, Any]:
     # Tag values as costpipe stores them (a trailing backslash gets a space), else
     # influxd refuses aioinflux's whole batch; aioinflux still doubles backslashes.
-    tags = {n: stored_tag_value(getattr(record, n)) for n in DIMENSIONS if getattr(record, n)}
+    tags = {n: stored_tag_value(getattr(record, n)) for n in TEXT_DIMENSIONS if getattr(record, n)}
     tags["cost_source"] = "billed" if record.cost_source is CostSource.BILLED else "estimated"
     tags.update((name, stored_tag_value(value)) for name, value in record.tags)
     fields: dict[str, Any] = {
