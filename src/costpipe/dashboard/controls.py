@@ -1,0 +1,133 @@
+"""The page's controls: date range, group by, granularity, basis, filters, CSV.
+
+Filter options are values from the data, and Bokeh's ``MultiChoice`` hands its
+option labels to Choices.js with ``allowHTML: true`` (Bokeh 3.x), which writes
+them with ``innerHTML``: a model called ``<img src=x onerror=...>`` would run
+script. :func:`text_options` therefore gives the widget escaped labels mapped
+to the raw values, so the page shows the name as text and the query still gets
+the value exactly as the store holds it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import panel as pn
+
+from costpipe.dashboard.periods import Preset
+from costpipe.dashboard.viewmodel import FILTER_DIMENSIONS, GROUP_LABELS, Selection, group_choices
+from costpipe.query.api import Basis, Granularity
+
+__all__ = ["Controls", "csv_filename", "text_options"]
+
+
+def text_options(values: Iterable[str]) -> dict[str, str]:
+    """Label -> value for a widget that renders labels as HTML: each label is
+    the value escaped (``html.escape`` is injective, so labels stay distinct)."""
+    return {html.escape(value, quote=True): value for value in values}
+
+
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def csv_filename(group_by: str, preset: Preset) -> str:
+    """``costpipe-<dimension>-<preset>.csv`` with anything but ``[A-Za-z0-9_.-]``
+    replaced: a tag name from the data must not shape the download's path."""
+    dimension = _UNSAFE_FILENAME.sub("_", group_by)[:60] or "group"
+    return f"costpipe-{dimension}-{preset.value}.csv"
+
+
+def _buttons(label: str, options: dict[str, str], value: str) -> pn.widgets.RadioButtonGroup:
+    return pn.widgets.RadioButtonGroup(
+        label=label, options=options, value=value, color="primary", variant="outline"
+    )
+
+
+class Controls:
+    """The widgets of one session; :meth:`selection` reads their state."""
+
+    def __init__(self, initial: Selection, top: int, csv: Callable[[], Any]) -> None:
+        self._top = top
+        self.range = pn.widgets.Select(
+            label="Date range",
+            options={p.label: p.value for p in Preset},
+            value=initial.preset.value,
+            sizing_mode="stretch_width",
+        )
+        self.group_by = pn.widgets.Select(
+            label="Group by",
+            options=group_choices([]),
+            value=initial.group_by,
+            sizing_mode="stretch_width",
+        )
+        self.granularity = _buttons(
+            "Granularity",
+            {"Daily": Granularity.DAY.value, "Hourly": Granularity.HOUR.value},
+            initial.granularity.value,
+        )
+        self.basis = _buttons(
+            "Cost basis",
+            {"Billed": Basis.BILLED.value, "Estimated": Basis.ESTIMATED.value},
+            initial.basis.value,
+        )
+        self.filters = {
+            dim: pn.widgets.MultiChoice(
+                label=f"{GROUP_LABELS[dim]} filter",
+                options={},
+                placeholder="all",
+                sizing_mode="stretch_width",
+            )
+            for dim in FILTER_DIMENSIONS
+        }
+        self.download = pn.widgets.FileDownload(
+            callback=csv,
+            filename="costpipe-breakdown.csv",
+            label="Download CSV",
+            color="primary",
+            variant="outline",
+        )
+
+    @property
+    def watched(self) -> list[pn.widgets.Widget]:
+        """Every control whose change recomputes the page."""
+        return [self.range, self.group_by, self.granularity, self.basis, *self.filters.values()]
+
+    def selection(self) -> Selection:
+        return Selection(
+            preset=Preset(self.range.value),
+            group_by=self.group_by.value,
+            granularity=Granularity(self.granularity.value),
+            basis=Basis(self.basis.value),
+            filters={dim: tuple(w.value) for dim, w in self.filters.items() if w.value},
+            top=self._top,
+        )
+
+    def set_tags(self, tags: list[str]) -> None:
+        """Offer the store's enricher tags in the group-by control."""
+        # Bokeh's Select writes option labels as DOM text: tag names need no escaping.
+        self.group_by.options = group_choices(tags)
+
+    def set_filter_options(self, options: dict[str, list[str]]) -> None:
+        for dim, widget in self.filters.items():
+            # Keep chosen values selectable even if the new range lacks them.
+            widget.options = text_options(sorted(set(options.get(dim, [])) | set(widget.value)))
+
+    def group_label(self, dimension: str) -> str:
+        """The group-by control's label of *dimension*."""
+        return str(self.group_by.labels[self.group_by.values.index(dimension)])
+
+    def widgets(self) -> list[Any]:
+        """The sidebar, in display order."""
+        return [
+            self.range,
+            self.group_by,
+            pn.pane.HTML("Granularity", margin=(10, 10, 0, 10)),
+            self.granularity,
+            pn.pane.HTML("Cost basis", margin=(10, 10, 0, 10)),
+            self.basis,
+            pn.pane.HTML("<h4>Filters</h4>", margin=(16, 10, 0, 10)),
+            *self.filters.values(),
+        ]
