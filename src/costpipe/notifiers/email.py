@@ -14,6 +14,7 @@ records it and delivers the next ones instead of retrying it forever.
 from __future__ import annotations
 
 import dataclasses
+import email.policy
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -127,7 +128,8 @@ class EmailNotifier(Notifier[EmailConfig]):
         message itself is known to be permanent before a connection is opened.
         """
         try:
-            return self.build_message(notification).as_bytes()
+            # The SMTP policy: CRLF line endings, as aiosmtplib would flatten it.
+            return self.build_message(notification).as_bytes(policy=email.policy.SMTP)
         except Exception as exc:  # any failure of the email library on this content
             raise UndeliverableError(
                 f"{self.instance}: notification {notification.id} cannot be built as an email"
