@@ -70,6 +70,17 @@ async def test_sqlite_store_tightens_a_database_created_world_readable(
     assert 0o755 == mode(shared)
 
 
+async def test_a_reader_that_comes_first_creates_a_private_database(
+    tmp_path: Path, umask_022: None
+) -> None:
+    """The dashboard may open the store before the daemon ever wrote to it."""
+    path = tmp_path / "costs.sqlite"
+    sink = SQLiteSink(SQLiteConfig(path=path), ComponentContext("sqlite.t", tmp_path))
+    await sink.db.read(lambda conn: conn.execute("SELECT 1").fetchall())
+    await sink.close()
+    assert 0o600 == mode(path)
+
+
 async def test_dead_letter_file_and_its_directory_are_private(
     tmp_path: Path, umask_022: None
 ) -> None:

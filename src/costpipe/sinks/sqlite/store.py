@@ -19,6 +19,7 @@ in the ``tag_names`` table so listing them does not scan the data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import operator
 import os
@@ -119,11 +120,11 @@ def _create_private(path: Path) -> None:
         private_dir(path.parent)
     for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if name is path or name.exists():
-            fd = os.open(name, os.O_WRONLY | os.O_CREAT, FILE_MODE)
-            try:
-                os.fchmod(fd, FILE_MODE)
-            finally:
-                os.close(fd)
+            with contextlib.suppress(PermissionError):
+                # A file we may not write or do not own is its owner's choice;
+                # SQLite itself reports a database it cannot open.
+                os.close(os.open(name, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+                os.chmod(name, FILE_MODE)
 
 
 class SQLiteDatabase:
@@ -148,7 +149,9 @@ class SQLiteDatabase:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
-        if not read_only:
+        if not read_only or (not self.path.exists() and self.path.parent.is_dir()):
+            # A reader that comes first (the dashboard) would otherwise let
+            # sqlite3.connect create the file with the umask's mode.
             _create_private(self.path)
         # check_same_thread=False only so close() can close it from another thread;
         # each connection is used by the one thread that opened it.
