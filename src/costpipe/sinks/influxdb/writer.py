@@ -36,7 +36,7 @@ from costpipe.components import ComponentContext, Sink
 from costpipe.errors import AuthError, SinkUnavailableError
 from costpipe.hookspecs import hookimpl
 from costpipe.records import CostRecord
-from costpipe.redaction import mask_secrets, redact_url
+from costpipe.redaction import mask_secrets, redact_url, safe_excerpt
 from costpipe.sinks.deadletter import DeadLetterFile
 from costpipe.sinks.influxdb.config import InfluxDBConfig
 from costpipe.sinks.influxdb.encoder import LineEncoder
@@ -231,7 +231,7 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
                 return 204, ""
             text = await response.text()
             if response.status >= 500:
-                raise _Retryable(f"{response.status}: {text[:500]}")
+                raise _Retryable(f"{response.status}: {safe_excerpt(text, 500, self._secrets)}")
             return response.status, _error_text(text)
 
     async def _dead_letter(
@@ -243,7 +243,7 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
             sink=self.instance,
             points=len(records),
             file=str(self.dead_letters.path),
-            reason=reasons[0][:300],
+            reason=safe_excerpt(reasons[0], 300, self._secrets),
         )
 
     async def _ensure_database(self) -> None:
