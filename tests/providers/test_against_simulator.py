@@ -18,6 +18,7 @@ from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
 from costpipe.records import CostRecord, Window
 from costpipe.simulator import Simulator, SimulatorOptions
 from costpipe.testing import collect
+from tests.providers.fakes import FakeClock
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 WINDOW = Window(datetime(2026, 11, 15, tzinfo=UTC), datetime(2026, 11, 18, tzinfo=UTC))
@@ -31,16 +32,18 @@ async def simulator() -> AsyncIterator[Simulator]:
     await sim.stop()
 
 
-def build(sim: Simulator, kind: str, tmp_path: Path, **options: Any) -> Provider[Any]:
+def build(
+    sim: Simulator, kind: str, tmp_path: Path, clock: FakeClock | None = None, **options: Any
+) -> Provider[Any]:
     context = ComponentContext(instance=f"{kind}.sim", state_dir=tmp_path)
-    options = {"retry_backoff": "10ms", **options}
+    timer = (clock or FakeClock()).timer()  # retry waits are recorded, not slept
     if kind == "openai":
         options.setdefault("base_url", sim.openai_base_url)
         config = OpenAIConfig(api_key=sim.openai_admin_key, **options)
-        return OpenAIProvider(config, context, clock=lambda: NOW)
+        return OpenAIProvider(config, context, clock=lambda: NOW, timer=timer)
     options.setdefault("base_url", sim.anthropic_base_url)
     anthropic = AnthropicConfig(api_key=sim.anthropic_admin_key, **options)
-    return AnthropicProvider(anthropic, context, clock=lambda: NOW)
+    return AnthropicProvider(anthropic, context, clock=lambda: NOW, timer=timer)
 
 
 async def fetch(provider: Provider[Any], window: Window = WINDOW) -> list[CostRecord]:
@@ -89,10 +92,12 @@ async def test_429s_and_5xx_are_retried_to_the_same_totals(
 ) -> None:
     clean = totals(await fetch(build(simulator, kind, tmp_path)))
     simulator.set_faults(rate_429=0.3, retry_after_s=1, rate_5xx=0.3)
-    # Retry-After of 1 s is capped to keep the test fast; the cap is what is tested here.
-    provider = build(simulator, kind, tmp_path, max_retries=10, retry_wait_max="50ms")
+    clock = FakeClock()
+    provider = build(simulator, kind, tmp_path, clock, max_retries=10)
     assert clean == totals(await fetch(provider))
-    assert provider.retries > 0
+    assert provider.retries == len(clock.sleeps) > 0
+    # Retry-After: 1 or a doubling from retry_backoff (1 s, jittered in its upper half).
+    assert all(0.5 <= wait <= 60 for wait in clock.sleeps)
 
 
 @pytest.mark.parametrize("kind", ["json", "shape"])

@@ -14,7 +14,7 @@ from costpipe.errors import AuthError
 from costpipe.providers.anthropic import AnthropicConfig, AnthropicProvider
 from costpipe.records import CostSource, Window
 from costpipe.testing import ProviderContract, collect
-from tests.providers.fakes import FakeAnthropic, Serve, json_response, rfc3339
+from tests.providers.fakes import FakeAnthropic, FakeClock, Serve, json_response, rfc3339
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -74,10 +74,13 @@ async def start_anthropic(serve: Serve, make_context: Callable[..., Any]) -> Asy
         fake: FakeAnthropic, key: str = "sk-ant-admin01-good", **options: Any
     ) -> AnthropicProvider:
         base = await serve(fake.app())
-        options = {"retry_backoff": "10ms", "max_retries": 2, **options}
+        options = {"max_retries": 2, **options}
         config = AnthropicConfig(api_key=key, base_url=base, **options)
         provider = AnthropicProvider(
-            config, make_context(instance="anthropic.main"), clock=lambda: NOW
+            config,
+            make_context(instance="anthropic.main"),
+            clock=lambda: NOW,
+            timer=FakeClock().timer(),  # retry waits are recorded, not slept
         )
         await provider.start()
         started.append(provider)

@@ -103,7 +103,7 @@ async def test_x_should_retry_false_is_respected(serve: Serve, make_client: Make
 
 
 async def test_timeouts_are_retried_then_transient(serve: Serve, make_client: MakeClient) -> None:
-    fake = FakeOpenAI(buckets={"/x": []}, delay=1.0)
+    fake = FakeOpenAI(buckets={"/x": []}, delay=0.4)
     client, stats = await make_client(
         await serve(fake.app()), timeout=timedelta(milliseconds=100), max_retries=1
     )

@@ -17,7 +17,7 @@ from costpipe.pricing.prices import PriceTable
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider, model_from_line_item
 from costpipe.records import CostSource, Window
 from costpipe.testing import ProviderContract, collect
-from tests.providers.fakes import FakeOpenAI, Serve, json_response
+from tests.providers.fakes import FakeClock, FakeOpenAI, Serve, json_response
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -95,12 +95,18 @@ async def start_openai(
         key: str = "sk-admin-good",
         prices: PriceTable | None = None,
         context: Any = None,
+        clock: FakeClock | None = None,
         **options: Any,
     ) -> OpenAIProvider:
         base = await serve(fake.app())
-        options = {"retry_backoff": "10ms", "max_retries": 2, **options}
+        options = {"max_retries": 2, **options}
         config = OpenAIConfig(api_key=key, base_url=base + "/v1", **options)
-        provider = OpenAIProvider(config, context or make_context(prices=prices), clock=lambda: NOW)
+        provider = OpenAIProvider(
+            config,
+            context or make_context(prices=prices),
+            clock=lambda: NOW,
+            timer=(clock or FakeClock()).timer(),  # retry waits are recorded, not slept
+        )
         await provider.start()
         started.append(provider)
         return provider
@@ -489,12 +495,13 @@ async def test_429_retry_after_is_honoured(start_openai: Start) -> None:
         headers={"retry-after-ms": "300"},
     )
     fake.script[COSTS] = deque([lambda: rate_limited])
-    provider = await start_openai(fake)
+    clock = FakeClock()
+    provider = await start_openai(fake, clock=clock)
     records = await collect(provider, Window(T0, T0 + DAY))
     assert [Decimal(1)] == [r.cost_usd for r in records]
-    attempts = fake.requests_to(COSTS)
-    assert len(attempts) == 2
-    assert attempts[1].at - attempts[0].at >= 0.3
+    assert len(fake.requests_to(COSTS)) == 2
+    [wait] = clock.sleeps
+    assert 0.3 <= wait <= 0.33  # never earlier than asked, at most 10 % later
     assert provider.retries == 1
 
 
