@@ -12,6 +12,7 @@ from typing import ClassVar
 from costpipe.components import ComponentConfig, Provider
 from costpipe.engine.pipeline import Outcome, Pipeline, scheduled_windows
 from costpipe.engine.state import Checkpoints
+from costpipe.errors import CostpipeError
 from costpipe.records import CostRecord, Window
 from costpipe.testing.static import StaticProvider, StaticProviderConfig, static_records
 
@@ -170,3 +171,82 @@ def test_scheduled_windows_reach_back_to_an_old_checkpoint(tmp_path: Path) -> No
     windows = scheduled_windows([recent, stale], checkpoints, now, timedelta(hours=48))
     assert windows[recent] == Window(now - timedelta(hours=48), now)
     assert windows[stale] == Window(now - 5 * DAY, now)
+
+
+class EndlessConfig(ComponentConfig):
+    hang: bool = False
+    """Wait forever inside the first page instead of paging."""
+
+
+class EndlessProvider(Provider[EndlessConfig]):
+    """A hostile provider: ``has_more`` forever with no records (an empty batch
+    per page), or a page that never answers."""
+
+    name: ClassVar[str] = "endless"
+    config_model = EndlessConfig
+
+    async def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
+        if self.config.hang:
+            await asyncio.Event().wait()
+        while True:
+            self.pages_fetched += 1
+            await asyncio.sleep(0)
+            yield []
+
+
+class PageBoundError(CostpipeError):
+    """Stands for the error a provider raises past its page or time bound."""
+
+
+class BoundedEndlessProvider(EndlessProvider):
+    name: ClassVar[str] = "bounded"
+
+    async def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
+        async for batch in super().fetch(window):
+            if self.pages_fetched > 50:
+                raise PageBoundError("more than 50 pages for one request plan")
+            yield batch
+
+
+async def _stop_after_pages(
+    engine: Pipeline, provider: Provider[EndlessConfig], pages: int
+) -> None:
+    while provider.pages_fetched < pages:
+        await asyncio.sleep(0)
+    engine.stop.set()
+
+
+async def test_a_stop_ends_endless_empty_paging(tmp_path: Path) -> None:
+    """The stop event is checked on every page, also when pages carry no records
+    (it used to be checked only after a non-empty batch: SIGTERM was ignored)."""
+    provider = EndlessProvider(EndlessConfig(), make_context(tmp_path, "endless.a"))
+    engine = pipeline(tmp_path, [dict_sink(tmp_path)])
+    stopper = asyncio.create_task(_stop_after_pages(engine, provider, 100))
+    async with asyncio.timeout(30):  # a guard against a hang, not a speed assertion
+        [result] = await engine.run({provider: Window(START, START + DAY)})
+    await stopper
+    assert Outcome.STOPPED is result.outcome
+    assert engine.checkpoints.get("endless.a") is None
+
+
+async def test_a_stop_ends_a_page_that_never_answers(tmp_path: Path) -> None:
+    provider = EndlessProvider(EndlessConfig(hang=True), make_context(tmp_path, "endless.hang"))
+    engine = pipeline(tmp_path, [dict_sink(tmp_path)])
+    running = asyncio.create_task(engine.run({provider: Window(START, START + DAY)}))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not running.done()
+    engine.stop.set()
+    async with asyncio.timeout(30):
+        [result] = await running
+    assert Outcome.STOPPED is result.outcome
+
+
+async def test_a_provider_past_its_page_bound_fails_the_pass(tmp_path: Path) -> None:
+    provider = BoundedEndlessProvider(EndlessConfig(), make_context(tmp_path, "bounded.a"))
+    engine = pipeline(tmp_path, [dict_sink(tmp_path)])
+    async with asyncio.timeout(30):
+        [result] = await engine.run({provider: Window(START, START + DAY)})
+    assert Outcome.FAILED is result.outcome
+    assert "more than 50 pages" in (result.error or "")
+    assert not result.healthy

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 PLUGIN = """
 from costpipe import hookimpl
@@ -101,6 +102,16 @@ def daemon_factory() -> Iterator[list[Daemon]]:
             daemon.process.wait()
 
 
+def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a /metrics page, parsed by prometheus-client's own parser
+    (which rejects anything that is not valid exposition text)."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
@@ -123,8 +134,18 @@ def test_healthy_daemon_reports_200_metrics_and_stops_on_sigterm(
     assert "ok" == health["providers"]["static.ok"]["state"]
     status, metrics = get(url.replace("/healthz", "/metrics"))
     assert 200 == status
-    assert 'costpipe_records_ingested_total{provider="static.ok"}' in metrics
-    assert 'costpipe_spool_bytes{sink="sqlite.0"} 0.0' in metrics
+    samples = scrape(metrics)
+    assert 0 < samples[("costpipe_records_ingested_total", (("provider", "static.ok"),))]
+    assert 1 <= samples[("costpipe_passes_total", (("outcome", "ok"), ("provider", "static.ok")))]
+    assert 0 < samples[("costpipe_pages_fetched_total", (("provider", "static.ok"),))]
+    assert 0 == samples[("costpipe_spool_bytes", (("sink", "sqlite.0"),))]
+    assert 0 == samples[("costpipe_spool_batches", (("sink", "sqlite.0"),))]
+    assert 0 < samples[("costpipe_last_success_timestamp_seconds", (("provider", "static.ok"),))]
+    assert 0 == samples[("costpipe_alerts_pending", ())]
+    assert 1 <= samples[("costpipe_pass_duration_seconds_count", (("provider", "static.ok"),))]
+    # The library's standard process metrics come with it.
+    assert 10_000_000 < samples[("process_resident_memory_bytes", ())]
+    assert 0 < samples[("process_open_fds", ())]
     code, seconds = daemon.stop()
     assert 0 == code
     assert seconds < 10
