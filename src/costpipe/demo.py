@@ -4,6 +4,11 @@ One event loop runs the billing-API simulator, the daemon (a backfill of a
 few days, then a pass every minute) writing into an embedded SQLite store (or
 InfluxDB with ``--influx URL``), budgets tight enough to fire, and the
 dashboard. Ctrl-C stops everything and exits 0. No root, no database server.
+
+The monthly budget is sized after the backfill from the month's *estimated*
+spend in the store (the budget's own basis, read through the query layer as
+the alert engine reads it), and the alerts are evaluated right after the
+figures are printed, so the console and the alerts show the same money.
 """
 
 from __future__ import annotations
@@ -12,21 +17,33 @@ import argparse
 import asyncio
 import importlib.util
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from costpipe.alerts.periods import period_at
+from costpipe.alerts.rules import BudgetStatus, assess, budget_amount
 from costpipe.config.settings import Settings, parse_config
 from costpipe.engine.progress import ProgressPrinter
 from costpipe.engine.runtime import register_config_secrets
 from costpipe.plugins import build_plugin_manager
+from costpipe.query.api import Basis, CostQuery, CostReader
 
-__all__ = ["add_arguments", "demo_config", "run_from_args"]
+__all__ = ["DemoBudgets", "add_arguments", "demo_config", "run_from_args", "size_budgets"]
 
 log = structlog.get_logger("costpipe")
+
+TIMEZONE = "UTC"
+#: The demo's monthly budget is sized so that the month's spend so far is this share
+#: of it: past the 50 % and 80 % thresholds, short of 100 %.
+MONTHLY_FILL = Decimal("0.9")
+MONTHLY_THRESHOLDS = (50, 80, 100)
+#: The per-user daily budget (OpenAI users; records without a user are left out).
+DAILY_PER_USER = Decimal(5)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +86,7 @@ def demo_config(
         "pipeline": {
             "interval": interval,
             "lookback": "6h",
-            "timezone": "UTC",
+            "timezone": TIMEZONE,
             "state_dir": str(state_dir),
             "chunk": "1d",
         },
@@ -87,12 +104,12 @@ def demo_config(
                 "amount_usd": str(monthly_budget),
                 "period": "month",
                 "cost_basis": "estimated",
-                "thresholds": [50, 80, 100],
+                "thresholds": list(MONTHLY_THRESHOLDS),
                 "forecast": True,
             },
             {
                 "name": "demo-daily-per-user",
-                "amount_usd": 5,
+                "amount_usd": str(DAILY_PER_USER),
                 "period": "day",
                 "cost_basis": "estimated",
                 "group_by": "user_id",
@@ -105,59 +122,110 @@ def demo_config(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class DemoBudgets:
+    """The demo's budgets, sized from what the backfill stored, and where they stand.
+
+    Figures come from the store through the query layer, on the budgets' own basis
+    (``estimated``), exactly as the alert engine reads them right afterwards.
+    """
+
+    monthly: BudgetStatus
+    users_over: dict[str, Decimal]
+    """OpenAI users whose spend today reached :data:`DAILY_PER_USER`."""
+
+    def lines(self) -> list[str]:
+        """What the console shows, naming every alert the first evaluation sends."""
+        status = self.monthly
+        text = [
+            f"budget demo-monthly: ${status.spend_usd:.2f} of ${status.budget_usd} "
+            f"estimated this month ({status.percent} %)"
+        ]
+        if status.crossed:
+            # One evaluation sends one alert per budget: the highest threshold crossed.
+            passed = " and ".join(f"{t} %" for t in status.crossed)
+            text.append(f"  crosses {passed}: alert at {status.crossed[-1]} %")
+        if status.forecast_breaches and status.forecast is not None:
+            text.append(
+                f"  forecast ${status.forecast.projected_usd:.2f} by the end of the month: "
+                "forecast alert"
+            )
+        over = ", ".join(f"{user} ${spend:.2f}" for user, spend in sorted(self.users_over.items()))
+        text.append(
+            f"budget demo-daily-per-user: ${DAILY_PER_USER} per OpenAI user a day; "
+            + (f"over it today: {over}" if over else "nobody over it today")
+        )
+        return text
+
+
+async def size_budgets(reader: CostReader, now: datetime, timezone: str) -> DemoBudgets:
+    """Size the monthly budget from the month's estimated spend in the store."""
+    month = period_at("month", now, timezone)
+    spend = await reader.total(CostQuery(month.start, month.end, Basis.ESTIMATED))
+    amount = max(Decimal("0.01"), (spend / MONTHLY_FILL).quantize(Decimal("0.01"), ROUND_UP))
+    monthly = assess("", spend, budget_amount(amount), list(MONTHLY_THRESHOLDS), month, now, True)
+    day = period_at("day", now, timezone)
+    per_user = await reader.breakdown(
+        CostQuery(day.start, day.end, Basis.ESTIMATED, {"provider": ("openai",)}), by="user_id"
+    )
+    over = {
+        row.group: row.cost_usd for row in per_user if row.group and row.cost_usd >= DAILY_PER_USER
+    }
+    return DemoBudgets(monthly, over)
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from costpipe.engine.daemon import Daemon
     from costpipe.engine.passes import PassRunner
-    from costpipe.engine.wiring import alert_engine_for
+    from costpipe.engine.wiring import alert_engine_for, readable_store
     from costpipe.simulator import Simulator, SimulatorOptions
 
     simulator = Simulator(SimulatorOptions(seed=args.seed))
     base_url = await simulator.start()
     print(f"simulated OpenAI and Anthropic billing APIs on {base_url}", flush=True)
     args.state_dir.mkdir(parents=True, exist_ok=True)
-    # Size the monthly budget from the month's spend so far, so that its 50 % and
-    # 80 % thresholds fire on the first pass whatever the day of the month.
     now = datetime.now(UTC)
     since = (now - timedelta(days=args.days)).replace(hour=0, minute=0, second=0, microsecond=0)
-    month_start = max(since, now.replace(day=1, hour=0, minute=0, second=0, microsecond=0))
-    spent = sum(
-        (
-            totals.cost_usd
-            for provider in ("openai", "anthropic")
-            for totals in simulator.truth(provider, month_start, now).values()
-        ),
-        Decimal(0),
-    )
-    budget = max(Decimal(1), (spent * Decimal("1.1")).quantize(Decimal(1)))
-    print(f"demo budget: ${budget} this month (spend so far ${spent:.2f})", flush=True)
     pm, registry = build_plugin_manager()
-    document = demo_config(
-        base_url,
-        simulator.openai_admin_key,
-        simulator.anthropic_admin_key,
-        args.state_dir,
-        influx=args.influx,
-        interval=args.interval,
-        monthly_budget=budget,
-    )
-    settings: Settings = parse_config(document, registry)
-    register_config_secrets(settings)
 
-    runner = PassRunner(
-        settings, pm, alerts=alert_engine_for, progress=ProgressPrinter(sys.stdout).update
-    )
-    daemon = Daemon(runner)
-    stop = daemon.stop_requested
-    daemon.install_signal_handlers()
+    def settings_for(monthly_budget: Decimal) -> Settings:
+        document = demo_config(
+            base_url,
+            simulator.openai_admin_key,
+            simulator.anthropic_admin_key,
+            args.state_dir,
+            influx=args.influx,
+            interval=args.interval,
+            monthly_budget=monthly_budget,
+        )
+        settings = parse_config(document, registry)
+        register_config_secrets(settings)
+        return settings
 
+    progress = ProgressPrinter(sys.stdout).update
     dashboard: Any = None
     try:
-        async with runner:
-            until = datetime.now(UTC)
+        # First the backfill, without alerts: the monthly budget is sized from
+        # what it stored, so that the thresholds it names fire whatever the day.
+        backfill = PassRunner(settings_for(Decimal(1)), pm, progress=progress)
+        stopper = Daemon(backfill)
+        stopper.install_signal_handlers()
+        async with backfill:
             print(f"backfilling {since:%Y-%m-%d} .. now", flush=True)
-            await runner.backfill(since, until)
-            if stop.is_set():
+            await backfill.backfill(since, datetime.now(UTC))
+            reader = readable_store(backfill.settings, backfill.runtime)
+            if stopper.stop_requested.is_set() or reader is None:
                 return 0
+            budgets = await size_budgets(reader, datetime.now(UTC), TIMEZONE)
+        settings = settings_for(budgets.monthly.budget_usd)
+        runner = PassRunner(settings, pm, alerts=alert_engine_for, progress=progress)
+        daemon = Daemon(runner)
+        daemon.install_signal_handlers()
+        async with runner:
+            for line in budgets.lines():
+                print(line, flush=True)
+            # The alerts fire now, on the figures just printed (no new data in between).
+            await runner.evaluate_alerts()
             if args.no_dashboard or importlib.util.find_spec("panel") is None:
                 if not args.no_dashboard:
                     print("dashboard skipped: pip install 'costpipe[dashboard]'", flush=True)
