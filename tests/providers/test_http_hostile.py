@@ -129,13 +129,16 @@ class Streamer:
     """Streams *total* bytes of a JSON-looking body in 1 MiB chunks, chunked
     (no Content-Length), and counts what it managed to send."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, declare_length: bool = False) -> None:
         self.total = total
+        self.declare_length = declare_length
         self.sent = 0
 
     def app(self) -> web.Application:
         async def handle(request: web.Request) -> web.StreamResponse:
             response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            if self.declare_length:
+                response.content_length = self.total
             await response.prepare(request)
             chunk = b'{"data": [' + b" " * (MiB - 10)
             try:
@@ -190,6 +193,16 @@ async def test_a_200_mib_body_fails_at_a_1_mib_limit_with_memory_bounded(
     assert peak < 16 * MiB, f"peak {peak / MiB:.1f} MiB"
     assert streamer.sent < 100 * MiB
     assert (stats.pages_fetched, stats.retries) == (0, 0)
+
+
+async def test_a_declared_length_over_the_limit_is_refused_before_reading(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    streamer = Streamer(200 * MiB, declare_length=True)
+    client, _ = await make_client(await serve(streamer.app()), max_response_bytes=MiB)
+    with pytest.raises(PageError, match="response larger than 1 MiB"):
+        await client.get_json("/x")
+    assert streamer.sent < 100 * MiB
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
