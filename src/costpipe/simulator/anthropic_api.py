@@ -1,7 +1,8 @@
 """Pages of Anthropic's ``usage_report/messages`` and ``cost_report`` (Admin API).
 
-Pure functions of (query, world, now); HTTP, headers and auth live in
-:mod:`costpipe.simulator.server`. Behaviour follows provider-apis.md §2 and §9:
+Pages are pure functions of (query, world, now); :class:`AnthropicVendor` tells
+the shared middleware how the Admin API authenticates and words its errors.
+Behaviour:
 
 * array parameters only in bracket form (``group_by[]=model``, repeated); any
   unknown parameter, including an un-bracketed ``group_by``, is a 400, so a
@@ -21,6 +22,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
+from aiohttp import web
 from multidict import MultiMapping
 
 from costpipe.simulator.activity import Burst
@@ -36,10 +38,12 @@ from costpipe.simulator.buckets import (
     plan,
     sort_key,
 )
-from costpipe.simulator.wire import BadRequest, decimal_text
+from costpipe.simulator.hostile_pages import anthropic_endless_page
+from costpipe.simulator.vendor import AuthScheme, Failure, Vendor
+from costpipe.simulator.wire import BadRequest, decimal_text, dumps
 from costpipe.simulator.world import AnthropicWorld
 
-__all__ = ["FAST_MODE_BETA", "cost_page", "usage_page"]
+__all__ = ["FAST_MODE_BETA", "AnthropicVendor", "beta_flags", "cost_page", "usage_page"]
 
 FAST_MODE_BETA = "fast-mode-2026-02-01"
 LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
@@ -253,3 +257,87 @@ def cost_page(query: MultiMapping[str], world: AnthropicWorld, now: int) -> dict
             )
         results.append(rows)
     return _envelope(page, results)
+
+
+def beta_flags(request: web.Request) -> list[str]:
+    """Every ``anthropic-beta`` flag sent (comma-separated, possibly repeated)."""
+    return [
+        part.strip()
+        for header in request.headers.getall("anthropic-beta", [])
+        for part in header.split(",")
+    ]
+
+
+class AnthropicVendor(Vendor):
+    """``x-api-key`` plus a required ``anthropic-version``; errors
+    ``{"type": "error", "error": {type, message}, "request_id"}``; every answer
+    has a ``request-id`` header."""
+
+    name = "anthropic"
+    request_id_format = ("req_01", 22)
+
+    def __init__(self, world: AnthropicWorld) -> None:
+        self._auth = AuthScheme(
+            read_key=lambda request: request.headers.get("x-api-key", ""),
+            admin_keys=world.org.admin_keys,
+            lesser_key=world.org.api_key,
+            missing=Failure(401, "authentication_error", "x-api-key header is required"),
+            lesser=Failure(
+                403,
+                "permission_error",
+                "This endpoint requires an Admin API key (sk-ant-admin...); workspace API keys "
+                "don't work.",
+            ),
+            unknown=lambda key: Failure(401, "authentication_error", "invalid x-api-key"),
+            required_headers=(
+                (
+                    "anthropic-version",
+                    Failure(400, "invalid_request_error", "anthropic-version: header is required"),
+                ),
+            ),
+        )
+
+    @property
+    def auth(self) -> AuthScheme:
+        return self._auth
+
+    def render(self, failure: Failure, request_id: str | None) -> web.Response:
+        body = {
+            "type": "error",
+            "error": {"type": failure.kind, "message": failure.message},
+            "request_id": request_id,
+        }
+        return web.Response(
+            status=failure.status,
+            body=dumps(body),
+            content_type="application/json",
+            headers={**self._headers(request_id), **failure.headers},
+        )
+
+    def page(self, body: bytes, request_id: str | None) -> web.Response:
+        return web.Response(
+            body=body, content_type="application/json", headers=self._headers(request_id)
+        )
+
+    def bad_request(self, error: BadRequest) -> Failure:
+        return Failure(400, "invalid_request_error", error.message)
+
+    def rate_limited(self, retry_after_s: int) -> Failure:
+        return Failure(
+            429,
+            "rate_limit_error",
+            "Number of requests has exceeded your rate limit.",
+            headers={"retry-after": str(retry_after_s)},
+        )
+
+    def server_error(self, variant: int) -> Failure:
+        if variant % 2:
+            return Failure(529, "overloaded_error", "Overloaded")
+        return Failure(500, "api_error", "Internal server error")
+
+    def endless_page(self, request: web.Request, number: int, now: int) -> dict[str, object]:
+        return anthropic_endless_page(number)
+
+    @staticmethod
+    def _headers(request_id: str | None) -> dict[str, str]:
+        return {"request-id": request_id} if request_id else {}

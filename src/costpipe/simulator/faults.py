@@ -39,6 +39,7 @@ class FaultState:
         self.options = options
         self._attempts: Counter[str] = Counter()
         self._pages = 0
+        self._endless_pages = 0
         self._key_uses: Counter[str] = Counter()
         self.requests: Counter[tuple[str, int]] = Counter()
 
@@ -76,6 +77,11 @@ class FaultState:
         """Count one data page about to be served; True for the chosen one."""
         self._pages += 1
         return self.options.malformed_page == self._pages
+
+    def next_endless_page(self) -> int:
+        """Number one more endless page: its cursor is never served again."""
+        self._endless_pages += 1
+        return self._endless_pages
 
     def record(self, endpoint: str, status: int) -> None:
         self.requests[(endpoint, status)] += 1

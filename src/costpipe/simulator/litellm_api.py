@@ -33,9 +33,10 @@ from aiohttp import web
 from costpipe.simulator.hostile_names import hostile_names
 from costpipe.simulator.hostile_pages import litellm_endless_page
 from costpipe.simulator.seeded import SeededHash
+from costpipe.simulator.vendor import AuthScheme, Failure, Vendor, bearer_key
 from costpipe.simulator.wire import dumps
 
-__all__ = ["LiteLLMWorld", "SpendLog", "add_routes"]
+__all__ = ["LiteLLMVendor", "LiteLLMWorld", "SpendLog", "add_routes", "error_response"]
 
 NowFn = Callable[[], datetime]
 HOUR = 3600
@@ -239,49 +240,73 @@ def _at(row: SpendLog, moment: datetime) -> SpendLog:
     )
 
 
-def _error(status: int, message: str, kind: str) -> web.Response:
+def error_response(status: int, message: str, kind: str) -> web.Response:
     body = {"error": {"message": message, "type": kind, "param": "None", "code": str(status)}}
     return web.Response(status=status, body=dumps(body), content_type="application/json")
+
+
+class LiteLLMVendor(Vendor):
+    """``Authorization: Bearer <master key>``; a user's virtual key is 403
+    (spend routes need the proxy admin); errors ``{"error": {message, type,
+    param, code: "<status>"}}``."""
+
+    name = "litellm"
+    injects_failures = False
+
+    def __init__(self, world: LiteLLMWorld) -> None:
+        invalid = Failure(
+            401, "auth_error", "Authentication Error, Invalid proxy server token passed."
+        )
+        self._auth = AuthScheme(
+            read_key=bearer_key,
+            admin_keys=(world.master_key,),
+            lesser_key=world.user_key,
+            missing=invalid,
+            lesser=Failure(
+                403,
+                "auth_error",
+                "Only proxy admin can be used to generate, delete, update info for new "
+                "keys/users/teams. Route=/spend/logs/v2",
+            ),
+            unknown=lambda key: invalid,
+        )
+
+    @property
+    def auth(self) -> AuthScheme:
+        return self._auth
+
+    def render(self, failure: Failure, request_id: str | None) -> web.Response:
+        return error_response(failure.status, failure.message, failure.kind)
+
+    def endless_page(self, request: web.Request, number: int, now: int) -> dict[str, object]:
+        page, size = request.query.get("page", "1"), request.query.get("page_size", "50")
+        return litellm_endless_page(
+            int(page) if page.isdigit() else 1, int(size) if size.isdigit() else 50
+        )
 
 
 def _parse_date(raw: str) -> datetime:
     return datetime.strptime(raw, _FORMAT).replace(tzinfo=UTC)
 
 
-def add_routes(
-    app: web.Application, world: LiteLLMWorld, now: NowFn, endless: Callable[[], bool]
-) -> None:
-    """Mount ``/spend/logs/v2``; while *endless* says so, every page is empty
-    and claims one more page."""
+def add_routes(app: web.Application, world: LiteLLMWorld, now: NowFn) -> list[str]:
+    """Mount ``/spend/logs/v2`` (authentication is the shared middleware's, with
+    :class:`LiteLLMVendor`); return the paths."""
 
     async def spend_logs(request: web.Request) -> web.StreamResponse:
-        auth = request.headers.get("Authorization", "")
-        key = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-        if key == world.user_key:
-            return _error(
-                403,
-                "Only proxy admin can be used to generate, delete, update info for new keys/users/teams. Route=/spend/logs/v2",
-                "auth_error",
-            )
-        if key != world.master_key:
-            return _error(
-                401, "Authentication Error, Invalid proxy server token passed.", "auth_error"
-            )
         query = request.query
         if "start_date" not in query or "end_date" not in query:
-            return _error(400, "Start date and end date are required", "bad_request_error")
+            return error_response(400, "Start date and end date are required", "bad_request_error")
         try:
             lo = _parse_date(query["start_date"])
             hi = _parse_date(query["end_date"])
             page = int(query.get("page", "1"))
             size = int(query.get("page_size", "50"))
         except ValueError as error:
-            return _error(400, f"Invalid parameter: {error}", "bad_request_error")
+            return error_response(400, f"Invalid parameter: {error}", "bad_request_error")
         if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
-            return _error(422, "page >= 1 and 1 <= page_size <= 100", "unprocessable_entity")
-        if endless():
-            return web.Response(
-                body=dumps(litellm_endless_page(page, size)), content_type="application/json"
+            return error_response(
+                422, "page >= 1 and 1 <= page_size <= 100", "unprocessable_entity"
             )
         moment = now()
         rows = world.logs(lo, hi, moment)
@@ -299,3 +324,4 @@ def add_routes(
         return web.Response(body=dumps(body), content_type="application/json")
 
     app.router.add_get("/spend/logs/v2", spend_logs)
+    return ["/spend/logs/v2"]

@@ -1,7 +1,7 @@
 """Pages of OpenAI's ``/v1/organization/costs`` and ``/usage/{completions,embeddings}``.
 
-Pure functions of (query, world, now): authentication, faults and HTTP live in
-:mod:`costpipe.simulator.server`. Behaviour follows provider-apis.md §1 and §9:
+Pages are pure functions of (query, world, now); :class:`OpenAIVendor` tells the
+shared middleware how OpenAI authenticates and words its errors. Behaviour:
 
 * array parameters are accepted as ``name`` and ``name[]`` (both repeated);
 * Costs: ``bucket_width`` must be ``1d``, ``limit`` 1..180 (default 7), the
@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
+from aiohttp import web
 from multidict import MultiMapping
 
 from costpipe.simulator.activity import Burst
@@ -32,11 +33,13 @@ from costpipe.simulator.buckets import (
     plan,
     sort_key,
 )
+from costpipe.simulator.hostile_pages import openai_endless_page
 from costpipe.simulator.organization import OpenAIStream
-from costpipe.simulator.wire import BadRequest
+from costpipe.simulator.vendor import AuthScheme, Failure, Vendor, bearer_key
+from costpipe.simulator.wire import BadRequest, dumps
 from costpipe.simulator.world import OpenAIWorld
 
-__all__ = ["costs_page", "usage_page"]
+__all__ = ["OpenAIVendor", "costs_page", "usage_page"]
 
 USAGE_LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
 USAGE_GROUPS = {
@@ -282,3 +285,94 @@ def _cost_row(
         "quantity_unit": "tokens" if by_line else None,
         "organization_id": world.org.organization_id,
     }
+
+
+def _mask(key: str) -> str:
+    """OpenAI shows the first and last characters of a wrong key only."""
+    if len(key) <= 10:
+        return "*" * len(key)
+    return key[:8] + "*" * (len(key) - 12) + key[-4:]
+
+
+class OpenAIVendor(Vendor):
+    """``Authorization: Bearer sk-admin-…``; errors ``{"error": {message, type,
+    param, code}}``; every answer has ``x-request-id``."""
+
+    name = "openai"
+    request_id_format = ("req_", 32)
+
+    def __init__(self, world: OpenAIWorld) -> None:
+        self._auth = AuthScheme(
+            read_key=bearer_key,
+            admin_keys=world.org.admin_keys,
+            lesser_key=world.org.project_key,
+            missing=Failure(
+                401,
+                "invalid_request_error",
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            ),
+            lesser=Failure(
+                403,
+                "invalid_request_error",
+                "You have insufficient permissions for this operation. Missing scopes: "
+                "api.usage.read. Check that you have the correct role in your organization "
+                "(Reader, Writer, Owner) and project (Member, Owner), and if you're using a "
+                "restricted API key, that it has the necessary scopes.",
+            ),
+            unknown=lambda key: Failure(
+                401,
+                "invalid_request_error",
+                f"Incorrect API key provided: {_mask(key)}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                "invalid_api_key",
+            ),
+        )
+
+    @property
+    def auth(self) -> AuthScheme:
+        return self._auth
+
+    def render(self, failure: Failure, request_id: str | None) -> web.Response:
+        body = {
+            "error": {
+                "message": failure.message,
+                "type": failure.kind,
+                "param": failure.param,
+                "code": failure.code,
+            }
+        }
+        return web.Response(
+            status=failure.status,
+            body=dumps(body),
+            content_type="application/json",
+            headers={**self._headers(request_id), **failure.headers},
+        )
+
+    def page(self, body: bytes, request_id: str | None) -> web.Response:
+        return web.Response(
+            body=body, content_type="application/json", headers=self._headers(request_id)
+        )
+
+    def rate_limited(self, retry_after_s: int) -> Failure:
+        return Failure(
+            429,
+            "requests",
+            "Rate limit reached for requests. Please try again later.",
+            "rate_limit_exceeded",
+            headers={"Retry-After": str(retry_after_s)},
+        )
+
+    def server_error(self, variant: int) -> Failure:
+        return Failure(
+            503 if variant % 2 else 500,
+            "server_error",
+            "The server had an error while processing your request. Sorry about that!",
+        )
+
+    def endless_page(self, request: web.Request, number: int, now: int) -> dict[str, object]:
+        return openai_endless_page(now, number)
+
+    @staticmethod
+    def _headers(request_id: str | None) -> dict[str, str]:
+        return {"x-request-id": request_id} if request_id else {}

@@ -28,9 +28,18 @@ from aiohttp import web
 
 from costpipe.simulator.hostile_names import hostile_names
 from costpipe.simulator.seeded import SeededHash
+from costpipe.simulator.vendor import AuthScheme, Failure, Vendor, bearer_key
 from costpipe.simulator.wire import dumps
 
-__all__ = ["ENDPOINTS", "ActivityRow", "Endpoint", "OpenRouterWorld", "add_routes"]
+__all__ = [
+    "ENDPOINTS",
+    "ActivityRow",
+    "Endpoint",
+    "OpenRouterVendor",
+    "OpenRouterWorld",
+    "add_routes",
+    "error_response",
+]
 
 NowFn = Callable[[], datetime]
 HISTORY_DAYS = 30
@@ -208,52 +217,67 @@ class OpenRouterWorld:
         return OLDER_USAGE + sum((r.usage for r in self.activity(now)), Decimal(0))
 
 
-def _error(status: int, message: str) -> web.Response:
+def error_response(status: int, message: str) -> web.Response:
     body = {"error": {"code": status, "message": message, "metadata": None}, "user_id": None}
     return web.Response(status=status, body=dumps(body), content_type="application/json")
 
 
+class OpenRouterVendor(Vendor):
+    """``Authorization: Bearer <management key>``; an inference key is 403;
+    errors ``{"error": {"code": <int>, "message", "metadata"}, "user_id"}``."""
+
+    name = "openrouter"
+    injects_failures = False
+
+    def __init__(self, world: OpenRouterWorld) -> None:
+        self._auth = AuthScheme(
+            read_key=bearer_key,
+            admin_keys=(world.management_key,),
+            lesser_key=world.inference_key,
+            missing=Failure(401, "", "Missing Authentication header"),
+            lesser=Failure(403, "", "Only management keys can perform this operation"),
+            unknown=lambda key: Failure(401, "", "User not found."),
+        )
+
+    @property
+    def auth(self) -> AuthScheme:
+        return self._auth
+
+    def render(self, failure: Failure, request_id: str | None) -> web.Response:
+        return error_response(failure.status, failure.message)
+
+
+PATHS = ("/activity", "/credits")
+
+
 def add_routes(
     app: web.Application, world: OpenRouterWorld, now: NowFn, prefix: str = "/api/v1"
-) -> None:
-    """Mount ``/activity`` and ``/credits`` under *prefix*."""
-
-    def refusal(request: web.Request) -> web.Response | None:
-        auth = request.headers.get("Authorization", "")
-        key = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-        if not key:
-            return _error(401, "Missing Authentication header")
-        if key == world.inference_key:
-            return _error(403, "Only management keys can perform this operation")
-        if key != world.management_key:
-            return _error(401, "User not found.")
-        return None
+) -> list[str]:
+    """Mount ``/activity`` and ``/credits`` under *prefix* (authentication is
+    the shared middleware's, with :class:`OpenRouterVendor`); return the paths."""
 
     async def activity(request: web.Request) -> web.StreamResponse:
-        refused = refusal(request)
-        if refused is not None:
-            return refused
         moment = now()
         only: date | None = None
         for name in request.query:
             if name not in ("date", "api_key_hash", "user_id", "group_by", "workspace_id"):
-                return _error(400, f"Invalid request parameters: unknown `{name}`")
+                return error_response(400, f"Invalid request parameters: unknown `{name}`")
         if "date" in request.query:
             try:
                 only = date.fromisoformat(request.query["date"])
             except ValueError:
-                return _error(400, "Invalid request parameters: date must be YYYY-MM-DD")
+                return error_response(400, "Invalid request parameters: date must be YYYY-MM-DD")
             if only not in world.served_days(moment):
-                return _error(400, "Invalid request parameters: date must be in the last 30 days")
+                return error_response(
+                    400, "Invalid request parameters: date must be in the last 30 days"
+                )
         rows = [r.as_json() for r in world.activity(moment, only)]
         return web.Response(body=dumps({"data": rows}), content_type="application/json")
 
     async def credits(request: web.Request) -> web.StreamResponse:
-        refused = refusal(request)
-        if refused is not None:
-            return refused
         body = {"data": {"total_credits": TOTAL_CREDITS, "total_usage": world.total_usage(now())}}
         return web.Response(body=dumps(body), content_type="application/json")
 
     app.router.add_get(prefix + "/activity", activity)
     app.router.add_get(prefix + "/credits", credits)
+    return [prefix + path for path in PATHS]
