@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
 
-from costpipe.components import ComponentConfig, Provider
+from costpipe.components import ComponentConfig, ComponentContext, Provider
 from costpipe.engine.pipeline import Outcome, Pipeline, scheduled_windows
 from costpipe.engine.state import Checkpoints
 from costpipe.errors import CostpipeError
@@ -127,7 +127,7 @@ async def test_a_stop_mid_run_loses_nothing(tmp_path: Path) -> None:
 
     def stop_soon(instance: str, done: int, total: int, records: int) -> None:
         if done == 2:
-            engine.stop.set()
+            engine.stop_requested.set()
 
     engine.progress = stop_soon
     [first] = await engine.run({provider: window}, backfill=True)
@@ -136,7 +136,7 @@ async def test_a_stop_mid_run_loses_nothing(tmp_path: Path) -> None:
     resumed_from = engine.checkpoints.backfill_progress("static.a", window.start, window.end)
     assert resumed_from == START + 2 * DAY
 
-    engine.stop.clear()
+    engine.stop_requested.clear()
     engine.progress = None
     provider.fetched_windows.clear()
     [second] = await engine.run({provider: window}, backfill=True)
@@ -185,11 +185,19 @@ class EndlessProvider(Provider[EndlessConfig]):
     name: ClassVar[str] = "endless"
     config_model = EndlessConfig
 
+    def __init__(self, config: EndlessConfig, context: ComponentContext) -> None:
+        super().__init__(config, context)
+        self.pages_wanted = 0
+        self.reached = asyncio.Event()
+        """Set once ``pages_wanted`` pages were fetched."""
+
     async def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
         if self.config.hang:
             await asyncio.Event().wait()
         while True:
             self.pages_fetched += 1
+            if self.pages_fetched == self.pages_wanted:
+                self.reached.set()
             await asyncio.sleep(0)
             yield []
 
@@ -208,12 +216,10 @@ class BoundedEndlessProvider(EndlessProvider):
             yield batch
 
 
-async def _stop_after_pages(
-    engine: Pipeline, provider: Provider[EndlessConfig], pages: int
-) -> None:
-    while provider.pages_fetched < pages:
-        await asyncio.sleep(0)
-    engine.stop.set()
+async def _stop_after_pages(engine: Pipeline, provider: EndlessProvider, pages: int) -> None:
+    provider.pages_wanted = pages
+    await provider.reached.wait()
+    engine.stop_requested.set()
 
 
 async def test_a_stop_ends_endless_empty_paging(tmp_path: Path) -> None:
@@ -236,7 +242,7 @@ async def test_a_stop_ends_a_page_that_never_answers(tmp_path: Path) -> None:
     for _ in range(10):
         await asyncio.sleep(0)
     assert not running.done()
-    engine.stop.set()
+    engine.stop_requested.set()
     async with asyncio.timeout(30):
         [result] = await running
     assert Outcome.STOPPED is result.outcome

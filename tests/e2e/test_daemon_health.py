@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -112,6 +113,22 @@ def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
+def families(text: str) -> set[str]:
+    return {family.name for family in text_string_to_metric_families(text)}
+
+
+def documented_metrics() -> set[str]:
+    """Every metric name the operations and alerts guides mention, as the
+    parser names its family (a counter without its ``_total``)."""
+    docs = Path(__file__).parents[2] / "docs"
+    text = (docs / "operations.md").read_text() + (docs / "alerts.md").read_text()
+    names = set(re.findall(r"`((?:costpipe|process|python)_[a-z_]+)", text))
+    names -= {"costpipe_startup", "costpipe_shutdown", "costpipe_starting"}  # hooks, log event
+    assert "process_resident_memory_bytes" in names
+    assert "costpipe_records_ingested_total" in names
+    return {name.removesuffix("_total") for name in names}
+
+
 def get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
@@ -146,6 +163,7 @@ def test_healthy_daemon_reports_200_metrics_and_stops_on_sigterm(
     # The library's standard process metrics come with it.
     assert 10_000_000 < samples[("process_resident_memory_bytes", ())]
     assert 0 < samples[("process_open_fds", ())]
+    assert documented_metrics() <= families(metrics)
     code, seconds = daemon.stop()
     assert 0 == code
     assert seconds < 10

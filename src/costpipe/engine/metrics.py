@@ -171,6 +171,8 @@ class DaemonMetrics:
             ["result"],
             registry=self.registry,
         )
+        for result in ("ok", "failed"):
+            self.config_reloads.labels(result)  # exposed as 0 before the first reload
         self._source: Callable[[], MetricsSource | None] = lambda: None
         self.registry.register(_LiveCollector(lambda: self._source()))
 

@@ -87,7 +87,7 @@ class PassRunner:
             [],
             self.checkpoints,
             chunk=settings.pipeline.chunk,
-            stop=self.stop_requested,
+            stop_requested=self.stop_requested,
             progress=progress,
         )
         self._alerts_factory = alerts

@@ -82,7 +82,8 @@ class Pipeline:
     sinks: Sequence[BatchWriter]
     checkpoints: Checkpoints
     chunk: timedelta = timedelta(days=7)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set to end every provider's pass gracefully: see :meth:`_transfer`."""
     progress: ProgressCallback | None = None
 
     async def run(
@@ -124,7 +125,7 @@ class Pipeline:
         clean = True
         try:
             for piece in pieces:
-                if self.stop.is_set():
+                if self.stop_requested.is_set():
                     result.outcome = Outcome.STOPPED
                     break
                 set_aside_before = provider.pages_set_aside
@@ -174,7 +175,7 @@ class Pipeline:
         """
         writing: asyncio.Task[None] | None = None
         stream = aiter(provider.fetch(piece))
-        stopping = asyncio.ensure_future(self.stop.wait())
+        stopping = asyncio.ensure_future(self.stop_requested.wait())
         page: asyncio.Future[Sequence[CostRecord]] | None = None
         try:
             while True:
@@ -193,7 +194,7 @@ class Pipeline:
                     writing = asyncio.create_task(self._write(enriched))
                     result.records += len(enriched)
                     result.batches += 1
-                if self.stop.is_set():
+                if self.stop_requested.is_set():
                     return False
         finally:
             stopping.cancel()

@@ -44,17 +44,21 @@ def _secrets_of(model: BaseModel) -> list[str]:
 
 
 def register_config_secrets(settings: Settings) -> None:
-    """Mask every secret of the configuration in all later log lines."""
+    """Mask every secret value of the configuration in all later log lines.
+
+    Whole values only (the key, the password, the whole webhook URL where the URL
+    is the secret), never fragments: splitting a webhook URL on ``:`` once
+    registered ``//127.0.0.1``, and every logged URL read ``http:***:33693/...``.
+    """
     for specs in settings.components.values():
         for spec in specs:
             for secret in _secrets_of(spec.config):
                 register_secret(secret)
-                # A basic-auth style "user:password" value leaks its parts too.
-                for part in secret.split(":"):
-                    register_secret(part)
     if settings.dashboard.basic_auth is not None:
-        for part in settings.dashboard.basic_auth.get_secret_value().split(":", 1)[1:]:
-            register_secret(part)
+        # "user:password": the password is a secret value of its own, the user name is not.
+        credentials = settings.dashboard.basic_auth.get_secret_value()
+        register_secret(credentials)
+        register_secret(credentials.partition(":")[2])
 
 
 def _price_table(settings: Settings) -> PriceTable | None:
