@@ -8,6 +8,7 @@ bound, and set oversized pages aside with memory bounded by its limit.
 
 from __future__ import annotations
 
+import asyncio
 import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,8 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from costpipe.components import ComponentContext
+from costpipe.engine.pipeline import Outcome, Pipeline
+from costpipe.engine.state import Checkpoints
 from costpipe.providers.anthropic import AnthropicConfig, AnthropicProvider
 from costpipe.providers.base import EndpointError, HttpProvider, PagingLimitError
 from costpipe.providers.litellm import LiteLLMConfig, LiteLLMProvider
@@ -27,7 +30,7 @@ from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
 from costpipe.providers.openrouter import OpenRouterConfig, OpenRouterProvider
 from costpipe.records import Window
 from costpipe.simulator import Simulator, SimulatorOptions
-from costpipe.testing import collect
+from costpipe.testing import MemorySink, collect
 from tests.providers.fakes import FakeClock, Serve
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
@@ -175,3 +178,49 @@ async def test_memory_stays_bounded_by_the_limit_not_the_page(
     assert provider.pages_set_aside > 0
     # Simulator and client in one process: a few MiB, never the 256 MiB pages.
     assert peak < 16 * MiB, f"peak {peak / MiB:.1f} MiB"
+
+
+def pipeline(tmp_path: Path) -> Pipeline:
+    return Pipeline([], [MemorySink.create()], Checkpoints(tmp_path / "checkpoints.json"))
+
+
+async def test_an_endless_pager_fails_its_pass_in_the_pipeline(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    simulator.set_faults(endless_pages=True)
+    provider = build(simulator, "anthropic", tmp_path, max_pages=25)
+    await provider.start()
+    try:
+        [result] = await pipeline(tmp_path).run({provider: WINDOW})
+    finally:
+        await provider.close()
+    assert result.outcome is Outcome.FAILED  # a failure, not "partial" with pages set aside
+    assert result.error is not None
+    assert "/v1/organizations/cost_report still had more pages after 25 (max_pages)" in (
+        result.error
+    )
+    assert provider.pages_set_aside == 0
+
+
+async def test_a_stop_ends_an_endless_pass_between_pages(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """The provider yields after every page, records or not, so the pipeline's stop
+    is honoured within a page or two instead of never."""
+    simulator.set_faults(endless_pages=True)
+    provider = build(simulator, "openai", tmp_path)
+    runner = pipeline(tmp_path)
+    await provider.start()
+    try:
+        task = asyncio.create_task(runner.run({provider: WINDOW}))
+        # Nothing signals a fetched page (empty pages reach no sink): poll the
+        # counter, yielding to the pass in between without any real wait.
+        while provider.pages_fetched < 5:  # noqa: ASYNC110
+            await asyncio.sleep(0)
+        runner.stop_requested.set()
+        stopped_at = provider.pages_fetched
+        [result] = await asyncio.wait_for(task, timeout=30)
+    finally:
+        await provider.close()
+    assert result.outcome is Outcome.STOPPED
+    assert provider.pages_fetched <= stopped_at + 1
