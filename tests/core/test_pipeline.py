@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
 
+import pytest
+
 from costpipe.components import ComponentConfig, ComponentContext, Provider
 from costpipe.engine.pipeline import Outcome, Pipeline, scheduled_windows
 from costpipe.engine.state import Checkpoints
-from costpipe.errors import CostpipeError
+from costpipe.providers.http.paging import FetchBudget
+from costpipe.providers.http.retry import Timer
 from costpipe.records import CostRecord, Window
 from costpipe.testing.static import StaticProvider, StaticProviderConfig, static_records
 
@@ -202,17 +206,26 @@ class EndlessProvider(Provider[EndlessConfig]):
             yield []
 
 
-class PageBoundError(CostpipeError):
-    """Stands for the error a provider raises past its page or time bound."""
-
-
 class BoundedEndlessProvider(EndlessProvider):
+    """Endless paging inside the providers' real fetch bounds (``FetchBudget``);
+    its clock advances ten minutes per page, so the time bound needs no waiting."""
+
     name: ClassVar[str] = "bounded"
+    max_pages = 50
+    max_duration = timedelta(days=365)
 
     async def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
+        ticks = itertools.count(0, 600)
+        budget = FetchBudget(
+            self.instance,
+            max_pages=self.max_pages,
+            max_duration=self.max_duration,
+            timer=Timer(monotonic=lambda: float(next(ticks))),
+        )
+        number = 0
         async for batch in super().fetch(window):
-            if self.pages_fetched > 50:
-                raise PageBoundError("more than 50 pages for one request plan")
+            number += 1
+            budget.before_page("https://api.example/v1/usage", number)
             yield batch
 
 
@@ -248,11 +261,23 @@ async def test_a_stop_ends_a_page_that_never_answers(tmp_path: Path) -> None:
     assert Outcome.STOPPED is result.outcome
 
 
-async def test_a_provider_past_its_page_bound_fails_the_pass(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ({}, "still had more pages after 50 (max_pages)"),
+        ({"max_pages": 10**6, "max_duration": timedelta(hours=1)}, "(max_fetch_duration)"),
+    ],
+)
+async def test_a_provider_past_its_fetch_bound_fails_the_pass(
+    tmp_path: Path, bounds: dict[str, object], message: str
+) -> None:
     provider = BoundedEndlessProvider(EndlessConfig(), make_context(tmp_path, "bounded.a"))
+    for name, value in bounds.items():
+        setattr(provider, name, value)
     engine = pipeline(tmp_path, [dict_sink(tmp_path)])
     async with asyncio.timeout(30):
         [result] = await engine.run({provider: Window(START, START + DAY)})
     assert Outcome.FAILED is result.outcome
-    assert "more than 50 pages" in (result.error or "")
+    assert message in (result.error or "")
     assert not result.healthy
+    assert engine.checkpoints.get("bounded.a") is None
