@@ -1,4 +1,4 @@
-"""Anthropic usage_report/messages and cost_report wire format (provider-apis.md §2, §9)."""
+"""Anthropic usage_report/messages and cost_report wire format as Anthropic documents them."""
 
 from __future__ import annotations
 

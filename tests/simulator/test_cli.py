@@ -76,6 +76,9 @@ async def test_run_from_args_serves_until_cancelled(capsys: pytest.CaptureFixtur
         info = await response.json()
     assert info["seed"] == 5
     assert info["openai"]["base_url"] == match.group(1) + "/v1"
+    assert info["openrouter"]["base_url"] == match.group(1) + "/api/v1"
+    assert info["openrouter"]["management_key"] in printed
+    assert info["litellm"]["master_key"] in printed
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -1,4 +1,4 @@
-"""OpenAI Costs and Usage wire format, checked against provider-apis.md §1 and §9."""
+"""OpenAI Costs and Usage wire format, as OpenAI documents it (docs/simulator.md)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ def _ts(moment: datetime) -> int:
 
 
 def _model_of_line_item(line_item: str) -> str:
-    """Best-effort parse of ``"[prefix | ]<model>, <direction>"`` (provider-apis.md §1.2)."""
+    """Best-effort parse of ``"[prefix | ]<model>, <direction>"`` (docs/simulator.md, Money)."""
     head = line_item.rsplit(", ", 1)[0]
     return head.split(" | ", 1)[1] if " | " in head else head
 

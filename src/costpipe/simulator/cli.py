@@ -155,6 +155,10 @@ async def run_from_args(args: argparse.Namespace) -> None:
             f"             project key (403) {simulator.openai_project_key}\n"
             f"  Anthropic  base_url {simulator.anthropic_base_url}\n"
             f"             admin key {simulator.anthropic_admin_key}\n"
+            f"  OpenRouter base_url {simulator.openrouter_base_url}\n"
+            f"             management key {simulator.openrouter.management_key}\n"
+            f"  LiteLLM    base_url {simulator.litellm_base_url}\n"
+            f"             master key {simulator.litellm.master_key}\n"
             f"  control    {base}/_sim/info  /_sim/truth  /_sim/stats  /_sim/faults  POST /_sim/revise",
             file=sys.stdout,
             flush=True,

@@ -1,4 +1,4 @@
-"""A fake of the LiteLLM proxy's ``GET /spend/logs/v2`` (provider-apis.md §4).
+"""A fake of the LiteLLM proxy's ``GET /spend/logs/v2`` (see docs/simulator.md).
 
 Behaviour:
 

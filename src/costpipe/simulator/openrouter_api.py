@@ -1,4 +1,4 @@
-"""A fake of OpenRouter's ``/api/v1/activity`` and ``/api/v1/credits`` (provider-apis.md §3).
+"""A fake of OpenRouter's ``/api/v1/activity`` and ``/api/v1/credits`` (see docs/simulator.md).
 
 Base URL ``http://127.0.0.1:P/api/v1``. Behaviour:
 

@@ -182,6 +182,16 @@ class Simulator:
                 "workspace_ids": self.anthropic.org.workspace_ids,
                 "api_key_ids": self.anthropic.org.api_key_ids,
             },
+            "openrouter": {
+                "base_url": base_url + "/api/v1",
+                "management_key": self.openrouter.management_key,
+                "inference_key": self.openrouter.inference_key,
+            },
+            "litellm": {
+                "base_url": base_url,
+                "master_key": self.litellm.master_key,
+                "user_key": self.litellm.user_key,
+            },
         }
 
     def _world(self, provider: str) -> OpenAIWorld | AnthropicWorld:
