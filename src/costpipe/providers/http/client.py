@@ -38,37 +38,30 @@ Waiting goes through :attr:`timer`, so tests replace the clock and the sleep.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any, Protocol
 
 import aiohttp
 from yarl import URL
 
-from costpipe.errors import AuthError, TransientError
+from costpipe.errors import TransientError
 from costpipe.providers.http.responses import (
     ERROR_BODY_LIMIT,
+    AuthHint,
     BodyTooLarge,
     EndpointError,
     Page,
     PageError,
-    error_code,
-    error_excerpt,
+    Requester,
     format_bytes,
+    interpret,
     read_body,
+    redirect_error,
 )
-from costpipe.providers.http.retry import (
-    RETRY_STATUSES,
-    Retryable,
-    Timer,
-    next_wait,
-    retry_after_seconds,
-)
-from costpipe.redaction import redact_url, safe_excerpt
+from costpipe.providers.http.retry import Retryable, Timer, next_wait
+from costpipe.redaction import redact_url
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "AuthHint", "HttpClient", "RequestStats", "user_agent"]
 
@@ -88,18 +81,6 @@ class RequestStats(Protocol):
 
     pages_fetched: int
     retries: int
-
-
-@dataclass(frozen=True, slots=True)
-class AuthHint:
-    """What a refused-credential or wrong-URL message tells the human."""
-
-    requirement: str
-    """The kind of key or scope needed, e.g. ``an Admin key with api.usage.read``."""
-    config_key: str = "api_key"
-    env_var: str | None = None
-    documented_base_url: str | None = None
-    """The API root the provider documents, suggested when an endpoint is not found."""
 
 
 class HttpClient:
@@ -138,7 +119,6 @@ class HttpClient:
         self._slots = slots
         self._stats = stats
         self._log = log
-        self._auth = auth
         self._verify_tls = verify_tls
         self._timeout = aiohttp.ClientTimeout(total=timeout.total_seconds())
         self._max_retries = max_retries
@@ -147,6 +127,7 @@ class HttpClient:
         self.max_response_bytes = max_response_bytes
         self._secrets = tuple(s for s in secrets if s)
         self.timer = timer or Timer()
+        self._requester = Requester(instance, self.base_url, auth, self._secrets)
         self._rng = random.Random()
         self._session: aiohttp.ClientSession | None = None
         # aiohttp turns `user:password@` into an Authorization header; with a bearer
@@ -235,14 +216,16 @@ class HttpClient:
                 async with self._session.get(url, allow_redirects=False) as response:
                     status = response.status
                     if 300 <= status < 400:
-                        raise self._redirect_error(url, status, response.headers)
+                        raise redirect_error(self._requester, url, status, response.headers)
                     headers = response.headers
                     body = await self._read(response, safe, status)
             except TimeoutError:
                 raise Retryable("timed out") from None
             except aiohttp.ClientError as exc:
                 raise Retryable(f"connection failed ({type(exc).__name__})") from None
-        return self._interpret(url, safe, status, headers, body)
+        if status < 300:
+            self._stats.pages_fetched += 1
+        return interpret(self._requester, url, status, headers, body)
 
     async def _read(self, response: aiohttp.ClientResponse, safe: str, status: int) -> bytes:
         limit = self.max_response_bytes if status < 300 else ERROR_BODY_LIMIT
@@ -262,72 +245,3 @@ class HttpClient:
             if status >= 300:
                 return b""
             raise PageError(safe, str(exc)) from None
-
-    def _interpret(
-        self, url: URL, safe: str, status: int, headers: Mapping[str, str], body: bytes
-    ) -> Page:
-        if status in (401, 403):
-            raise AuthError(self._auth_message(status, body))
-        if status in RETRY_STATUSES or status >= 500:
-            reason = f"HTTP {status}"
-            message = error_excerpt(body, self._secrets)
-            if message:
-                reason += f": {message}"
-            if headers.get("x-should-retry", "").lower() == "false" or (
-                status == 429 and error_code(body) == "insufficient_quota"
-            ):
-                # The server says waiting will not help within this pass.
-                raise TransientError(f"{self.instance}: {safe}: {reason}")
-            raise Retryable(reason, retry_after_seconds(headers))
-        if status == 404:
-            raise self._not_found_error(url, body)
-        if status >= 400:
-            message = error_excerpt(body, self._secrets, 300)
-            raise PageError(safe, f"HTTP {status}" + (f": {message}" if message else ""))
-        self._stats.pages_fetched += 1
-        try:
-            data = json.loads(body.decode("utf-8"), parse_float=Decimal)
-        # RecursionError: a body nested deeper than the interpreter's stack (hostile).
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise PageError(safe, f"response is not valid JSON ({exc})") from None
-        return Page(safe, data)
-
-    def _redirect_error(self, url: URL, status: int, headers: Mapping[str, str]) -> EndpointError:
-        location = headers.get("Location", "")
-        try:
-            target = redact_url(url.join(URL(location)))
-        except (ValueError, TypeError):
-            target = redact_url(location)
-        target = safe_excerpt(target, 300, self._secrets) or "(no Location header)"
-        return EndpointError(
-            f"{self.instance}: {redact_url(url.with_query(None))} answered HTTP {status}, "
-            f"a redirect to {target}. costpipe never follows a provider's redirect (it "
-            "could carry the API key to another host); if that location is the "
-            f"provider's real API, set `base_url` of {self.instance} to it."
-        )
-
-    def _not_found_error(self, url: URL, body: bytes) -> EndpointError:
-        detail = error_excerpt(body, self._secrets)
-        documented = self._auth.documented_base_url
-        fix = (
-            f"the provider documents {documented}"
-            if documented
-            else "it must be the API root the provider documents"
-        )
-        return EndpointError(
-            f"{self.instance}: {redact_url(url.with_query(None))} answered HTTP 404"
-            + (f" ({detail})" if detail else "")
-            + f": this endpoint is not where `base_url` ({self.base_url}) points. "
-            f"Check the config key `base_url` of {self.instance}: {fix}."
-        )
-
-    def _auth_message(self, status: int, body: bytes) -> str:
-        detail = error_excerpt(body, self._secrets, 300)
-        what = "the API key was refused" if status == 401 else "the API key lacks a permission"
-        source = f" (read from ${self._auth.env_var})" if self._auth.env_var else ""
-        return (
-            f"{self.instance}: {what} (HTTP {status}"
-            + (f": {detail}" if detail else "")
-            + f"). Check the config key `{self._auth.config_key}` of {self.instance}{source}: "
-            + f"{self._auth.requirement} is needed."
-        )

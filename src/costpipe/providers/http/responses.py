@@ -19,24 +19,33 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
-from costpipe.errors import ConfigError, MalformedDataError
-from costpipe.redaction import safe_excerpt
+from costpipe.errors import AuthError, ConfigError, MalformedDataError, TransientError
+from costpipe.providers.http.retry import RETRY_STATUSES, Retryable, retry_after_seconds
+from costpipe.redaction import redact_url, safe_excerpt
 
 __all__ = [
     "ERROR_BODY_LIMIT",
+    "AuthHint",
     "EndpointError",
     "Page",
     "PageError",
+    "Requester",
+    "auth_message",
     "error_code",
     "error_excerpt",
     "format_bytes",
+    "interpret",
+    "not_found_error",
     "read_body",
+    "redirect_error",
 ]
 
 #: An error body is read up to this size: enough for any API's message.
@@ -51,6 +60,18 @@ class Page:
 
     url: str
     body: Any
+
+
+@dataclass(frozen=True, slots=True)
+class AuthHint:
+    """What a refused-credential or wrong-URL message tells the human."""
+
+    requirement: str
+    """The kind of key or scope needed, e.g. ``an Admin key with api.usage.read``."""
+    config_key: str = "api_key"
+    env_var: str | None = None
+    documented_base_url: str | None = None
+    """The API root the provider documents, suggested when an endpoint is not found."""
 
 
 class PageError(MalformedDataError):
@@ -160,3 +181,95 @@ def error_code(body: bytes) -> str:
     if isinstance(error, dict):
         return str(error.get("code") or error.get("type") or "")[:100]
     return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who asked, for the messages about the answer: the instance, its API root
+    as shown (no credentials), what its key must be, and the secrets to mask."""
+
+    instance: str
+    base_url: str
+    auth: AuthHint
+    secrets: tuple[str, ...] = ()
+
+
+def interpret(
+    who: Requester, url: URL, status: int, headers: Mapping[str, str], body: bytes
+) -> Page:
+    """The decoded page of a 2xx answer (JSON fractions as Decimal); otherwise
+    raise what the status means: AuthError (401, 403), Retryable or
+    TransientError (408, 409, 429, 5xx), EndpointError (404), PageError."""
+    safe = redact_url(url)
+    if status in (401, 403):
+        raise AuthError(auth_message(who, status, body))
+    if status in RETRY_STATUSES or status >= 500:
+        reason = f"HTTP {status}"
+        message = error_excerpt(body, who.secrets)
+        if message:
+            reason += f": {message}"
+        if headers.get("x-should-retry", "").lower() == "false" or (
+            status == 429 and error_code(body) == "insufficient_quota"
+        ):
+            # The server says waiting will not help within this pass.
+            raise TransientError(f"{who.instance}: {safe}: {reason}")
+        raise Retryable(reason, retry_after_seconds(headers))
+    if status == 404:
+        raise not_found_error(who, url, body)
+    if status >= 400:
+        message = error_excerpt(body, who.secrets, 300)
+        raise PageError(safe, f"HTTP {status}" + (f": {message}" if message else ""))
+    try:
+        data = json.loads(body.decode("utf-8"), parse_float=Decimal)
+    # RecursionError: a body nested deeper than the interpreter's stack (hostile).
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise PageError(safe, f"response is not valid JSON ({exc})") from None
+    return Page(safe, data)
+
+
+def redirect_error(
+    who: Requester, url: URL, status: int, headers: Mapping[str, str]
+) -> EndpointError:
+    """A 3xx: never followed; the message names the target without credentials."""
+    location = headers.get("Location", "")
+    try:
+        target = redact_url(url.join(URL(location)))
+    except (ValueError, TypeError):
+        target = redact_url(location)
+    target = safe_excerpt(target, 300, who.secrets) or "(no Location header)"
+    return EndpointError(
+        f"{who.instance}: {redact_url(url.with_query(None))} answered HTTP {status}, "
+        f"a redirect to {target}. costpipe never follows a provider's redirect (it "
+        "could carry the API key to another host); if that location is the "
+        f"provider's real API, set `base_url` of {who.instance} to it."
+    )
+
+
+def not_found_error(who: Requester, url: URL, body: bytes) -> EndpointError:
+    """A 404 on an endpoint the provider documents: ``base_url`` is wrong."""
+    detail = error_excerpt(body, who.secrets)
+    documented = who.auth.documented_base_url
+    fix = (
+        f"the provider documents {documented}"
+        if documented
+        else "it must be the API root the provider documents"
+    )
+    return EndpointError(
+        f"{who.instance}: {redact_url(url.with_query(None))} answered HTTP 404"
+        + (f" ({detail})" if detail else "")
+        + f": this endpoint is not where `base_url` ({who.base_url}) points. "
+        f"Check the config key `base_url` of {who.instance}: {fix}."
+    )
+
+
+def auth_message(who: Requester, status: int, body: bytes) -> str:
+    """A refused key: what was refused, where the key came from, what is needed."""
+    detail = error_excerpt(body, who.secrets, 300)
+    what = "the API key was refused" if status == 401 else "the API key lacks a permission"
+    source = f" (read from ${who.auth.env_var})" if who.auth.env_var else ""
+    return (
+        f"{who.instance}: {what} (HTTP {status}"
+        + (f": {detail}" if detail else "")
+        + f"). Check the config key `{who.auth.config_key}` of {who.instance}{source}: "
+        + f"{who.auth.requirement} is needed."
+    )
