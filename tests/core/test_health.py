@@ -9,16 +9,34 @@ import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
-from costpipe.engine.health import HealthServer, is_loopback
+from costpipe.engine.health import HealthServer, health_report, is_loopback
 from costpipe.engine.metrics import DaemonMetrics
 from costpipe.engine.spool import Spools
 from costpipe.engine.state import ProviderStatus, StatusFile
+from costpipe.testing.static import StaticProvider, StaticProviderConfig
+
+from .conftest import make_context
 
 
 class Source:
+    """What a pass runner shows the health server: static.a is configured; status.json
+    also remembers static.gone, removed from the config while it was failing."""
+
     def __init__(self, tmp_path: Path) -> None:
-        self.status = StatusFile(tmp_path / "status.json", {"static.a": ProviderStatus(state="ok")})
+        context = make_context(tmp_path, "static.a")
+        self.providers = [StaticProvider(StaticProviderConfig(), context)]
+        self.status = StatusFile(
+            tmp_path / "status.json",
+            {"static.a": ProviderStatus(state="ok"), "static.gone": ProviderStatus(state="auth")},
+        )
         self.spools = Spools([])
+
+
+def test_healthz_reports_configured_providers_only(tmp_path: Path) -> None:
+    status, body = health_report(Source(tmp_path))
+    assert 200 == status
+    assert ["static.a"] == list(body["providers"])  # type: ignore[call-overload]
+    assert [] == body["problems"]
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,8 @@ class Daemon:
         with ``once``, 1 unless every provider's pass succeeded."""
         while not self.stop_requested.is_set():
             await self._reload_if_requested()
+            if self.stop_requested.is_set():  # a stop arrived during the reload
+                break
             results = await self.runner.scheduled_pass()
             if once:
                 return 0 if all(r.outcome is Outcome.OK for r in results) else 1
@@ -95,6 +97,8 @@ class Daemon:
         replacement = await self._reload(self.runner)
         if replacement is not None:
             self.runner = replacement
+            if self.stop_requested.is_set():
+                replacement.stop_requested.set()
 
     async def _wait_for_next_pass(self) -> None:
         """Sleep until the next pass is due, a stop or a reload; meanwhile replay

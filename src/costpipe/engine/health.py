@@ -9,12 +9,13 @@ daemon's :class:`~costpipe.engine.metrics.DaemonMetrics` registry.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
 
+from costpipe.components import Provider
 from costpipe.engine.metrics import CONTENT_TYPE, DaemonMetrics
 from costpipe.engine.spool import Spools
 from costpipe.engine.state import StatusFile
@@ -29,6 +30,9 @@ _UNHEALTHY = {"auth", "failed", "partial"}
 
 class HealthSource(Protocol):
     @property
+    def providers(self) -> Sequence[Provider[Any]]: ...
+
+    @property
     def status(self) -> StatusFile: ...
 
     @property
@@ -36,8 +40,11 @@ class HealthSource(Protocol):
 
 
 def health_report(source: HealthSource) -> tuple[int, dict[str, object]]:
-    """The HTTP status and JSON body of ``/healthz``: 200 when every provider's
-    last pass succeeded and no spool holds data, 503 with the problems otherwise."""
+    """The HTTP status and JSON body of ``/healthz``: 200 when every configured
+    provider's last pass succeeded and no spool holds data, 503 with the problems
+    otherwise. ``status.json`` may still hold a provider removed from the config
+    (by a reload or a restart): that one is not reported."""
+    configured = {p.instance for p in source.providers}
     providers = {
         name: {
             "state": status.state,
@@ -46,6 +53,7 @@ def health_report(source: HealthSource) -> tuple[int, dict[str, object]]:
             "last_error": status.last_error,
         }
         for name, status in sorted(source.status.providers.items())
+        if name in configured
     }
     spool = {
         s.instance: {"bytes": s.pending_bytes, "batches": s.pending_batches} for s in source.spools
