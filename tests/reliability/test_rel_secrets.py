@@ -27,6 +27,9 @@ MARKERS = {
     "DASH_AUTH": "admin:mkDASHPASS5c6d",
     "BAD_ANTHROPIC_KEY": "sk-ant-admin01-mkANTHROPICKEY7e8f",
 }
+#: A password in a provider's base_url (a proxy's basic auth): not a secret field, so
+#: only URL redaction keeps it out of logs, errors and state.
+BASE_URL_PASSWORD = "mkBASEURLPASS1a2b"
 
 
 def closed_port() -> int:
@@ -43,6 +46,14 @@ def config_text(state: Path, sim: Simulator, influx_url: str, good_keys: bool) -
     keys = "" if good_keys else "BAD_"
     providers = provider_tables(sim, 0, "s").replace("SIM0_OPENAI_KEY", "OPENAI_KEY")
     providers = providers.replace("SIM0_ANTHROPIC_KEY", keys + "ANTHROPIC_KEY")
+    # Anthropic sends its key as x-api-key, so user info in base_url is usable there;
+    # verify_tls = false makes the client log its base_url at start.
+    proxied = sim.anthropic_base_url.replace("http://", f"http://proxy:{BASE_URL_PASSWORD}@")
+    providers = providers.replace(
+        f'base_url = "{sim.anthropic_base_url}"\n',
+        f'base_url = "{proxied}"\nverify_tls = false\n',
+    )
+    assert BASE_URL_PASSWORD in providers
     return f"""
 [pipeline]
 state_dir = "{state}"
@@ -118,6 +129,7 @@ async def test_no_secret_reaches_output_or_state(influxd: InfluxdServer, tmp_pat
             "mkWEBHOOKPATH4b5c",
             sim.openai_admin_key,
             sim.anthropic_admin_key,
+            BASE_URL_PASSWORD,
         ]
         since = (today - timedelta(days=2)).date().isoformat()
         outputs: list[str] = []
@@ -146,6 +158,7 @@ async def test_no_secret_reaches_output_or_state(influxd: InfluxdServer, tmp_pat
         # The runs did what they were meant to (else the test proves nothing).
         assert "401" in text or "refused" in text
         assert "spool" in text
+        assert "tls_verification_disabled" in text  # the base_url was logged, redacted
         assert (states[0] / "alerts" / "alerts.sqlite").exists()
         assert list((states[1] / "spool").rglob("*.jsonl")), "the failing store spooled"
         assert leaks(text, secrets) == []
