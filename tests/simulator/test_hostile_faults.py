@@ -8,6 +8,7 @@ in this process, sends the large bodies: it must not hold them.
 
 from __future__ import annotations
 
+import gzip
 import json
 import tracemalloc
 import zlib
@@ -239,3 +240,21 @@ async def test_hostile_faults_are_validated_at_the_control_api(
         shown["oversized_page_bytes"],
         shown["gzip_bomb_bytes"],
     ) == (None, False, None, None)
+
+
+@pytest.mark.parametrize("size", [1, 5000, (1 << 20) + 1, 3 << 20])
+async def test_gzip_bombs_of_any_size_are_valid_gzip_of_the_page(
+    sim: Simulator, raw_session: aiohttp.ClientSession, size: int
+) -> None:
+    """Smaller than the page (the page alone), within one block, just over a
+    block, whole blocks: each is one valid gzip member (checked by the
+    standard library, CRC and length included)."""
+    url, params, headers = _requests(sim)["openai"]
+    async with raw_session.get(url, params=params, headers=headers) as response:
+        plain = await response.read()
+    await _set_faults(raw_session, sim, gzip_bomb_bytes=size)
+    async with raw_session.get(url, params=params, headers=headers) as response:
+        raw = await response.read()
+    inflated = gzip.decompress(raw)
+    assert len(inflated) == max(size, len(plain))
+    assert inflated.rstrip(b" ") == plain
