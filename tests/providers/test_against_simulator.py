@@ -11,13 +11,15 @@ from typing import Any
 import pytest
 
 from costpipe.components import ComponentContext, Provider
+from costpipe.engine.pipeline import Outcome, Pipeline
+from costpipe.engine.state import Checkpoints
 from costpipe.errors import AuthError
 from costpipe.providers.anthropic import AnthropicConfig, AnthropicProvider
 from costpipe.providers.base import EndpointError
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
 from costpipe.records import CostRecord, Window
 from costpipe.simulator import Simulator, SimulatorOptions
-from costpipe.testing import collect
+from costpipe.testing import MemorySink, collect
 from tests.providers.fakes import FakeClock
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
@@ -157,3 +159,21 @@ async def test_a_wrong_base_url_fails_check_connect_with_the_same_message(
             await provider.check_connection()
     finally:
         await provider.close()
+
+
+async def test_a_wrong_base_url_fails_the_pass_instead_of_setting_pages_aside(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """Before, each 404 was a page set aside: the pass read "3 page(s) set aside"."""
+    provider = build(simulator, "openai", tmp_path, base_url=simulator.base_url)
+    pipeline = Pipeline([], [MemorySink.create()], Checkpoints(tmp_path / "checkpoints.json"))
+    await provider.start()
+    try:
+        [result] = await pipeline.run({provider: WINDOW})
+    finally:
+        await provider.close()
+    assert result.outcome is Outcome.FAILED
+    assert result.error is not None
+    assert "answered HTTP 404" in result.error
+    assert "the provider documents https://api.openai.com/v1" in result.error
+    assert "set aside" not in result.error
