@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 from costpipe.components import Sink
 from costpipe.errors import SinkUnavailableError
@@ -58,7 +59,9 @@ def _fsync_dir(directory: Path) -> None:
 class SpoolingSink:
     """Wraps *sink*; spools to *directory* (created if needed) up to *max_bytes*."""
 
-    def __init__(self, sink: Sink[Any], directory: Path, max_bytes: int, log: Any) -> None:
+    def __init__(
+        self, sink: Sink[Any], directory: Path, max_bytes: int, log: FilteringBoundLogger
+    ) -> None:
         self.sink = sink
         self.directory = directory
         self.max_bytes = max_bytes
