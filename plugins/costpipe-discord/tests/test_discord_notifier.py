@@ -12,8 +12,7 @@ from aiohttp import web
 from costpipe_discord import DiscordConfig, DiscordNotifier
 from pydantic import SecretStr
 
-from costpipe import AuthError, TransientError
-from costpipe.components import ComponentContext
+from costpipe import AuthError, ComponentContext, TransientError
 from costpipe.plugins import build_plugin_manager
 from costpipe.testing import NotifierContract, sample_notification
 

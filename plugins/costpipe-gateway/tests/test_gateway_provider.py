@@ -14,10 +14,9 @@ from aiohttp import web
 from costpipe_gateway import GatewayConfig, GatewayProvider
 from pydantic import SecretStr
 
-from costpipe import AuthError, Window
-from costpipe.components import ComponentContext
+from costpipe import AuthError, ComponentContext, Window
 from costpipe.plugins import build_plugin_manager
-from costpipe.testing.provider_contract import ProviderContract, collect
+from costpipe.testing import ProviderContract, collect
 
 TOKEN = "gw-token-7f3c9e1d"
 HOUR = timedelta(hours=1)
@@ -102,9 +101,12 @@ async def make_provider(gateway: tuple[FakeGateway, str], tmp_path: Path) -> Asy
     made: list[GatewayProvider] = []
 
     async def build(token: str = TOKEN, **options: object) -> GatewayProvider:
+        # max_retries=0: a refused or broken request fails at once instead of backing off.
         config = GatewayConfig(
             api_key=SecretStr(token), base_url=gateway[1], max_retries=0, **options
         )
+        # What the core hands every component: its instance name, a private state
+        # folder and the shared bound on HTTP requests in flight (the rest defaults).
         context = ComponentContext("gateway.main", tmp_path, request_slots=asyncio.Semaphore(2))
         provider = GatewayProvider(config, context)
         await provider.start()
@@ -165,12 +167,16 @@ async def test_cached_tokens_are_not_counted_twice(make_provider: Factory) -> No
         assert row["cached_input_tokens"] == record.cached_input_tokens
 
 
-async def test_unaligned_window_fetches_whole_hours_inside_it(make_provider: Factory) -> None:
+async def test_unaligned_window_fetches_the_hours_that_end_inside_it(
+    make_provider: Factory,
+) -> None:
+    """[00:30, 03:05) holds the ends of the hours starting 00:00, 01:00 and 02:00
+    (the 00:00 hour was not complete when the previous window closed at 00:30)."""
     records = await collect(
         await make_provider(),
         Window(DAY0 + timedelta(minutes=30), DAY0 + 3 * HOUR + timedelta(minutes=5)),
     )
-    assert {DAY0 + HOUR, DAY0 + 2 * HOUR} == {r.start for r in records}
+    assert {DAY0, DAY0 + HOUR, DAY0 + 2 * HOUR} == {r.start for r in records}
 
 
 async def test_a_broken_page_is_set_aside(
@@ -181,6 +187,13 @@ async def test_a_broken_page_is_set_aside(
     records = await collect(provider, Window(DAY0, DAY0 + 24 * HOUR))
     assert len(records) == PAGE_SIZE
     assert provider.pages_set_aside == 1
+
+
+async def test_check_connection_tests_the_token(make_provider: Factory) -> None:
+    """`costpipe check --connect` passes with the token and fails without it."""
+    assert "accepted the token" in await (await make_provider()).check_connection()
+    with pytest.raises(AuthError, match="usage:read"):
+        await (await make_provider("wrong-token")).check_connection()
 
 
 async def test_wrong_token_is_an_auth_error_naming_the_scope(make_provider: Factory) -> None:

@@ -25,6 +25,7 @@ maps rows to records.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -43,6 +44,7 @@ from costpipe import (
     Window,
     hookimpl,
 )
+from costpipe.config.durations import Duration
 
 __all__ = ["GatewayConfig", "GatewayProvider", "register_providers"]
 __version__ = "0.1.0"
@@ -55,7 +57,8 @@ class GatewayConfig(HttpProviderConfig):
     """``[[providers.gateway]]``: ``api_key`` is the gateway token, ``base_url`` its root."""
 
     base_url: str = Field(description="Gateway root, e.g. `https://llm-gateway.internal`.")
-    chunk: timedelta = Field(
+    # Duration reads "12h" like every costpipe duration (a unit is required).
+    chunk: Duration = Field(
         default=timedelta(days=1), description="Longest range asked for in one query."
     )
 
@@ -66,16 +69,19 @@ class GatewayProvider(HttpProvider[GatewayConfig]):
     name: ClassVar[str] = "gateway"
     config_model: ClassVar[type[GatewayConfig]] = GatewayConfig
     bucket: ClassVar[str] = "1h"
+    # Named in the message when the gateway refuses the token (401/403).
     auth_requirement: ClassVar[str] = "a gateway token with the usage:read scope"
 
     async def check_connection(self) -> str:
+        """`costpipe check --connect`: one small read that needs the token."""
         hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - HOUR
         await self.http.get_json(USAGE, _params(Window(hour, hour + HOUR), 1))
         return f"gateway at {self.http.base_url} accepted the token"
 
     async def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
-        # Whole hours only: the gateway reports hourly rows.
-        start = _ceil_hour(window.start)
+        # Whole hours only: the gateway reports hourly rows. An hour belongs to the
+        # window it ends in (costpipe.components.Provider), so both edges round down.
+        start = window.start.replace(minute=0, second=0, microsecond=0)
         end = window.end.replace(minute=0, second=0, microsecond=0)
         if end <= start:
             return
@@ -131,22 +137,18 @@ class GatewayProvider(HttpProvider[GatewayConfig]):
                 requests=int(row.get("requests", 0)),
             )
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-            raise PageError(url, f"bad row {row!r}: {exc}") from None
+            # reprlib keeps a hostile row's text short in the log line.
+            raise PageError(url, f"bad row {reprlib.repr(row)}: {exc}") from None
 
 
 def _decimal(value: Any) -> Decimal:
     # costpipe's HTTP client parses JSON fractions as Decimal, so a number is exact too.
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise TypeError(f"cost_usd {value!r} is not a decimal")
+        raise TypeError(f"cost_usd {reprlib.repr(value)} is not a decimal")
     amount = Decimal(value)
     if not amount.is_finite():
-        raise ValueError(f"cost_usd {value!r} is not finite")
+        raise ValueError(f"cost_usd {reprlib.repr(value)} is not finite")
     return amount
-
-
-def _ceil_hour(moment: datetime) -> datetime:
-    floored = moment.replace(minute=0, second=0, microsecond=0)
-    return floored if floored == moment else floored + HOUR
 
 
 def _params(piece: Window, page: int) -> list[tuple[str, str]]:
