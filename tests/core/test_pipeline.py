@@ -281,3 +281,18 @@ async def test_a_provider_past_its_fetch_bound_fails_the_pass(
     assert message in (result.error or "")
     assert not result.healthy
     assert engine.checkpoints.get("bounded.a") is None
+
+
+def test_an_error_is_shown_without_credentials_and_bounded() -> None:
+    from costpipe.engine.recorder import ERROR_LIMIT, shown_error
+
+    error = (
+        "GET https://admin:hunter2pw@billing.example/v1/costs?api_key=abc failed: "
+        + "echo sk-ant-admin01-SECRETSECRET "
+        + "x" * 5000
+    )
+    shown = shown_error(error) or ""
+    assert "hunter2pw" not in shown
+    assert "SECRETSECRET" not in shown
+    assert shown.startswith("GET https://billing.example/v1/costs")
+    assert len(shown) <= ERROR_LIMIT + 1

@@ -3,6 +3,7 @@ one log line per change of a provider's state."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -11,10 +12,24 @@ import structlog
 from costpipe.engine.metrics import DaemonMetrics
 from costpipe.engine.pipeline import Outcome, PassResult
 from costpipe.engine.state import ProviderStatus, StatusFile
+from costpipe.redaction import safe_excerpt
 
-__all__ = ["PassRecorder"]
+__all__ = ["ERROR_LIMIT", "PassRecorder", "shown_error"]
 
 log = structlog.get_logger("costpipe")
+
+#: ``status.json`` and ``/healthz`` show at most this much of an error.
+ERROR_LIMIT = 1000
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.\-]*://)[^/\s@]*@", re.IGNORECASE)
+
+
+def shown_error(error: str | None) -> str | None:
+    """*error* as ``status.json`` and ``/healthz`` may show it: errors can quote
+    provider answers and URLs, so user info in URLs and anything secret-shaped
+    is masked first, then the text is bounded."""
+    if error is None:
+        return None
+    return safe_excerpt(_USERINFO.sub(r"\1", error), limit=ERROR_LIMIT)
 
 
 class PassRecorder:
@@ -42,7 +57,7 @@ class PassRecorder:
             status.last_success = started.isoformat()
             status.last_error = None
         elif result.outcome is not Outcome.STOPPED:
-            status.last_error = result.error
+            status.last_error = shown_error(result.error)
         status.state = result.outcome.value
         if result.outcome is Outcome.OK:
             log.info(
@@ -60,7 +75,7 @@ class PassRecorder:
                 "provider_failed",
                 provider=result.instance,
                 outcome=result.outcome.value,
-                error=result.error,
+                error=shown_error(result.error),
             )
         else:
             log.warning(
