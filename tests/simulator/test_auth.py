@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import aiohttp
 
-from costpipe.simulator import Simulator, SimulatorOptions, run_simulator
+from costpipe.simulator import FaultOptions, Simulator, SimulatorOptions, run_simulator
 from tests.simulator.client import get, parse
+from tests.simulator.conftest import NOW
 
 OPENAI_COSTS = "/organization/costs"
 ANTHROPIC_COST = "/v1/organizations/cost_report"
@@ -116,3 +117,27 @@ async def test_configured_admin_keys_are_the_accepted_ones(session: aiohttp.Clie
             {"x-api-key": "sk-ant-admin01-mine", "anthropic-version": "2023-06-01"},
         )
         assert status == 200
+
+
+async def test_checks_run_in_the_documented_order(session: aiohttp.ClientSession) -> None:
+    """Authentication before injected failures (a wrong key is 401 even when
+    every request is rate limited), Anthropic's version header after the key
+    and before them, the redirect before everything."""
+    async with run_simulator(
+        SimulatorOptions(seed=7, now=NOW, faults=FaultOptions(rate_429=1.0))
+    ) as sim:
+        costs = sim.openai_base_url + "/organization/costs"
+        report = sim.anthropic_base_url + "/v1/organizations/cost_report"
+        wrong = {"Authorization": "Bearer sk-admin-wrongwrongwrong"}
+        status, _, _ = await get(session, costs, [("start_time", 0)], wrong)
+        assert status == 401
+        admin = {"Authorization": f"Bearer {sim.openai_admin_key}"}
+        status, _, _ = await get(session, costs, [("start_time", "x")], admin)
+        assert status == 429  # the rate limit comes before parameter validation
+        no_version = {"x-api-key": sim.anthropic_admin_key}
+        status, _, body = await get(session, report, [], no_version)
+        assert status == 400
+        assert "anthropic-version" in parse(body)["error"]["message"]
+        sim.set_faults(redirect_to="http://attacker.invalid/")
+        async with session.get(costs, allow_redirects=False) as response:
+            assert response.status == 302

@@ -94,9 +94,11 @@ class Vendor(abc.ABC):
         return Failure(400, "invalid_request_error", error.message, None, error.param)
 
     def rate_limited(self, retry_after_s: int) -> Failure:
+        """The injected 429 (asked only when :attr:`injects_failures`)."""
         raise NotImplementedError(f"{self.name} injects no failures")
 
     def server_error(self, variant: int) -> Failure:
+        """The injected 5xx; *variant* picks among equivalent ones."""
         raise NotImplementedError(f"{self.name} injects no failures")
 
     def endless_page(self, request: web.Request, number: int, now: int) -> dict[str, object] | None:
