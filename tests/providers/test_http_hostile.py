@@ -229,6 +229,34 @@ async def test_a_compression_bomb_is_refused_after_inflating_the_limit(
     assert peak < 16 * MiB, f"peak {peak / MiB:.1f} MiB"
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "identity"])
+async def test_a_refused_body_costs_about_the_limit_not_twice_it(
+    serve: Serve, make_client: MakeClient, encoding: str
+) -> None:
+    """A body held as one growing buffer, or a bomb inflated in one call, briefly
+    holds two copies (measured 128 MiB at the 64 MiB default); pieces do not."""
+    limit = 16 * MiB
+    if encoding == "gzip":
+        bomb = compression_bomb(200 * MiB)
+
+        async def handle(_request: web.Request) -> web.StreamResponse:
+            return web.Response(body=bomb, headers={"Content-Encoding": "gzip"})
+
+        app = web.Application()
+        app.router.add_get("/x", handle)
+    else:
+        app = Streamer(200 * MiB).app()
+    client, _ = await make_client(await serve(app), max_response_bytes=limit)
+    tracemalloc.start()
+    try:
+        with pytest.raises(PageError, match="larger than 16 MiB"):
+            await client.get_json("/x")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < limit + 4 * MiB, f"peak {peak / MiB:.1f} MiB"
+
+
 async def test_a_compressed_page_within_the_limit_is_read(
     serve: Serve, make_client: MakeClient
 ) -> None:

@@ -123,30 +123,39 @@ async def read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
         inflate = zlib.decompressobj(_INFLATE_ANY)
     else:
         raise ValueError(f"unsupported Content-Encoding {encoding[:40]!r}")
-    body = bytearray()
+    # Pieces joined once at the end: a growing bytearray would briefly hold two
+    # copies while it reallocates, doubling the peak of a body near the limit.
+    pieces: list[bytes] = []
+    size = 0
     async for chunk in response.content.iter_chunked(_CHUNK):
         if inflate is None:
-            body += chunk
-            if len(body) > limit:
+            size += len(chunk)
+            if size > limit:
                 raise BodyTooLarge
+            pieces.append(chunk)
             continue
         pending = chunk
         while pending:
             try:
-                # At most one byte past the limit is ever inflated from this input.
-                body += inflate.decompress(pending, limit - len(body) + 1)
+                # At most one byte past the limit is ever inflated, in steps of one
+                # chunk: 64 KiB of a bomb inflates to 64 MiB in a single unbounded call.
+                piece = inflate.decompress(pending, min(limit - size + 1, _CHUNK))
             except zlib.error as exc:
                 raise ValueError(f"corrupt {encoding} body ({exc})") from None
-            if len(body) > limit:
+            size += len(piece)
+            if size > limit:
                 raise BodyTooLarge
+            pieces.append(piece)
             pending = inflate.unconsumed_tail
     if inflate is not None:
-        body += inflate.flush()
-        if len(body) > limit:
+        piece = inflate.flush()
+        size += len(piece)
+        if size > limit:
             raise BodyTooLarge
+        pieces.append(piece)
         if not inflate.eof:
             raise ValueError(f"truncated {encoding} body")
-    return bytes(body)
+    return b"".join(pieces)
 
 
 def _decoded(body: bytes) -> Any:
