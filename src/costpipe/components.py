@@ -33,9 +33,11 @@ if TYPE_CHECKING:
     from costpipe.query.api import CostReader
 
 __all__ = [
+    "KINDS",
     "Component",
     "ComponentConfig",
     "ComponentContext",
+    "ComponentRegistry",
     "Enricher",
     "Notifier",
     "Provider",
@@ -129,10 +131,17 @@ class Provider(Component[ConfigT]):
     :meth:`fetch` is called by one task at a time per instance; different
     instances run concurrently. It must be *re-runnable*: fetching a window
     twice yields the same record keys (later revisions may change figures).
-    It yields the buckets that have *ended* inside ``(window.start, window.end]``
-    (a daily bucket may therefore start before ``window.start``), so that
-    consecutive windows neither overlap nor leave a gap; a bucket that has
-    not ended yet is left for a later pass. Raise
+
+    **The window.** A :class:`~costpipe.records.Window` is half-open,
+    ``[window.start, window.end)``, like every time range in costpipe. A bucket
+    belongs to the window in which it *ends*: ``fetch`` yields exactly the
+    complete buckets with ``window.start < bucket.end <= window.end``. So
+    consecutive windows ``[a, b)`` and ``[b, c)`` yield every bucket exactly
+    once, whatever their alignment; for a window aligned to the bucket width
+    these are the buckets inside ``[start, end)``; for an unaligned one, the
+    first bucket may start before ``window.start``. A bucket that has not
+    ended yet is left for a later pass. :class:`~costpipe.testing.ProviderContract`
+    checks this with windows cut inside a bucket. Raise
     :class:`~costpipe.errors.AuthError` for refused credentials,
     :class:`~costpipe.errors.TransientError` when retries are exhausted, and
     report malformed pages with :meth:`set_aside` instead of raising, so that
@@ -150,7 +159,8 @@ class Provider(Component[ConfigT]):
 
     @abc.abstractmethod
     def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
-        """Yield batches of records for usage in ``[window.start, window.end)``."""
+        """Yield batches of the records of the buckets that end in the window
+        (``window.start < bucket.end <= window.end``; see the class docs)."""
 
     def set_aside(self, url: str, reason: str) -> None:
         """Log a page that could not be parsed; the run goes on without it."""
@@ -199,3 +209,37 @@ class Notifier(Component[ConfigT]):
     @abc.abstractmethod
     async def send(self, notification: Notification) -> None:
         """Deliver one notification."""
+
+
+#: The config section of each component kind and the base class its plugins extend.
+KINDS: dict[str, type[Component[Any]]] = {
+    "providers": Provider,
+    "enrichers": Enricher,
+    "sinks": Sink,
+    "notifiers": Notifier,
+}
+
+
+@dataclass(slots=True)
+class ComponentRegistry:
+    """Component classes by kind and name, plus who contributed them (built by
+    :func:`costpipe.plugins.build_plugin_manager`; the config loader reads it)."""
+
+    classes: dict[str, dict[str, type[Component[Any]]]]
+    plugins: list[PluginInfo]
+
+    def get(self, kind: str, name: str) -> type[Component[Any]] | None:
+        return self.classes.get(kind, {}).get(name)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.classes.get(kind, {}))
+
+
+@dataclass(slots=True)
+class PluginInfo:
+    """One registered plugin: its name, version, where it came from, what it adds."""
+
+    name: str
+    version: str
+    source: str
+    components: list[str] = field(default_factory=list)

@@ -13,7 +13,6 @@ import importlib.util
 import inspect
 import sys
 from collections.abc import Awaitable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -21,12 +20,13 @@ from typing import Any, TypeVar
 import pluggy
 
 from costpipe import hookspecs
-from costpipe.components import Component, Enricher, Notifier, Provider, Sink
+from costpipe.components import KINDS, ComponentRegistry, PluginInfo
 from costpipe.errors import PluginError
 
 __all__ = [
     "BUILTIN_PLUGINS",
     "ENTRY_POINT_GROUP",
+    "KINDS",
     "ComponentRegistry",
     "PluginInfo",
     "await_me_maybe",
@@ -48,13 +48,6 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "costpipe.notifiers.email",
     "costpipe.notifiers.webhook",
 )
-
-KINDS: dict[str, type[Component[Any]]] = {
-    "providers": Provider,
-    "enrichers": Enricher,
-    "sinks": Sink,
-    "notifiers": Notifier,
-}
 
 T = TypeVar("T")
 
@@ -83,28 +76,6 @@ async def call_each(hook: Any, **kwargs: Any) -> list[tuple[str, Exception]]:
         except Exception as exc:
             failures.append((impl.plugin_name, exc))
     return failures
-
-
-@dataclass(slots=True)
-class PluginInfo:
-    name: str
-    version: str
-    source: str
-    components: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class ComponentRegistry:
-    """Component classes by kind and name, plus who contributed them."""
-
-    classes: dict[str, dict[str, type[Component[Any]]]]
-    plugins: list[PluginInfo]
-
-    def get(self, kind: str, name: str) -> type[Component[Any]] | None:
-        return self.classes.get(kind, {}).get(name)
-
-    def names(self, kind: str) -> list[str]:
-        return sorted(self.classes.get(kind, {}))
 
 
 def _module_version(module: ModuleType) -> str:

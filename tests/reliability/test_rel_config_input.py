@@ -1,7 +1,13 @@
 """Hostile configuration: ``parse_config`` with random TOML-shaped documents
 (hypothesis) returns Settings or raises ConfigError naming a TOML path, never
 anything else; ``costpipe check`` with malformed files always exits 2 with one
-line naming the path, never a traceback."""
+line naming the path, never a traceback.
+
+The fuzz runs the hypothesis profile the root conftest loads: derandomized
+(the same examples every run) when ``CI`` is set, random otherwise, and
+``HYPOTHESIS_PROFILE=thorough`` for a long random run. Documents that once
+crashed the loader are kept as explicit examples, so CI checks them on every
+run whatever the profile draws."""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from costpipe.config.settings import parse_config
@@ -92,12 +98,19 @@ def component_tables() -> st.SearchStrategy[dict[str, Any]]:
 
 
 @settings(
-    max_examples=600,
+    # Six times the profile's count: 600 examples in CI, many more when thorough.
+    max_examples=6 * settings.default.max_examples,
     deadline=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(st.one_of(DOCUMENTS, component_tables()))
+# Once crashed with TypeError / OverflowError inside parse_duration (issue 15.3).
+@example({"pipeline": {"interval": []}})
+@example({"providers": {"openai": [{"timeout": []}]}})
+@example({"notifiers": {"webhook": [{"timeout": {"s": 1}}]}})
+@example({"pipeline": {"chunk": "99999999999d"}})
+@example({"alerts": {"stale_after": float("inf")}})
+@example({"budgets": [{"repeat_interval": -(2**70)}]})
 def test_hostile_documents_give_settings_or_config_error(document: dict[str, Any]) -> None:
     message = "accepted"
     try:
@@ -114,6 +127,9 @@ MALFORMED = {
     "not UTF-8": None,  # written as bytes below
     "unknown top-level": "[pipelines]\ninterval = '1m'\n",
     "bad duration": "[pipeline]\ninterval = 'soon'\n",
+    "duration as a list": "[[providers.openai]]\napi_key = 'sk-x1y2z3'\ntimeout = []\n",
+    "duration without unit": "[pipeline]\ninterval = 15\n",
+    "misspelled key": "[pipeline]\nlookbak = '48h'\n",
     "table not array": "[providers.openai]\napi_key = 'x'\n",
     "unknown plugin": "[[providers.nope]]\napi_key = 'x'\n",
     "unset variable": "[[providers.openai]]\napi_key = '${COSTPIPE_REL_UNSET}'\n",
@@ -132,6 +148,9 @@ MALFORMED = {
 NAMED = {
     "unknown top-level": "pipelines",
     "bad duration": "pipeline.interval",
+    "duration as a list": "providers.openai[0].timeout: expected a duration",
+    "duration without unit": 'pipeline.interval: a duration needs a unit: write "15s"',
+    "misspelled key": "pipeline.lookbak: unknown key, did you mean `lookback`?",
     "table not array": "providers.openai",
     "unknown plugin": "providers.nope",
     "unset variable": "providers.openai[0].api_key",

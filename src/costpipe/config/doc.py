@@ -19,16 +19,17 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from costpipe.components import KINDS, ComponentRegistry
 from costpipe.config.durations import format_duration
-from costpipe.config.settings import (
+from costpipe.config.sections import (
     AlertSettings,
     BudgetConfig,
     DashboardSettings,
     HealthSettings,
     PipelineSettings,
-    PriceConfig,
 )
-from costpipe.plugins import KINDS, ComponentRegistry, build_plugin_manager
+from costpipe.plugins import build_plugin_manager
+from costpipe.pricing.config import PriceConfig
 
 __all__ = ["render_reference"]
 
@@ -115,7 +116,8 @@ def render_reference(registry: ComponentRegistry) -> str:
         "costpipe reads one TOML file: `--config`, else `$COSTPIPE_CONFIG`, else `./config.toml`.",
         "Any string may contain `${VAR}`, replaced from the environment (`$${` writes a literal `${`);",
         "an unset variable is an error naming it. Unknown keys are errors that name their TOML path.",
-        'Durations are written `"90s"`, `"15m"`, `"48h"`, `"7d"`.',
+        'Durations are a whole number and a unit, always quoted: `"250ms"`, `"90s"`, `"15m"`, `"48h"`,',
+        '`"7d"`, `"2w"`. A bare number is an error (`interval = 15` could mean seconds or minutes).',
         "Every component table is an array (`[[providers.openai]]`), so one plugin can run as many",
         "instances; `name` tells instances apart (default: their index).",
         "",

@@ -33,10 +33,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from costpipe.config.settings import PriceConfig
+from costpipe.pricing.config import PriceConfig
 
 __all__ = [
     "COST_QUANTUM",

@@ -1,0 +1,165 @@
+"""The fixed sections of ``config.toml``: ``[pipeline]``, ``[[budgets]]``, ``[alerts]``,
+``[health]`` and ``[dashboard]``, as strict pydantic models.
+
+Each field's ``description`` is the text of ``docs/configuration.md``
+(:mod:`costpipe.config.doc`). Component tables (``[[providers.openai]]``) are
+described by each component's own ``config_model``; ``[[prices]]`` by
+:class:`costpipe.pricing.config.PriceConfig`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from costpipe.config.durations import Duration
+
+__all__ = [
+    "AlertSettings",
+    "BudgetConfig",
+    "DashboardSettings",
+    "HealthSettings",
+    "PipelineSettings",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PipelineSettings(_Strict):
+    """``[pipeline]``: schedule, windows, state and limits."""
+
+    interval: Duration = Field(
+        default=timedelta(minutes=15), description="Schedule of `costpipe run`."
+    )
+    lookback: Duration = Field(
+        default=timedelta(hours=48),
+        description="Trailing window re-fetched on every pass (late and revised billing data).",
+    )
+    timezone: str = Field(
+        default="UTC", description="IANA zone for calendar days, weeks and months."
+    )
+    state_dir: Path = Field(
+        default=Path(".costpipe"), description="Checkpoints, alert state and spool."
+    )
+    plugin_dirs: list[Path] = Field(
+        default_factory=list, description="Folders whose *.py files are loaded as plugins."
+    )
+    max_concurrent_requests: int = Field(
+        default=8, ge=1, le=256, description="HTTP requests in flight across all providers."
+    )
+    chunk: Duration = Field(
+        default=timedelta(days=7),
+        description="Backfills are fetched and checkpointed in pieces of this length.",
+    )
+    spool_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024,
+        description="Upper bound of the on-disk spool used while a store is down.",
+    )
+    shutdown_timeout: Duration = Field(
+        default=timedelta(seconds=8),
+        description="How long a graceful stop may take before in-flight work is abandoned.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r}") from None
+        return value
+
+
+class BudgetConfig(_Strict):
+    """``[[budgets]]``: one spending rule."""
+
+    name: str = Field(description="Unique rule name, shown in alerts.")
+    amount_usd: Decimal = Field(gt=0, description="Budget per period, in USD (exact decimal).")
+    period: Literal["day", "week", "month"] = Field(
+        default="month", description="Calendar period in `pipeline.timezone`."
+    )
+    week_start: Literal[
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+    ] = Field(default="monday", description="First day of a `week` period.")
+    filters: dict[str, list[str]] = Field(
+        default_factory=dict, description="Dimension -> allowed values (AND across keys)."
+    )
+    group_by: str | None = Field(
+        default=None, description="One alert state per value of this dimension."
+    )
+    include_missing: bool = Field(
+        default=False,
+        description="With `group_by`: also alert on records without the dimension, as one "
+        "group named `(none)` (default: leave them out).",
+    )
+    thresholds: list[int] = Field(
+        default_factory=lambda: [80, 100], description="Percentages of the budget that notify."
+    )
+    cost_basis: Literal["billed", "estimated"] = Field(
+        default="billed", description="Provider-billed money or usage-based estimates."
+    )
+    forecast: bool = Field(
+        default=False, description="Also alert when the period-end projection crosses 100 %."
+    )
+    notify: list[str] = Field(default_factory=list, description="Notifier instance names.")
+    repeat_interval: Duration | None = Field(
+        default=None, description="Re-notify while still over a threshold."
+    )
+    send_resolved: bool = Field(
+        default=True, description="Notify when spend falls back under a threshold."
+    )
+    send_reset: bool = Field(default=False, description="Notify when a new period starts.")
+
+    @field_validator("thresholds")
+    @classmethod
+    def _positive_thresholds(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("at least one threshold is needed")
+        if any(t <= 0 for t in value):
+            raise ValueError("thresholds are positive percentages")
+        return sorted(set(value))
+
+
+class AlertSettings(_Strict):
+    """``[alerts]``: alerts that are not budgets."""
+
+    unpriced_notify: list[str] = Field(
+        default_factory=list, description="Notifiers told when a model without a price is used."
+    )
+    stale_after: Duration | None = Field(
+        default=None, description="Alert when a provider has had no successful pass this long."
+    )
+    stale_notify: list[str] = Field(
+        default_factory=list, description="Notifiers for stale sources."
+    )
+    max_attempts: int = Field(default=5, ge=1, description="Delivery attempts per pass.")
+
+
+class HealthSettings(_Strict):
+    """``[health]``: the /healthz and /metrics endpoint of `costpipe run`."""
+
+    enabled: bool = Field(default=True, description="Serve /healthz and /metrics.")
+    address: str = Field(default="127.0.0.1", description="Bind address (loopback by default).")
+    port: int = Field(default=9464, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+
+
+class DashboardSettings(_Strict):
+    """``[dashboard]``: the Panel web app."""
+
+    url: str | None = Field(default=None, description="Public URL, linked from alerts.")
+    address: str = Field(default="127.0.0.1", description="Bind address.")
+    port: int = Field(default=5006, ge=0, le=65535, description="TCP port.")
+    basic_auth: SecretStr | None = Field(
+        default=None, description='"user:password" required to open the dashboard.'
+    )
+    store: str | None = Field(
+        default=None, description="Sink instance to read from (default: the first readable)."
+    )
