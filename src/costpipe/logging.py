@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -26,11 +26,6 @@ def register_secret(value: str | None) -> None:
     """Remember *value* so that it is masked in every later log line."""
     if value and len(value) >= _MIN_SECRET_LENGTH:
         _SECRETS.add(value)
-
-
-def register_secrets(values: Iterable[str | None]) -> None:
-    for value in values:
-        register_secret(value)
 
 
 def redact(text: str) -> str:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from costpipe.testing.enricher_contract import EnricherContract, sample_records
 from costpipe.testing.memory import CapturingNotifier, MemoryReader, MemorySink
+from costpipe.testing.network import free_port
 from costpipe.testing.notifier_contract import NotifierContract, sample_notification
-from costpipe.testing.provider_contract import ProviderContract, collect
+from costpipe.testing.provider_contract import ProviderContract, collect, unaligned_split
+from costpipe.testing.secrets import config_secrets
 from costpipe.testing.sink_contract import SinkContract, contract_record
 from costpipe.testing.static import StaticProvider, StaticProviderConfig, static_records
 
@@ -32,8 +34,11 @@ __all__: list[str] = [
     "StaticProvider",
     "StaticProviderConfig",
     "collect",
+    "config_secrets",
     "contract_record",
+    "free_port",
     "sample_notification",
     "sample_records",
     "static_records",
+    "unaligned_split",
 ]

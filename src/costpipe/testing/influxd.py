@@ -126,10 +126,6 @@ class InfluxdServer:
             process.kill()
             process.wait()
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
     def __enter__(self) -> InfluxdServer:
         self.start()
         return self

@@ -12,15 +12,18 @@ A notifier's test module subclasses it and provides four fixtures::
         @pytest.fixture
         async def unreachable_notifier(self):  # started, pointing at a closed port
             ...
-        @pytest.fixture
-        def secrets(self):                 # strings that must never be logged
-            return ["hunter2"]
 
 The contract: a sent notification reaches the receiver with its id; every
 notification kind can be sent; the same id sent twice stays the same id (it is
 the receiver's idempotency key); an unreachable receiver raises a retryable
 :class:`~costpipe.errors.CostpipeError`; secrets never reach a log line or an
 error message; ``close()`` may be called twice.
+
+The secrets looked for are every ``SecretStr`` value of both notifiers'
+configs (the password, the key, the whole webhook URL where the URL is the
+secret; see :mod:`costpipe.testing.secrets`), plus the strings of an optional
+``secrets`` fixture (a token inside such a URL, say). Every name in the class's
+``secret_fields`` must be a ``SecretStr`` field.
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from costpipe.components import ComponentConfig, Notifier
 from costpipe.errors import CostpipeError
 from costpipe.notification import Notification, NotificationKind
+from costpipe.testing.secrets import component_secrets
 
 __all__ = ["NotifierContract", "sample_notification"]
 
@@ -64,12 +69,28 @@ def sample_notification(
 
 
 class NotifierContract:
-    """Inherit and provide ``notifier``, ``delivered``, ``unreachable_notifier``
-    and ``secrets`` fixtures (see module docs)."""
+    """Inherit and provide ``notifier``, ``delivered`` and ``unreachable_notifier``
+    fixtures; ``secrets`` is optional (see module docs)."""
 
     @pytest.fixture
     def secrets(self) -> list[str]:
+        """Secrets that are not ``SecretStr`` config fields (those are found
+        automatically), e.g. the token part of a secret URL."""
         return []
+
+    @pytest.fixture
+    def all_secrets(
+        self, notifier: Notifier[Any], unreachable_notifier: Notifier[Any], secrets: list[str]
+    ) -> list[str]:
+        return component_secrets([notifier, unreachable_notifier], secrets)
+
+    def test_secret_fields_are_secret_strings(self, notifier: Notifier[Any]) -> None:
+        """Each ``secret_fields`` entry is a ``SecretStr`` field: masked in reprs,
+        and found by the secret-leak check below."""
+        for name in type(notifier).secret_fields:
+            assert name in type(notifier.config).model_fields, f"{name} is not a config field"
+            value = getattr(notifier.config, name)
+            assert value is None or isinstance(value, SecretStr), f"{name} is not a SecretStr"
 
     def test_class_declares_name_and_strict_config(self, notifier: Notifier[Any]) -> None:
         """The class names its table and forbids unknown keys."""
@@ -134,7 +155,7 @@ class NotifierContract:
         self,
         notifier: Notifier[Any],
         unreachable_notifier: Notifier[Any],
-        secrets: list[str],
+        all_secrets: list[str],
     ) -> None:
         """No secret appears in a log line, an error message or the config's repr."""
         with capture_logs() as logs:
@@ -146,7 +167,7 @@ class NotifierContract:
             except CostpipeError as exc:
                 error = f"{exc!r} {exc}"
         text = f"{logs!r} {error} {notifier.config!r} {unreachable_notifier.config!r}"
-        for secret in secrets:
+        for secret in all_secrets:
             assert secret not in text
 
     async def test_check_connection_describes_what_it_checked(

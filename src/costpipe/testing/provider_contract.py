@@ -12,16 +12,21 @@ A provider's test module subclasses it and provides these fixtures::
         @pytest.fixture
         def contract_window(self) -> Window: # aligned to the provider's buckets,
             ...                              # with data in it, in the past
-        @pytest.fixture
-        def secrets(self) -> list[str]:      # strings that must never be logged
-            return ["sk-test-secret"]
 
 The contract: a fetch of the window yields records; fetching it again yields
 the same keys; no two records of one fetch share a key; every record lies
-inside the window and starts at an aware UTC time; money is Decimal; a
-refused credential raises :class:`~costpipe.errors.AuthError` and is not
-retried (``provider.retries`` stays 0); secrets never reach a log line or an
-error message.
+inside the (aligned) window and starts at an aware UTC time; money is Decimal;
+windows that are *not* aligned to the buckets follow the rule documented on
+:class:`~costpipe.components.Provider` (a bucket belongs to the window its end
+falls in, so consecutive windows yield each bucket exactly once); a refused
+credential raises :class:`~costpipe.errors.AuthError` and is not retried
+(``provider.retries`` stays 0); secrets never reach a log line or an error
+message.
+
+The secrets looked for are every ``SecretStr`` value of both providers'
+configs (see :mod:`costpipe.testing.secrets`), plus the strings of an optional
+``secrets`` fixture for secrets that are not config fields. Every name in the
+class's ``secret_fields`` must be a ``SecretStr`` field.
 """
 
 from __future__ import annotations
@@ -31,13 +36,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from costpipe.components import ComponentConfig, Provider
 from costpipe.errors import AuthError
 from costpipe.records import CostRecord, Window
+from costpipe.testing.secrets import component_secrets
 
-__all__ = ["ProviderContract", "collect"]
+__all__ = ["ProviderContract", "collect", "unaligned_split"]
 
 
 async def collect(provider: Provider[Any], window: Window) -> list[CostRecord]:
@@ -48,13 +55,39 @@ async def collect(provider: Provider[Any], window: Window) -> list[CostRecord]:
     return records
 
 
+def unaligned_split(window: Window) -> tuple[Window, Window]:
+    """*window* cut in two at an instant no bucket edge falls on (a few minutes and
+    seconds past its middle), so each half starts or ends inside a bucket."""
+    middle = window.start + (window.duration // 2)
+    cut = middle.replace(microsecond=0) + timedelta(minutes=7, seconds=13)
+    if not window.start < cut < window.end:
+        raise ValueError(f"contract window {window} is too short to split")
+    return Window(window.start, cut), Window(cut, window.end)
+
+
 class ProviderContract:
-    """Inherit and provide ``provider``, ``refused_provider``,
-    ``contract_window`` and ``secrets`` fixtures (see module docs)."""
+    """Inherit and provide ``provider``, ``refused_provider`` and
+    ``contract_window`` fixtures; ``secrets`` is optional (see module docs)."""
 
     @pytest.fixture
     def secrets(self) -> list[str]:
+        """Secrets that are not ``SecretStr`` config fields (those are found
+        automatically)."""
         return []
+
+    @pytest.fixture
+    def all_secrets(
+        self, provider: Provider[Any], refused_provider: Provider[Any], secrets: list[str]
+    ) -> list[str]:
+        return component_secrets([provider, refused_provider], secrets)
+
+    def test_secret_fields_are_secret_strings(self, provider: Provider[Any]) -> None:
+        """Each ``secret_fields`` entry is a ``SecretStr`` field: masked in reprs,
+        and found by the secret-leak checks below."""
+        for name in type(provider).secret_fields:
+            assert name in type(provider.config).model_fields, f"{name} is not a config field"
+            value = getattr(provider.config, name)
+            assert value is None or isinstance(value, SecretStr), f"{name} is not a SecretStr"
 
     def test_class_declares_name_and_strict_config(self, provider: Provider[Any]) -> None:
         """The class names its table and forbids unknown config keys."""
@@ -106,6 +139,23 @@ class ProviderContract:
         assert all(r.width > timedelta(0) for r in records)
 
     @pytest.mark.asyncio
+    async def test_unaligned_windows_yield_each_bucket_once(
+        self, provider: Provider[Any], contract_window: Window
+    ) -> None:
+        """Cut at an instant inside a bucket, the two halves yield exactly the
+        records of the whole window, none twice; each half yields the buckets
+        that end inside it (``start < bucket end <= end``)."""
+        whole = await collect(provider, contract_window)
+        halves = unaligned_split(contract_window)
+        parts = [await collect(provider, half) for half in halves]
+        for half, records in zip(halves, parts, strict=True):
+            misplaced = [(r.start, r.end) for r in records if not half.start < r.end <= half.end]
+            assert misplaced == [], f"buckets that did not end in {half}"
+        first, second = ({r.key for r in part} for part in parts)
+        assert first & second == set(), "a bucket was yielded by both halves"
+        assert first | second == {r.key for r in whole}
+
+    @pytest.mark.asyncio
     async def test_records_are_utc_with_decimal_money(
         self, provider: Provider[Any], contract_window: Window
     ) -> None:
@@ -116,7 +166,7 @@ class ProviderContract:
 
     @pytest.mark.asyncio
     async def test_refused_credential_raises_auth_error_once(
-        self, refused_provider: Provider[Any], contract_window: Window, secrets: list[str]
+        self, refused_provider: Provider[Any], contract_window: Window, all_secrets: list[str]
     ) -> None:
         """401/403 raises AuthError without a retry, and its message holds no secret."""
         with pytest.raises(AuthError) as caught:
@@ -124,7 +174,7 @@ class ProviderContract:
         assert refused_provider.retries == 0
         message = str(caught.value)
         assert refused_provider.instance in message
-        for secret in secrets:
+        for secret in all_secrets:
             assert secret not in message
 
     @pytest.mark.asyncio
@@ -133,7 +183,7 @@ class ProviderContract:
         provider: Provider[Any],
         refused_provider: Provider[Any],
         contract_window: Window,
-        secrets: list[str],
+        all_secrets: list[str],
     ) -> None:
         """Neither a normal fetch nor a refused one logs a secret."""
         with capture_logs() as logs:
@@ -141,5 +191,5 @@ class ProviderContract:
             with pytest.raises(AuthError):
                 await collect(refused_provider, contract_window)
         text = repr(logs)
-        for secret in secrets:
+        for secret in all_secrets:
             assert secret not in text

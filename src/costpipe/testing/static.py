@@ -31,13 +31,14 @@ class StaticProviderConfig(ComponentConfig):
 def static_records(
     window: Window, account: str, rows_per_hour: int, cost: Decimal
 ) -> list[CostRecord]:
-    """The records :class:`StaticProvider` yields for *window*, in order."""
+    """The records :class:`StaticProvider` yields for *window*, in order: the
+    hourly buckets that end inside it (``window.start < bucket end <= window.end``),
+    the rule every provider follows (:class:`~costpipe.components.Provider`)."""
     hour = timedelta(hours=1)
     cursor = window.start.replace(minute=0, second=0, microsecond=0)
-    if cursor < window.start:
-        cursor += hour
+    last = window.end.replace(minute=0, second=0, microsecond=0)
     records = []
-    while cursor < window.end:
+    while cursor < last:
         for index in range(rows_per_hour):
             records.append(
                 CostRecord(
@@ -71,8 +72,6 @@ class StaticProvider(Provider[StaticProviderConfig]):
     def __init__(self, config: StaticProviderConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
         self.fetched_windows: list[Window] = []
-        self.active = 0
-        self.max_active = 0
 
     async def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
         self.fetched_windows.append(window)
@@ -84,8 +83,6 @@ class StaticProvider(Provider[StaticProviderConfig]):
             if self.config.fail and number >= self.config.fail_after_batches:
                 self._fail()
             async with self.context.request_slots:
-                self.active += 1
-                self.max_active = max(self.max_active, self.active)
                 StaticProvider.in_flight += 1
                 StaticProvider.peak_in_flight = max(
                     StaticProvider.peak_in_flight, StaticProvider.in_flight
@@ -94,7 +91,6 @@ class StaticProvider(Provider[StaticProviderConfig]):
                     if self.config.page_delay:
                         await asyncio.sleep(self.config.page_delay)
                 finally:
-                    self.active -= 1
                     StaticProvider.in_flight -= 1
             self.pages_fetched += 1
             yield records[offset : offset + size]
