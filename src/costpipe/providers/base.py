@@ -8,7 +8,9 @@ config model derived from :class:`HttpProviderConfig`; it gives each instance:
   module docstring lists the guarantees), opened in :meth:`start` and closed
   in :meth:`close`;
 * :meth:`HttpProvider.fetch_budget`, the page and time bounds of one fetch
-  (``max_pages``, ``max_fetch_duration``): past them the pass fails;
+  (``max_pages``, ``max_fetch_duration``): past them the pass fails. Ask it
+  before every page request, and yield after every page (an empty batch when
+  the page held no records) so that the core can stop between pages;
 * :meth:`HttpProvider.setting_aside`, the one place a malformed page is set
   aside so that the rest of the window is still fetched;
 * the ``account`` label (``organization`` or the instance name) and a clock
