@@ -24,8 +24,7 @@ from costpipe.hookspecs import hookimpl
 from costpipe.notification import Notification, NotificationKind
 from costpipe.providers.base import HttpProvider, HttpProviderConfig, Page, PageError
 from costpipe.records import CostRecord, CostSource, Window
-
-__version__ = "0.1.0"
+from costpipe.version import __version__
 
 __all__ = [
     "AuthError",

@@ -62,6 +62,7 @@ from costpipe.providers.http.responses import (
 )
 from costpipe.providers.http.retry import Retryable, Timer, next_wait
 from costpipe.redaction import redact_url
+from costpipe.version import __version__
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "AuthHint", "HttpClient", "RequestStats", "user_agent"]
 
@@ -71,9 +72,7 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 def user_agent() -> str:
     """``costpipe/<version> (+https://github.com/costpipe/costpipe)``."""
-    import costpipe  # at call time: the package imports this module while it loads
-
-    return f"costpipe/{costpipe.__version__} (+https://github.com/costpipe/costpipe)"
+    return f"costpipe/{__version__} (+https://github.com/costpipe/costpipe)"
 
 
 class RequestStats(Protocol):
