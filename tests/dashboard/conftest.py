@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
 from costpipe.components import ComponentContext
 from costpipe.config.settings import ComponentSpec
@@ -19,6 +21,10 @@ from costpipe.records import CostRecord
 from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 from costpipe.testing.memory import MemorySink
 from tests.conftest import chromium_or_skip
+
+# A page refresh is several store queries and two Bokeh plots; on a busy CI
+# machine that can take longer than Playwright's default 5 s.
+expect.set_options(timeout=20_000)
 
 #: The dashboard's "now" in every test: a Wednesday afternoon in Berlin.
 NOW = datetime(2026, 11, 18, 14, 20, tzinfo=UTC)
@@ -108,9 +114,50 @@ def chromium() -> Iterator[Browser]:
         browser.close()
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def leaves_loopback(url: str) -> bool:
+    """Whether the browser would send *url* to another machine (blob:/data: stay local)."""
+    scheme = url.partition(":")[0]
+    if scheme in ("blob", "data", "about"):
+        return False
+    return urlsplit(url).hostname not in LOOPBACK_HOSTS
+
+
+@contextmanager
+def loopback_only(context: BrowserContext, offsite: list[str] | None = None) -> Iterator[list[str]]:
+    """Block, and list, every request of *context* that would leave loopback.
+
+    costpipe runs on private networks and offline: the page, the login page and
+    every asset must come from the costpipe process. A blocked request is
+    recorded and the test fails at the end of the block, naming the URLs.
+    """
+    offsite = [] if offsite is None else offsite
+
+    def refuse(route: Route) -> None:
+        offsite.append(route.request.url)
+        route.abort("blockedbyclient")
+
+    context.route(leaves_loopback, refuse)
+    context.on(
+        "websocket",
+        lambda socket: offsite.append(socket.url) if leaves_loopback(socket.url) else None,
+    )
+    yield offsite
+    assert offsite == [], f"the page asked another host for {offsite}"
+
+
 @pytest.fixture
-def page(chromium: Browser) -> Iterator[Page]:
+def offsite_requests() -> list[str]:
+    """The requests :func:`page` blocked because they would leave loopback."""
+    return []
+
+
+@pytest.fixture
+def page(chromium: Browser, offsite_requests: list[str]) -> Iterator[Page]:
+    """A fresh context whose requests may only go to loopback (see :func:`loopback_only`)."""
     context = chromium.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    yield page
-    context.close()
+    with loopback_only(context, offsite_requests):
+        yield context.new_page()
+        context.close()

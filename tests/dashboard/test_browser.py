@@ -202,3 +202,15 @@ def test_basic_auth_refuses_every_route_without_credentials(
         span = preset_range(Preset.LAST_7_DAYS, NOW, TIMEZONE)
         total = expected_total(records, span.start, span.end, "billed")
         expect(page.get_by_test_id("total")).to_have_text(format_usd(total))
+
+
+def test_the_page_loads_nothing_from_another_host(
+    page: Page, dashboard_url: str, offsite_requests: list[str]
+) -> None:
+    """No font, script, style or image from a CDN: costpipe runs offline too.
+    (The page fixture blocks and records any request that leaves loopback.)"""
+    page.goto(dashboard_url)
+    expect(page.get_by_test_id("total")).not_to_be_empty()
+    expect(page.locator("canvas").first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert [] == offsite_requests

@@ -62,3 +62,21 @@ def test_last_90_days_covers_ninety_local_days_ending_now() -> None:
     assert datetime(2026, 8, 20, 22, 0, tzinfo=UTC) == span.start  # 21 Aug, Berlin midnight (CEST)
     assert now == span.end
     assert span.start - timedelta(days=90) == span.previous_start
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe"])
+def test_month_to_date_and_the_monthly_budget_share_their_local_midnights(zone: str) -> None:
+    """One local-midnight helper for alerts and dashboard: across DST changes the
+    dashboard's month and the budget period start and end at the same instants."""
+    from costpipe.alerts.periods import period_at
+
+    for now in (
+        datetime(2026, 3, 31, 12, tzinfo=UTC),
+        datetime(2026, 11, 1, 12, tzinfo=UTC),
+        datetime(2026, 4, 5, 12, tzinfo=UTC),
+    ):
+        period = period_at("month", now, zone)
+        span = preset_range(Preset.MONTH_TO_DATE, now, zone)
+        assert period.start == span.start
+        last = preset_range(Preset.LAST_MONTH, period.end + timedelta(hours=1), zone)
+        assert (period.start, period.end) == (last.start, last.end)

@@ -94,6 +94,62 @@ def hostile_records() -> list[CostRecord]:
     ]
 
 
+def markup_names(base: str) -> dict[str, str]:
+    """Hostile *display* names: HTML that runs script, Markdown that fetches from
+    *base* (a pixel server on loopback) or turns into a link, and text that only
+    looks like markup. The page must show each one literally."""
+    return {
+        "img": '<img src=x onerror="alert(1)">',
+        "script": "<script>alert(2)</script>",
+        "svg": "<svg onload=alert(3)><b>bold</b>",
+        "pixel": f"![t]({base}/pixel.png)",
+        "link": f"[click to confirm]({base}/phish)",
+        "entity": "AT&amp;T &lt;b&gt;",
+        "tex": f"$$\\href{{{base}/tex}}{{x}}$$",
+    }
+
+
+def markup_records(base: str) -> list[CostRecord]:
+    """Billed, estimated and unpriced rows whose model, user, project and key
+    names are :func:`markup_names` (the unpriced ones feed the banner)."""
+    rows: list[CostRecord] = []
+    for index, name in enumerate(markup_names(base).values()):
+        common: dict[str, Any] = {
+            "start": DAY,
+            "provider": "openai",
+            "account": "org-rel",
+            "model": name,
+            "user_id": name,
+            "project_id": name,
+            "api_key_id": name,
+            "line_item": name,
+        }
+        cost = Decimal(2**index) / 100
+        rows.append(
+            CostRecord(
+                width=timedelta(days=1), cost_source=CostSource.BILLED, cost_usd=cost, **common
+            )
+        )
+        rows.append(
+            CostRecord(
+                width=timedelta(hours=1),
+                cost_source=CostSource.ESTIMATED,
+                cost_usd=cost,
+                uncached_input_tokens=1000 + index,
+                **common,
+            )
+        )
+        rows.append(
+            CostRecord(
+                width=timedelta(hours=1),
+                cost_source=CostSource.UNPRICED,
+                uncached_input_tokens=5000 + index,
+                **{**common, "start": DAY + timedelta(hours=1)},
+            )
+        )
+    return rows
+
+
 def stored_value(kind: str, value: str) -> str:
     """The value the store gives back for *value* (InfluxDB: the encoder's rules)."""
     return stored_tag_value(value) if kind == "influxdb" else value

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -34,7 +35,7 @@ from costpipe.dashboard.server import BackgroundDashboard, DashboardServer
 from costpipe.plugins import build_plugin_manager
 from costpipe.testing.influxd import InfluxdServer
 
-from ..dashboard.conftest import NOW, chromium  # noqa: F401  (the module-scoped browser)
+from ..dashboard.conftest import NOW, chromium, loopback_only  # noqa: F401  (the module-scoped browser)
 from .dashboard_support import (
     HOSTILE,
     PLAIN,
@@ -51,18 +52,19 @@ pytestmark = pytest.mark.browser
 T = TypeVar("T")
 
 
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Page]:  # noqa: F811
+    """A fresh context whose requests may only go to loopback."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    with loopback_only(context):
+        yield context.new_page()
+        context.close()
+
+
 def run_async(function: Callable[[], Coroutine[Any, Any, T]]) -> T:
     # In a thread: Playwright's sync API keeps an event loop running in this one.
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, function()).result()
-
-
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Page]:  # noqa: F811
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 #: Set a Bokeh model's property in the page; the change goes to the server as a
@@ -121,12 +123,16 @@ def test_hostile_values_through_every_control_show_correct_figures(
         page.goto(f"http://127.0.0.1:{port}/")
         total = page.get_by_test_id("total")
         expect(total).to_have_text(format_usd(everything))
+        # The widget holds each value escaped (its labels are HTML); the server
+        # maps the label back to the raw value the store holds.
         offered = page.evaluate(GET_MODEL, ["MultiChoice", "Project filter", "options"])
-        assert sorted(offered) == sorted(stored_value(kind, p) for p in (*PLAIN, *HOSTILE))
+        assert sorted(offered) == sorted(
+            html.escape(stored_value(kind, p), quote=True) for p in (*PLAIN, *HOSTILE)
+        )
 
         # A hostile value the store holds: exactly its own record, nothing more.
         for record in records[len(PLAIN) :]:
-            option = stored_value(kind, record.project_id)
+            option = html.escape(stored_value(kind, record.project_id), quote=True)
             _change(page, "MultiChoice", "Project filter", "value", [option])
             expect(total).to_have_text(format_usd(record.cost_usd))
             cells = page.get_by_test_id("breakdown").locator("tbody td:nth-child(2)")

@@ -201,6 +201,7 @@ async def test_basic_auth_guards_every_data_route_and_the_websocket(tmp_path: Pa
             async with anonymous.post(
                 f"{base}/login",
                 data={"username": "finance", "password": "wrong"},
+                headers={"Origin": base},
                 allow_redirects=False,
             ) as response:
                 assert response.status != 302 or "user" not in response.cookies
@@ -209,9 +210,10 @@ async def test_basic_auth_guards_every_data_route_and_the_websocket(tmp_path: Pa
             async with user.post(
                 f"{base}/login",
                 data={"username": "finance", "password": "pa:ss"},
+                headers={"Origin": base},
                 allow_redirects=False,
             ) as response:
-                assert response.status == 302
+                assert response.status == 303
             allowed = await _probe(user, port)
             assert {allowed[p] for p in ("/", "/autoload.js", "/ws")} == {200, 101}, allowed
             assert allowed["/"] == 200, allowed

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from costpipe.records import utc
 
-__all__ = ["WEEKDAYS", "Period", "PeriodKind", "period_at"]
+__all__ = ["WEEKDAYS", "Period", "PeriodKind", "local_midnight", "period_at"]
 
 PeriodKind = Literal["day", "week", "month"]
 
@@ -73,7 +73,9 @@ def _micros(delta: timedelta) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The UTC instant at which *day* begins in *zone*: every period boundary of
+    the alerts and of the dashboard's date ranges comes from here."""
     # fold=0 (the default) picks the earlier offset: for a skipped midnight that
     # is the instant of the jump, for a repeated one the first occurrence.
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
@@ -100,4 +102,4 @@ def period_at(
         end = _next_month(first)
     else:
         raise ValueError(f"unknown period {kind!r}")
-    return Period(kind, first, end, _local_midnight(first, zone), _local_midnight(end, zone))
+    return Period(kind, first, end, local_midnight(first, zone), local_midnight(end, zone))

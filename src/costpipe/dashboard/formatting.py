@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from costpipe.dashboard.viewmodel import Pricing
 from costpipe.query.api import Breakdown
+from costpipe.query.csvsafe import neutralise
 
 __all__ = [
     "NONE_LABEL",
@@ -100,7 +101,10 @@ def breakdown_csv(
     """The breakdown as CSV: header ``<dimension>,cost_usd,pricing``, exact amounts.
 
     Groups keep their stored value (``""`` for records without the dimension),
-    so the file joins back to the raw data. ``pricing`` is a :class:`Pricing`
+    so the file joins back to the raw data, except that a group a spreadsheet
+    would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR)
+    is prefixed with ``'`` (:func:`~costpipe.query.csvsafe.neutralise`); the
+    exact amounts are numbers and written as they are. ``pricing`` is a :class:`Pricing`
     value per row; an ``unpriced`` row has an empty ``cost_usd`` (its cost is
     unknown, not 0), which a spreadsheet's SUM skips, so the column still adds
     up to the total exactly.
@@ -111,5 +115,5 @@ def breakdown_csv(
     for row in rows:
         state = pricing(row.group)
         cost = "" if state is Pricing.UNPRICED else format_exact(row.cost_usd)
-        writer.writerow([row.group, cost, state.value])
+        writer.writerow([neutralise(row.group), cost, state.value])
     return buffer.getvalue()

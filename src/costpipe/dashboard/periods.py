@@ -1,7 +1,8 @@
 """Calendar arithmetic of the dashboard: the date-range presets.
 
-Budget periods come from :mod:`costpipe.alerts.periods`, so that a budget card
-and the alert about it always talk about the same period.
+Budget periods, and the local midnight every boundary is built on, come from
+:mod:`costpipe.alerts.periods`, so that a budget card and the alert about it
+always talk about the same period and the same instants.
 
 Every boundary is a local midnight in the configured IANA zone, converted to
 aware UTC, so a day is 23 or 25 hours long across a DST change and "last
@@ -11,13 +12,14 @@ month" means the calendar month on the wall clock of the finance team. No IO.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from costpipe.alerts.periods import local_midnight
 from costpipe.records import utc
 
-__all__ = ["DateRange", "Preset", "local_midnight", "preset_range"]
+__all__ = ["DateRange", "Preset", "preset_range"]
 
 
 class Preset(StrEnum):
@@ -58,13 +60,6 @@ class DateRange:
     end: datetime
     previous_start: datetime
     previous_end: datetime
-
-
-def local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    """The UTC instant at which *day* begins in *zone*."""
-    # fold=0 picks the first occurrence; zones whose midnight is skipped by a DST
-    # jump (rare) resolve to the instant after the gap, which is the day's start.
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def _add_months(day: date, months: int) -> date:

@@ -7,9 +7,12 @@ Panel is imported only here and in :mod:`costpipe.dashboard.app`, so the
 daemon runs without the ``dashboard`` extra.
 
 Binding: loopback unless told otherwise. With ``basic_auth="user:password"``
-every route is guarded by Panel's login provider (a signed cookie set by
-``/login``); the Bokeh websocket refuses connections without that cookie, so
-data cannot be pulled around the login page.
+every route is guarded by :class:`~costpipe.dashboard.auth.LoginProvider` (a
+signed cookie set by ``/login``, throttled, same-origin posts only); the Bokeh
+websocket refuses connections without that cookie, so data cannot be pulled
+around the login page. ``trusted_proxy`` makes the server believe a TLS proxy's
+``X-Forwarded-Proto``/``X-Forwarded-For`` (tornado's ``xheaders``); without it
+those headers are ignored.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from urllib.parse import urlsplit
 
 from costpipe.components import Sink
 from costpipe.config.settings import Settings
+from costpipe.dashboard.auth import Credentials, LoginProvider, LoginThrottle
 from costpipe.engine.runtime import build_component, store_specs
 from costpipe.errors import ConfigError
 from costpipe.query.api import CostReader
@@ -36,21 +40,10 @@ __all__ = [
     "DashboardServer",
     "ReaderHandle",
     "open_reader",
-    "parse_basic_auth",
     "serve",
 ]
 
 T = TypeVar("T")
-
-
-def parse_basic_auth(value: str | None) -> dict[str, str] | None:
-    """``"user:password"`` -> ``{"user": "password"}``; the password may contain ``:``."""
-    if value is None:
-        return None
-    user, sep, password = value.partition(":")
-    if not sep or not user or not password:
-        raise ConfigError("dashboard.basic_auth", 'expected "user:password"')
-    return {user: password}
 
 
 @dataclass(slots=True)
@@ -97,9 +90,14 @@ class DashboardServer:
     address: str = "127.0.0.1"
     port: int = 5006
     basic_auth: str | None = None
+    """``"user:password"``; ``None`` serves without a login."""
     opener: Callable[[], Any] | None = None
     """Coroutine function returning a :class:`ReaderHandle` (default :func:`open_reader`)."""
     clock: Callable[[], datetime] | None = None
+    trusted_proxy: bool = False
+    """Believe ``X-Forwarded-Proto``/``-For``: only behind a proxy that sets them."""
+    throttle: LoginThrottle | None = None
+    """Failed-login throttle (tests pass one with their own clock)."""
     _server: Any = None
     _handle: ReaderHandle | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -118,7 +116,6 @@ class DashboardServer:
 
         from costpipe.dashboard.app import Dashboard, DashboardOptions
 
-        users = parse_basic_auth(self.basic_auth)
         options = DashboardOptions.from_settings(self.settings)
 
         def session() -> Any:
@@ -127,10 +124,16 @@ class DashboardServer:
             return Dashboard(self._reader, options, self.clock).page()
 
         kwargs: dict[str, Any] = {}
-        if users is not None:
+        if self.basic_auth is not None:
+            provider = LoginProvider(
+                Credentials.parse(self.basic_auth),
+                self.throttle,
+                public_url=self.settings.dashboard.url,
+                title=options.title,
+            )
             # A fresh secret per process: restarting the dashboard logs everyone out,
             # which is acceptable and keeps secrets out of the config.
-            kwargs.update(basic_auth=users, cookie_secret=secrets.token_urlsafe(32))
+            kwargs.update(auth_provider=provider, cookie_secret=secrets.token_urlsafe(32))
         port = self.port or _free_port(self.address)
         self._server = pn.serve(
             {"/": session},
@@ -142,6 +145,7 @@ class DashboardServer:
             start=False,
             verbose=False,
             title=options.title,
+            use_xheaders=self.trusted_proxy,
             **kwargs,
         )
         self._server.start()
@@ -173,11 +177,12 @@ def serve(
     address: str = "127.0.0.1",
     port: int = 5006,
     basic_auth: str | None = None,
+    trusted_proxy: bool = False,
 ) -> None:
     """Serve the dashboard until SIGINT or SIGTERM."""
 
     async def main() -> None:
-        server = DashboardServer(settings, address, port, basic_auth)
+        server = DashboardServer(settings, address, port, basic_auth, trusted_proxy=trusted_proxy)
         bound = await server.start()
         print(f"costpipe dashboard on http://{address}:{bound}/", flush=True)
         stop = asyncio.Event()
