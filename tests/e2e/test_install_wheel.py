@@ -19,8 +19,6 @@ import pytest
 import costpipe
 from tests.e2e.venvs import ROOT, run
 
-pytestmark = pytest.mark.slow
-
 OPERATIONS = ROOT / "docs" / "operations.md"
 PUBLIC_CLONE = "git clone https://github.com/costpipe/costpipe.git"
 
@@ -41,6 +39,7 @@ def test_install_block_builds_a_wheel_of_this_version() -> None:
     assert not re.search(r"pip install (--upgrade )?costpipe\b", block), "no index serves it"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="the documented install clones with git")
 def test_documented_install_runs_on_a_clean_clone(tmp_path: Path) -> None:
     opt = tmp_path / "opt-costpipe"

@@ -41,8 +41,6 @@ from aiohttp import web
 
 from tests.e2e.venvs import ROOT, costpipe_wheel, new_venv, run
 
-pytestmark = pytest.mark.slow
-
 DOC = ROOT / "docs" / "plugins.md"
 PLUGINS = ROOT / "plugins"
 FENCE = re.compile(r"^```(\S*)([^\n]*)\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
@@ -321,6 +319,7 @@ def test_the_tutorial_is_the_example_package() -> None:
             assert same_text(shipped, text), f"{name} differs from plugins/{name}"
 
 
+@pytest.mark.slow
 async def test_the_tutorial_runs_as_written(
     tmp_path_factory: pytest.TempPathFactory, gateway: Gateway
 ) -> None:
@@ -348,6 +347,7 @@ async def test_the_tutorial_runs_as_written(
     assert gateway.served, "the backfill read the fake gateway"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["costpipe-gateway", "costpipe-discord"])
 def test_example_plugin_passes_its_tests_outside_the_repository(
     name: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
