@@ -9,7 +9,6 @@ import email.policy
 import hashlib
 import hmac
 import json
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,20 +37,13 @@ from costpipe.notifiers.email import EmailConfig, EmailNotifier
 from costpipe.notifiers.webhook import WebhookConfig, WebhookNotifier
 from costpipe.records import CostRecord, CostSource
 from costpipe.testing import MemorySink
+from costpipe.testing.network import free_port  # aiosmtpd's Controller cannot take port 0
 
 SMTP_USER = "alerts"
 SMTP_PASSWORD = "smtp-pass-7f3a9c"
 WEBHOOK_TOKEN = "T00000/B00000/hook-token-5d1e8b"
 WEBHOOK_SECRET = "hmac-secret-91c4"
 DASHBOARD = "http://127.0.0.1:5006/costpipe"
-
-
-def free_port() -> int:
-    """A free loopback port (aiosmtpd 1.4.6's Controller cannot take port 0)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # -- SMTP -----------------------------------------------------------------------------

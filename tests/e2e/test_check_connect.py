@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,12 +14,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from costpipe.simulator import Simulator, SimulatorOptions
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from costpipe.testing.network import free_port
 
 
 class Accepting:

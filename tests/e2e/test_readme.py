@@ -12,7 +12,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tomllib
@@ -25,6 +24,7 @@ import pytest
 from costpipe.config.settings import parse_config
 from costpipe.plugins import build_plugin_manager
 from costpipe.simulator import Simulator, SimulatorOptions
+from costpipe.testing.network import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -81,12 +81,6 @@ async def simulator() -> AsyncIterator[Simulator]:
     await sim.start()
     yield sim
     await sim.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def readme_config(sim: Simulator, folder: Path) -> Path:

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from costpipe.components import ComponentContext
-from costpipe.simulator import Simulator, SimulatorOptions, run_simulator
+from costpipe.simulator import Simulator
+from tests.conftest import StartSimulator
 
 #: A Wednesday afternoon, not aligned to any bucket edge.
 NOW = datetime(2026, 3, 11, 15, 30, 17, tzinfo=UTC)
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(SimulatorOptions(seed=11, now=NOW)) as simulator:
-        yield simulator
+async def sim(start_simulator: StartSimulator) -> Simulator:
+    return await start_simulator(seed=11, now=NOW)
 
 
 @pytest.fixture

@@ -6,16 +6,10 @@ child process driven by ``asyncio.create_subprocess_exec`` (never blocking)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import os
 import random
-import signal
 import sqlite3
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +19,13 @@ import aiohttp
 
 from costpipe.simulator import Simulator, SimulatorOptions
 from costpipe.sinks.influxdb.encoder import stored_tag_value
+
+# The CLI process helpers moved to tests/processes.py (shared by every suite, with
+# deadlines that kill instead of hanging); re-exported under their old names.
+from tests.processes import Finished as Finished
+from tests.processes import kill9 as kill9
+from tests.processes import run_cli as run_cli
+from tests.processes import start_cli as start_cli
 
 #: A small organisation: every kind of row (awkward values included), few of them.
 SMALL_ORG = {"projects": 2, "users": 2, "api_keys": 2, "models_per_user": 1}
@@ -93,56 +94,6 @@ max_retries = 10
 """,
     )
     return ("openai" in kinds) * openai + ("anthropic" in kinds) * anthropic
-
-
-async def start_cli(
-    config: Path, *args: str, env: Mapping[str, str], log_format: str = "json"
-) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "costpipe",
-        "--config",
-        str(config),
-        "--log-format",
-        log_format,
-        *args,
-        env=dict(env),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-@dataclass
-class Finished:
-    code: int
-    out: str
-    err: str
-
-    def events(self) -> list[dict[str, Any]]:
-        """The JSON log lines (stderr), in order."""
-        found = []
-        for line in self.err.splitlines():
-            if line.startswith("{"):
-                with contextlib.suppress(ValueError):
-                    found.append(json.loads(line))
-        return found
-
-
-async def run_cli(
-    config: Path, *args: str, env: Mapping[str, str], limit: float = 120, log_format: str = "json"
-) -> Finished:
-    process = await start_cli(config, *args, env=env, log_format=log_format)
-    async with asyncio.timeout(limit):
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return Finished(process.returncode, out.decode(), err.decode())
-
-
-async def kill9(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGKILL)
-    await process.communicate()
 
 
 Totals = dict[str, tuple[Decimal, int, int, int, int, int]]

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from costpipe.simulator import Simulator, SimulatorOptions, run_simulator
+from costpipe.simulator import Simulator
+from tests.conftest import StartSimulator
 
 #: A Wednesday afternoon, deliberately not aligned to any bucket edge.
 NOW = datetime(2026, 3, 11, 15, 30, 17, tzinfo=UTC)
@@ -17,9 +18,8 @@ DAY0 = datetime(2026, 3, 8, tzinfo=UTC)
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(SimulatorOptions(seed=7, now=NOW)) as simulator:
-        yield simulator
+async def sim(start_simulator: StartSimulator) -> Simulator:
+    return await start_simulator(seed=7, now=NOW)
 
 
 @pytest.fixture

@@ -1,0 +1,100 @@
+"""The shared fixtures of tests/conftest.py and the tier markers of tests/tiers.py
+do what the suite relies on."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from hypothesis import settings as hypothesis_settings
+
+from tests.conftest import MakeSettings, StartSimulator
+from tests.processes import CliProcesses
+
+NOW = datetime(2026, 3, 11, 15, 30, 17, tzinfo=UTC)
+
+
+def test_free_port_refuses_connections(free_port: int, request: pytest.FixtureRequest) -> None:
+    with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
+        sock.connect(("127.0.0.1", free_port))
+    assert request.node.get_closest_marker("slow") is None
+
+
+async def test_start_simulator_serves_each_simulator_on_its_own_port(
+    start_simulator: StartSimulator,
+) -> None:
+    first = await start_simulator(seed=3, now=NOW, users=1, projects=1)
+    second = await start_simulator(seed=4, now=NOW, users=1, projects=1)
+    assert first.openai_base_url != second.openai_base_url
+    start = int((NOW - timedelta(days=1)).timestamp())
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{first.openai_base_url}/organization/costs",
+            params={"start_time": str(start)},
+            headers={"Authorization": f"Bearer {first.openai_admin_key}"},
+        ) as response,
+    ):
+        assert response.status == 200
+        assert (await response.json())["object"] == "page"
+
+
+def test_make_settings_from_toml_with_environment(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        """
+        [pipeline]
+        interval = "5m"
+        [[providers.openai]]
+        name = "prod"
+        api_key = "${OPENAI_ADMIN_KEY}"
+        """,
+        env={"OPENAI_ADMIN_KEY": "sk-admin-0a1b2c"},
+    )
+    assert settings.pipeline.interval == timedelta(minutes=5)
+    assert settings.pipeline.state_dir == tmp_path / "state"
+    [spec] = settings.providers
+    assert (spec.instance, spec.env_vars) == ("openai.prod", {"api_key": "OPENAI_ADMIN_KEY"})
+
+
+async def test_costpipe_cli_kills_a_daemon_past_its_deadline(
+    costpipe_cli: CliProcesses, tmp_path: Path, free_port: int, request: pytest.FixtureRequest
+) -> None:
+    """``costpipe run`` never ends on its own; ``run(limit=...)`` must not wait for it."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[pipeline]
+interval = "1h"
+state_dir = "{tmp_path / "state"}"
+[health]
+enabled = false
+[[providers.openai]]
+api_key = "sk-admin-0a1b2c"
+base_url = "http://127.0.0.1:{free_port}/v1"
+max_retries = 0
+[[sinks.sqlite]]
+path = "{tmp_path / "costs.sqlite"}"
+""",
+        encoding="utf-8",
+    )
+    # The daemon never exits on its own: returning at all proves the deadline held.
+    with pytest.raises(AssertionError, match=r"still running after 3s; killed"):
+        await costpipe_cli.run(config, "run", limit=3)
+    assert request.node.get_closest_marker("slow") is not None
+
+
+def test_hypothesis_profile_follows_the_environment() -> None:
+    """``CI`` set: derandomized (the same examples every run); else random."""
+    profile = os.environ.get("HYPOTHESIS_PROFILE") or (
+        "ci" if os.environ.get("CI", "").lower() in {"1", "true", "yes"} else "dev"
+    )
+    assert hypothesis_settings.get_profile(profile) == hypothesis_settings.default
+    assert hypothesis_settings.get_profile("ci").derandomize
+    assert not hypothesis_settings.get_profile("thorough").derandomize
+    assert hypothesis_settings.get_profile("thorough").max_examples >= 1000

@@ -1,0 +1,181 @@
+"""The two test tiers: which tests are ``slow``, ``browser`` or ``influxdb``.
+
+Markers are applied at collection, from what a test uses, so a new test lands
+in the right tier without anyone remembering to mark it:
+
+* ``browser``: it requests the ``chromium`` or ``page`` fixture.
+* ``influxdb``: it requests the ``influxd`` fixture (directly or through another
+  fixture) or starts its own server with ``influxd_or_skip()``.
+* ``slow``: it lives in ``tests/e2e`` or ``tests/bench``, starts a process (the
+  CLI, a venv, a subprocess), or was measured above :data:`SLOW_SECONDS` on the
+  2-core reference machine (:data:`MEASURED_SLOW`, from ``pytest --durations=0``).
+
+The fast tier is ``pytest -m "not slow and not browser"``. After any run, tests
+that took longer than :data:`SLOW_SECONDS` without the ``slow`` marker are
+listed in the terminal summary, so the list stays true (a hint, never a failure:
+speed is not asserted).
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+__all__ = [
+    "MEASURED_SLOW",
+    "SLOW_SECONDS",
+    "pytest_collection_modifyitems",
+    "pytest_runtest_logreport",
+    "pytest_terminal_summary",
+]
+
+SLOW_SECONDS = 2.0
+
+BROWSER_FIXTURES = frozenset({"chromium", "page", "browser"})
+INFLUXDB_FIXTURES = frozenset({"influxd"})
+#: Calls in a test's own source that start a process or a server binary.
+PROCESS_CALLS = (
+    "run_cli(",
+    "start_cli(",
+    "create_subprocess_exec(",
+    "subprocess.run(",
+    "subprocess.Popen(",
+    "subprocess.check_output(",
+    "sys.executable",
+    "new_venv(",
+)
+SLOW_DIRECTORIES = ("tests/e2e/", "tests/bench/")
+
+#: Node-id prefixes measured above SLOW_SECONDS that the rules above miss
+#: (a simulator of a realistic size, a long hypothesis run, many passes).
+MEASURED_SLOW: tuple[str, ...] = (
+    # Property tests: hundreds of examples (5-20 s; CI runs them derandomized).
+    "tests/reliability/test_rel_config_input.py::test_hostile_documents_give_settings_or_config_error",
+    "tests/reliability/test_rel_parsers.py::test_mutated_pages_give_records_or_malformed_data",
+    # Inflating compression bombs up to the response limit (3-4.5 s).
+    "tests/providers/test_http_hostile.py::test_a_compression_bomb_is_refused_after_inflating",
+    "tests/providers/test_hostile_simulator.py::test_oversized_and_compressed_pages_are_set_aside[gzip_bomb",
+    # Two full simulated organisations served byte for byte (2.6 s).
+    "tests/simulator/test_truth.py::test_same_seed_serves_the_same_bytes_and_another_seed_does_not",
+)
+
+_ROOT = Path(__file__).resolve().parents[1]
+_slow_ids: set[str] = set()
+_durations: dict[str, float] = {}
+
+
+def _source_of(obj: object) -> str:
+    target = getattr(obj, "_get_wrapped_function", None)  # a pytest fixture definition
+    if callable(target):
+        obj = target()
+    try:
+        return inspect.getsource(obj)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return ""
+
+
+_spawners_by_module: dict[str, frozenset[str]] = {}
+
+
+def _spawners(module: ModuleType) -> frozenset[str]:
+    """Names in *module* that start a process: its own or the test tree's
+    functions and classes whose source makes a :data:`PROCESS_CALLS` call, or
+    calls such a name (to a fixpoint: helpers of helpers count)."""
+    cached = _spawners_by_module.get(module.__name__)
+    if cached is not None:
+        return cached
+    sources = {
+        name: _source_of(obj)
+        for name, obj in vars(module).items()
+        if (
+            inspect.isfunction(obj) or inspect.isclass(obj) or hasattr(obj, "_get_wrapped_function")
+        )
+        and str(getattr(obj, "__module__", "")).startswith(("tests", "plugins", module.__name__))
+    }
+    found = {name for name, text in sources.items() if any(c in text for c in PROCESS_CALLS)}
+    while True:
+        more = {
+            name
+            for name, text in sources.items()
+            if name not in found and any(f"{other}(" in text for other in found)
+        }
+        if not more:
+            break
+        found |= more
+    _spawners_by_module[module.__name__] = frozenset(found)
+    return _spawners_by_module[module.__name__]
+
+
+def _starts_a_process(item: pytest.Item) -> bool:
+    module = getattr(item, "module", None)
+    function = getattr(item, "function", None)
+    if module is None or function is None:
+        return False
+    spawners = _spawners(module)
+    source = _source_of(function)
+    if any(call in source for call in PROCESS_CALLS):
+        return True
+    if any(f"{name}(" in source for name in spawners):
+        return True
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    definitions = getattr(fixture_info, "name2fixturedefs", {})
+    for name in getattr(item, "fixturenames", ()):
+        if name in spawners:
+            return True
+        for definition in definitions.get(name, ()):
+            text = _source_of(definition.func)
+            if any(call in text for call in PROCESS_CALLS):
+                return True
+    return False
+
+
+def _tiers(item: pytest.Item) -> set[str]:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    source = _source_of(getattr(item, "function", None))
+    path = item.path.resolve()
+    relative = path.relative_to(_ROOT).as_posix() if path.is_relative_to(_ROOT) else ""
+    tiers: set[str] = set()
+    if fixtures & BROWSER_FIXTURES:
+        tiers.add("browser")
+    if fixtures & INFLUXDB_FIXTURES or "influxd_or_skip(" in source:
+        tiers.add("influxdb")
+    if (
+        relative.startswith(SLOW_DIRECTORIES)
+        or "costpipe_cli" in fixtures
+        or item.nodeid.startswith(MEASURED_SLOW)
+        or _starts_a_process(item)
+    ):
+        tiers.add("slow")
+    return tiers
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for tier in sorted(_tiers(item)):
+            item.add_marker(getattr(pytest.mark, tier))
+        if item.get_closest_marker("slow") or item.get_closest_marker("browser"):
+            _slow_ids.add(item.nodeid)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    unmarked = sorted(
+        (seconds, nodeid)
+        for nodeid, seconds in _durations.items()
+        if seconds > SLOW_SECONDS and nodeid not in _slow_ids
+    )
+    if not unmarked:
+        return
+    terminalreporter.section("tests slower than the fast tier allows")
+    terminalreporter.write_line(
+        f"These took over {SLOW_SECONDS:g} s without the slow marker (machine load counts "
+        "too); if they are slow everywhere, add them to MEASURED_SLOW in tests/tiers.py:"
+    )
+    for seconds, nodeid in reversed(unmarked):
+        terminalreporter.write_line(f"  {seconds:6.2f}s  {nodeid}")
