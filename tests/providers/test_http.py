@@ -59,6 +59,33 @@ async def test_fractions_parse_as_decimal_integers_stay_int(
     assert stats.pages_fetched == 1
 
 
+async def test_get_bytes_returns_the_body_undecoded_after_the_same_checks(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    """The typed decoders' path: the bytes as sent (not JSON-checked), the URL without
+    credentials; a refusal is still a PageError, a 429 still retried."""
+    answers = deque(
+        [
+            web.Response(status=429, headers={"Retry-After": "0"}),
+            web.Response(body=b'{"a": 0.10, not json', content_type="application/json"),
+            web.Response(status=400, text="no"),
+        ]
+    )
+
+    async def handler(request: web.Request) -> web.Response:
+        return answers.popleft()
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    client, stats = await make_client(await serve(app))
+    raw = await client.get_bytes("/x", [("api_key", "sk-admin-good"), ("limit", "1")])
+    assert b'{"a": 0.10, not json' == raw.body
+    assert "sk-admin-good" not in raw.url and raw.url.endswith("/x?api_key=***&limit=1")
+    assert (1, 1) == (stats.retries, stats.pages_fetched)
+    with pytest.raises(PageError, match="HTTP 400"):
+        await client.get_bytes("/x")
+
+
 async def test_retry_after_in_seconds_is_waited_for(serve: Serve, make_client: MakeClient) -> None:
     fake = FakeOpenAI(buckets={"/x": []})
     fake.script["/x"] = deque([lambda: json_response(429, {}, headers={"Retry-After": "1"})])

@@ -8,7 +8,7 @@ from costpipe.providers.http.client import (
     user_agent,
 )
 from costpipe.providers.http.paging import FetchBudget, PagingLimitError
-from costpipe.providers.http.responses import EndpointError, Page, PageError, read_body
+from costpipe.providers.http.responses import EndpointError, Page, PageError, RawPage, read_body
 from costpipe.providers.http.retry import Timer, next_wait, retry_after_seconds
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Page",
     "PageError",
     "PagingLimitError",
+    "RawPage",
     "RequestStats",
     "Timer",
     "next_wait",

@@ -1,4 +1,4 @@
-"""The HTTP client every provider uses: GET JSON with retries, within bounds.
+"""The HTTP client every provider uses: GET a page with retries, within bounds.
 
 A provider builds one :class:`HttpClient` in ``__init__`` (no IO), opens it in
 ``start()`` and closes it in ``close()``. The client guarantees:
@@ -25,8 +25,11 @@ A provider builds one :class:`HttpClient` in ``__init__`` (no IO), opens it in
 * any other 4xx, a 2xx body that is not JSON or is too large raise
   :class:`PageError` (a :class:`~costpipe.errors.MalformedDataError`), which
   providers set aside;
-* JSON numbers with a fraction are parsed as :class:`~decimal.Decimal` from
-  the response text, so ``0.00012073404268330895`` dollars stay exact;
+* :meth:`HttpClient.get_bytes` returns the body undecoded (a
+  :class:`RawPage`) for a typed decoder that reads it once, straight into its
+  types; :meth:`HttpClient.get_json` decodes it as JSON with numbers that have
+  a fraction parsed as :class:`~decimal.Decimal` from the response text, so
+  ``0.00012073404268330895`` dollars stay exact;
 * no log line or error message carries the key: URLs are shown without user
   info (``base_url`` is the shown form), and text echoed by a server is masked
   before it is cut.
@@ -54,9 +57,11 @@ from costpipe.providers.http.responses import (
     EndpointError,
     Page,
     PageError,
+    RawPage,
     Requester,
+    decode_json,
     format_bytes,
-    interpret,
+    interpret_raw,
     read_body,
     redirect_error,
 )
@@ -64,7 +69,14 @@ from costpipe.providers.http.retry import Retryable, Timer, next_wait
 from costpipe.redaction import redact_url
 from costpipe.version import __version__
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "AuthHint", "HttpClient", "RequestStats", "user_agent"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "AuthHint",
+    "HttpClient",
+    "RawPage",
+    "RequestStats",
+    "user_agent",
+]
 
 #: Far above any real page (the largest real ones are a few MiB).
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -83,7 +95,7 @@ class RequestStats(Protocol):
 
 
 class HttpClient:
-    """GET JSON from one provider API with the guarantees in the module docstring."""
+    """GET pages from one provider API with the guarantees in the module docstring."""
 
     def __init__(
         self,
@@ -173,6 +185,14 @@ class HttpClient:
 
         Raises AuthError, EndpointError, TransientError or PageError as described above.
         """
+        return decode_json(await self.get_bytes(path, params))
+
+    async def get_bytes(self, path: str, params: Sequence[tuple[str, str]] = ()) -> RawPage:
+        """GET ``base_url + path`` and return the 2xx body undecoded, with its shown URL.
+
+        Raises AuthError, EndpointError, TransientError or PageError as described
+        above; the caller decodes the body (a malformed one is its PageError to raise).
+        """
         if self._userinfo_conflict:
             raise EndpointError(
                 f"{self.instance}: `base_url` ({self.base_url}) carries `user:password@`, "
@@ -207,7 +227,7 @@ class HttpClient:
                 )
                 await self.timer.sleep(wait)
 
-    async def _attempt(self, url: URL, safe: str) -> Page:
+    async def _attempt(self, url: URL, safe: str) -> RawPage:
         if self._session is None:
             raise RuntimeError(f"{self.instance}: HTTP client used before start()")
         async with self._slots:
@@ -224,7 +244,7 @@ class HttpClient:
                 raise Retryable(f"connection failed ({type(exc).__name__})") from None
         if status < 300:
             self._stats.pages_fetched += 1
-        return interpret(self._requester, url, status, headers, body)
+        return interpret_raw(self._requester, url, status, headers, body)
 
     async def _read(self, response: aiohttp.ClientResponse, safe: str, status: int) -> bytes:
         limit = self.max_response_bytes if status < 300 else ERROR_BODY_LIMIT

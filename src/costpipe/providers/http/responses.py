@@ -37,12 +37,15 @@ __all__ = [
     "EndpointError",
     "Page",
     "PageError",
+    "RawPage",
     "Requester",
     "auth_message",
+    "decode_json",
     "error_code",
     "error_excerpt",
     "format_bytes",
     "interpret",
+    "interpret_raw",
     "not_found_error",
     "read_body",
     "redirect_error",
@@ -60,6 +63,15 @@ class Page:
 
     url: str
     body: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """The body of one 2xx response, not yet decoded, and the (secret-free) URL
+    it came from: a typed decoder reads the bytes once, straight into its types."""
+
+    url: str
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +219,26 @@ def interpret(
     who: Requester, url: URL, status: int, headers: Mapping[str, str], body: bytes
 ) -> Page:
     """The decoded page of a 2xx answer (JSON fractions as Decimal); otherwise
-    raise what the status means: AuthError (401, 403), Retryable or
-    TransientError (408, 409, 429, 5xx), EndpointError (404), PageError."""
+    raise what the status means (see :func:`interpret_raw`)."""
+    return decode_json(interpret_raw(who, url, status, headers, body))
+
+
+def decode_json(raw: RawPage) -> Page:
+    """*raw* decoded as JSON, fractions as Decimal; PageError when it is not JSON."""
+    try:
+        data = json.loads(raw.body.decode("utf-8"), parse_float=Decimal)
+    # RecursionError: a body nested deeper than the interpreter's stack (hostile).
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise PageError(raw.url, f"response is not valid JSON ({exc})") from None
+    return Page(raw.url, data)
+
+
+def interpret_raw(
+    who: Requester, url: URL, status: int, headers: Mapping[str, str], body: bytes
+) -> RawPage:
+    """The undecoded body of a 2xx answer; otherwise raise what the status
+    means: AuthError (401, 403), Retryable or TransientError (408, 409, 429,
+    5xx), EndpointError (404), PageError."""
     safe = redact_url(url)
     if status in (401, 403):
         raise AuthError(auth_message(who, status, body))
@@ -228,12 +258,7 @@ def interpret(
     if status >= 400:
         message = error_excerpt(body, who.secrets, 300)
         raise PageError(safe, f"HTTP {status}" + (f": {message}" if message else ""))
-    try:
-        data = json.loads(body.decode("utf-8"), parse_float=Decimal)
-    # RecursionError: a body nested deeper than the interpreter's stack (hostile).
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise PageError(safe, f"response is not valid JSON ({exc})") from None
-    return Page(safe, data)
+    return RawPage(safe, body)
 
 
 def redirect_error(
