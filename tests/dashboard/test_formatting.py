@@ -62,3 +62,29 @@ def test_csv_leaves_the_cost_of_an_unpriced_row_empty_and_says_why() -> None:
     pricing = {"gpt-4.1": Pricing.PARTLY_UNPRICED, "gpt-9": Pricing.UNPRICED}
     parsed = list(csv.reader(io.StringIO(breakdown_csv(rows, "model", pricing.__getitem__))))
     assert parsed[1:] == [["gpt-4.1", "2.50", "partly_unpriced"], ["gpt-9", "", "unpriced"]]
+
+
+def test_csv_neutralises_formula_groups_and_keeps_negative_amounts() -> None:
+    """Model and project names come from providers: a name a spreadsheet would
+    run is prefixed with ', while a credit's negative amount stays a number."""
+    rows = [
+        Breakdown('=HYPERLINK("http://attacker.example","open")', Decimal("5")),
+        Breakdown("+1+cmd|' /C calc'!A0", Decimal("4")),
+        Breakdown("-2+3", Decimal("3")),
+        Breakdown("@SUM(1,1)", Decimal("2")),
+        Breakdown("\t=1+1", Decimal("1")),
+        Breakdown("\r=1+1", Decimal("0.5")),
+        Breakdown("credit refund", Decimal("-12.50")),
+        Breakdown("gpt-4.1=fast", Decimal("-0.000001")),
+    ]
+    parsed = list(csv.reader(io.StringIO(breakdown_csv(rows, "model"), newline="")))
+    assert [
+        ['\'=HYPERLINK("http://attacker.example","open")', "5.00", "priced"],
+        ["'+1+cmd|' /C calc'!A0", "4.00", "priced"],
+        ["'-2+3", "3.00", "priced"],
+        ["'@SUM(1,1)", "2.00", "priced"],
+        ["'\t=1+1", "1.00", "priced"],
+        ["'\r=1+1", "0.50", "priced"],
+        ["credit refund", "-12.50", "priced"],
+        ["gpt-4.1=fast", "-0.000001", "priced"],
+    ] == parsed[1:]

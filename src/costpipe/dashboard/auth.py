@@ -24,6 +24,7 @@ the Bokeh websocket (Bokeh asks :attr:`LoginProvider.get_user`).
 from __future__ import annotations
 
 import hmac
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -162,7 +163,7 @@ class _LoginHandler(RequestHandler):
         client = self.request.remote_ip or "unknown"
         wait = provider.throttle.retry_after(client)
         if wait > 0:
-            seconds = int(wait) + 1
+            seconds = math.ceil(wait)
             self.set_header("Retry-After", str(seconds))
             self._form(f"Too many failed logins: try again in {seconds} s.", status=429)
             return

@@ -110,7 +110,9 @@ def breakdown_csv(
     up to the total exactly.
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # CRLF as RFC 4180 says; it also makes the writer quote a field holding a bare
+    # CR, which a spreadsheet would otherwise read as the end of the row.
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([dimension, "cost_usd", "pricing"])
     for row in rows:
         state = pricing(row.group)
