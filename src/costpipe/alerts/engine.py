@@ -29,12 +29,13 @@ from typing import Any
 from costpipe.alerts import messages
 from costpipe.alerts.outbox import Outbox
 from costpipe.alerts.periods import Period, period_at
-from costpipe.alerts.rules import MISSING_GROUP, BudgetStatus, assess, budget_amount
+from costpipe.alerts.rules import BudgetStatus, assess, budget_amount
+from costpipe.alerts.spend import budget_request, rule_spends
 from costpipe.alerts.state import AlertState, SlotState
 from costpipe.components import Notifier
 from costpipe.config.settings import BudgetConfig, Settings
 from costpipe.notification import Notification
-from costpipe.query.api import Basis, CostQuery, CostReader
+from costpipe.query.api import Basis, CostQuery, CostReader, SpendRequest
 from costpipe.records import utc
 
 __all__ = ["AlertEngine"]
@@ -89,11 +90,7 @@ class AlertEngine:
                 self.log.warning("alerts_without_reader", reason="no readable sink is configured")
                 self._warned_no_reader = True
         else:
-            for rule in self.settings.budgets:
-                try:
-                    await self._evaluate_budget(rule, now)
-                except Exception as exc:
-                    self.log.error("budget_evaluation_failed", rule=rule.name, error=repr(exc))
+            await self._evaluate_budgets(now)
             if self._wants_unpriced():
                 try:
                     await self._evaluate_unpriced(now)
@@ -113,31 +110,29 @@ class AlertEngine:
 
     # -- budgets -----------------------------------------------------------------------
 
-    async def _spend(self, rule: BudgetConfig, period: Period) -> dict[str, Decimal]:
+    async def _evaluate_budgets(self, now: datetime) -> None:
+        """Every rule's spend from one batch of grouped queries, then each rule's
+        state and notifications; a failing rule is logged and the others go on."""
         assert self.reader is not None
-        query = CostQuery(
-            period.start,
-            period.end,
-            Basis(rule.cost_basis),
-            {dim: tuple(values) for dim, values in rule.filters.items()},
-        )
-        if rule.group_by is None:
-            return {"": await self.reader.total(query)}
-        spends: dict[str, Decimal] = {}
-        for row in await self.reader.breakdown(query, by=rule.group_by):
-            group = row.group
-            if group == "":
-                # Records without the dimension (Anthropic rows have no user) belong
-                # to nobody: an alert about them would name no one, unless asked for.
-                if not rule.include_missing:
-                    continue
-                group = MISSING_GROUP
-            spends[group] = spends.get(group, Decimal(0)) + row.cost_usd
-        return spends
+        planned: list[tuple[BudgetConfig, Period, SpendRequest]] = []
+        for rule in self.settings.budgets:
+            try:
+                period = period_at(rule.period, now, self.timezone, rule.week_start)
+                planned.append((rule, period, budget_request(rule, period)))
+            except Exception as exc:
+                self.log.error("budget_evaluation_failed", rule=rule.name, error=repr(exc))
+        spends = await rule_spends(self.reader, [(rule, request) for rule, _, request in planned])
+        for (rule, period, _), spend in zip(planned, spends, strict=True):
+            try:
+                if isinstance(spend, Exception):
+                    raise spend
+                self._evaluate_budget(rule, period, spend, now)
+            except Exception as exc:
+                self.log.error("budget_evaluation_failed", rule=rule.name, error=repr(exc))
 
-    async def _evaluate_budget(self, rule: BudgetConfig, now: datetime) -> None:
-        period = period_at(rule.period, now, self.timezone, rule.week_start)
-        spends = await self._spend(rule, period)
+    def _evaluate_budget(
+        self, rule: BudgetConfig, period: Period, spends: dict[str, Decimal], now: datetime
+    ) -> None:
         budget = budget_amount(rule.amount_usd)
         targets = self._targets(rule.notify)
         with self.state.transaction():

@@ -28,7 +28,9 @@ __all__ = [
     "CostQuery",
     "CostReader",
     "Granularity",
+    "GroupedReader",
     "SeriesPoint",
+    "SpendRequest",
     "check_dimension",
 ]
 
@@ -94,6 +96,19 @@ class SeriesPoint:
     cost_usd: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class SpendRequest:
+    """One question of a batch: the spend of *query*, per value of *by*, or in
+    total (one entry under ``""``) when *by* is None.
+
+    The answer is what :meth:`CostReader.breakdown` (without ``top``) or
+    :meth:`CostReader.total` returns for the same query, as a mapping.
+    """
+
+    query: CostQuery
+    by: str | None = None
+
+
 @runtime_checkable
 class CostReader(Protocol):
     """Aggregations over stored records."""
@@ -125,4 +140,20 @@ class CostReader(Protocol):
 
     async def tag_names(self) -> list[str]:
         """Enricher tag names present in the store."""
+        ...
+
+
+@runtime_checkable
+class GroupedReader(Protocol):
+    """A store that answers many :class:`SpendRequest` in few queries.
+
+    Optional: :func:`costpipe.query.grouped.spend` uses it when a reader has it
+    and falls back to one ``total``/``breakdown`` per distinct request otherwise.
+    """
+
+    async def spend(self, requests: Sequence[SpendRequest]) -> list[dict[str, Decimal]]:
+        """One answer per request, in order. Requests over the same range and
+        basis share one grouped query; filters and groups are applied to its
+        aggregated rows. Raises as ``total`` would for any request (unknown
+        dimension, store unreachable); callers may then ask one by one."""
         ...

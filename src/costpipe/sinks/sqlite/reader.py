@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -29,8 +29,10 @@ from costpipe.query.api import (
     CostQuery,
     Granularity,
     SeriesPoint,
+    SpendRequest,
     check_dimension,
 )
+from costpipe.query.grouped import answer_batch, empty_answer, plan_batches
 
 __all__ = ["SQLiteReader", "micros", "period_bounds"]
 
@@ -193,6 +195,36 @@ class SQLiteReader:
             params,
         )
         return {str(model): int(tokens) for model, tokens in rows if tokens}
+
+    async def spend(self, requests: Sequence[SpendRequest]) -> list[dict[str, Decimal]]:
+        """:class:`~costpipe.query.api.GroupedReader`: one ``GROUP BY`` per range
+        and basis over every dimension the requests use."""
+        batches, empty = plan_batches(requests)
+        # What total() returns for a filter that admits nothing, and for no matching row.
+        answers = {i: empty_answer(requests[i], Decimal(0)) for i in empty}
+        no_rows = _dollars(None)
+        for batch in batches:
+            exprs: list[str] = []
+            params: list[Any] = []
+            for dim in batch.dims:
+                expr, expr_params = await self._dimension(dim)
+                exprs.append(expr)
+                params += expr_params
+            where = await self._where(batch.query)
+            assert where is not None  # a batch's query has no filters
+            clause, where_params = where
+            columns = "".join(f"{expr}, " for expr in exprs)
+            group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(exprs)))}" if exprs else ""
+            sql = f"SELECT {columns}sum(c.cost_nanos) FROM costs c WHERE {clause}{group}"
+            fetched = await self._fetch(sql, [*params, *where_params])
+            width = len(exprs)
+            rows = [
+                (tuple(str(v) for v in row[:width]), int(row[width]))
+                for row in fetched
+                if row[width] is not None
+            ]
+            answers.update(answer_batch(batch, requests, rows, empty_total=no_rows))
+        return [answers[i] for i in range(len(requests))]
 
     async def tag_names(self) -> list[str]:
         rows = await self._fetch("SELECT name FROM tag_names ORDER BY name", [])
