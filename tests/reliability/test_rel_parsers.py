@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
@@ -27,8 +28,11 @@ from costpipe.errors import MalformedDataError
 from costpipe.providers.anthropic import AnthropicConfig, AnthropicProvider
 from costpipe.providers.base import Page, PageError
 from costpipe.providers.litellm import LiteLLMConfig, LiteLLMProvider
+from costpipe.providers.litellm.decode import HourlySpend
+from costpipe.providers.litellm.decode import decode as decode_spend_logs
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
 from costpipe.providers.openrouter import OpenRouterConfig, OpenRouterProvider
+from costpipe.providers.openrouter.decode import activity_records, decode_activity
 from costpipe.records import CostRecord, Window
 from costpipe.simulator import Simulator
 from costpipe.sinks.influxdb.encoder import cost_nanos
@@ -81,16 +85,36 @@ def providers(sim: Simulator | None, tmp: Path) -> dict[str, Any]:
     }
 
 
-def litellm_parser(provider: LiteLLMProvider, piece: Window) -> Parser:
-    """The per-page work of ``LiteLLMProvider._walk``, without its HTTP."""
-    from costpipe.providers.litellm import _rows
+_AS_NUMBERS = msgspec.json.Encoder(decimal_format="number")
+_AS_TEXT = msgspec.json.Encoder()
+
+
+def as_bytes(body: Any) -> bytes:
+    """A mutated body as a server would send it (Decimals as JSON numbers)."""
+    try:
+        return _AS_NUMBERS.encode(body)
+    except UnicodeEncodeError:  # a lone surrogate: escaped, as json writes it
+        return json.dumps(body, default=str).encode()
+    except ValueError:  # a non-finite Decimal has no JSON number: sent as text
+        return _AS_TEXT.encode(body)
+
+
+def litellm_parser(account: str, piece: Window) -> Parser:
+    """The LiteLLM decoder and hourly aggregation, on the page's bytes."""
 
     def parse(page: Page) -> list[CostRecord]:
-        groups: dict[Any, Any] = {}
-        rows, _ = _rows(page)
-        for row in rows:
-            provider._add(row, piece, page.url, set(), groups)
-        return [provider._record(key, group) for key, group in groups.items()]
+        hours = HourlySpend(piece)
+        hours.add(decode_spend_logs(as_bytes(page.body)).data)
+        return hours.records(account)
+
+    return parse
+
+
+def openrouter_parser(account: str, span: Window) -> Parser:
+    """The OpenRouter activity decoder, on the page's bytes."""
+
+    def parse(page: Page) -> list[CostRecord]:
+        return activity_records(decode_activity(as_bytes(page.body)), span, account, True)
 
     return parse
 
@@ -138,8 +162,8 @@ def parsers(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], P
     for name in ("openai", "anthropic"):
         for path, _, parse in made[name]._requests(WINDOW, NOW):
             found[(name, path)] = parse
-    found[("openrouter", "/activity")] = lambda page: made["openrouter"]._records(page, WINDOW)
-    found[("litellm", "/spend/logs/v2")] = litellm_parser(made["litellm"], WINDOW)
+    found[("openrouter", "/activity")] = openrouter_parser("openrouter.x", WINDOW)
+    found[("litellm", "/spend/logs/v2")] = litellm_parser("litellm.x", WINDOW)
     return found
 
 

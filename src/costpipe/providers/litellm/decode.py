@@ -1,0 +1,104 @@
+"""Pure decoding of ``/spend/logs/v2`` pages and their hourly aggregation.
+
+:func:`decode` turns the bytes of one page into typed rows
+(:mod:`costpipe.providers.litellm.schema` says which source each field
+mirrors) or raises :class:`~costpipe.providers.typed_json.PageMalformed`
+with the JSON path of the bad field. :class:`HourlySpend` adds the rows of
+one walked piece into hourly records; neither does IO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import msgspec
+
+from costpipe.providers.litellm.schema import SpendLog, SpendLogsPage
+from costpipe.providers.typed_json import decode_page
+from costpipe.records import CostRecord, CostSource, Window
+
+__all__ = ["HOUR", "HourlySpend", "decode"]
+
+HOUR = timedelta(hours=1)
+_DECODER = msgspec.json.Decoder(SpendLogsPage)
+
+#: (hour, user, team, virtual key hash, model, upstream provider)
+GroupKey = tuple[datetime, str, str, str, str, str]
+
+
+def decode(page: bytes) -> SpendLogsPage:
+    """The rows and paging fields of one page; PageMalformed when it is not one."""
+    return decode_page(_DECODER, page)
+
+
+@dataclass(slots=True)
+class _Group:
+    cost: Decimal
+    prompt: int = 0
+    completion: int = 0
+    requests: int = 0
+
+
+class HourlySpend:
+    """The rows of one walked piece, de-duplicated by ``request_id`` and summed
+    per hour and (user, team, key, model, upstream provider)."""
+
+    def __init__(self, piece: Window) -> None:
+        self.piece = piece
+        self.duplicates = 0
+        """Rows seen twice: shifted into a later page by requests logged during the walk."""
+        self._seen: set[str] = set()
+        self._groups: dict[GroupKey, _Group] = {}
+
+    def add(self, rows: Iterable[SpendLog]) -> None:
+        start, end = self.piece.start, self.piece.end
+        seen, groups = self._seen, self._groups
+        for row in rows:
+            if row.request_id in seen:
+                self.duplicates += 1
+                continue
+            seen.add(row.request_id)
+            moment = row.start_time
+            if not start <= moment < end:
+                continue  # the inclusive end_date, or a server ignoring the range
+            key = (
+                moment.replace(minute=0, second=0, microsecond=0),
+                row.user or "",
+                row.team_id or "",
+                row.api_key or "",
+                row.model or row.model_group or "",
+                row.custom_llm_provider or "",
+            )
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group(row.spend)
+            else:
+                group.cost += row.spend
+            group.prompt += row.prompt_tokens or 0
+            group.completion += row.completion_tokens or 0
+            group.requests += 1
+
+    def records(self, account: str) -> list[CostRecord]:
+        """One billed record per hour and group."""
+        return [
+            CostRecord(
+                start=hour,
+                width=HOUR,
+                provider="litellm",
+                account=account,
+                cost_source=CostSource.BILLED,
+                cost_usd=group.cost,
+                model=model,
+                user_id=user,
+                project_id=team,
+                api_key_id=api_key,
+                line_item=upstream,
+                uncached_input_tokens=group.prompt,
+                output_tokens=group.completion,
+                requests=group.requests,
+            )
+            for (hour, user, team, api_key, model, upstream), group in self._groups.items()
+        ]
