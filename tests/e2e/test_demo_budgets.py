@@ -68,7 +68,7 @@ def run_demo(tmp_path: Path) -> tuple[list[str], list[dict[str, str]]]:
     finally:
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=60)
-    assert 0 == process.returncode, rest
+    assert 0 == process.returncode, "\n".join(printed) + rest
     assert any(line.startswith("daemon running") for line in printed), printed
     return printed, alerts
 
