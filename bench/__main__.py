@@ -21,13 +21,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import concurrency, dashboard, encoder, ingest, memory, queries
+from bench import budgets, concurrency, dashboard, encoder, ingest, memory, queries
 from bench.common import ROOT, Bench, loadavg, machine
 from bench.report import markdown, replace_between_markers
 from costpipe.logging import configure_logging
 from costpipe.testing.influxd import InfluxdServer
 
-BENCHMARKS = ("encoder", "ingestion", "memory", "concurrency", "queries", "dashboard")
+BENCHMARKS = (
+    "encoder",
+    "ingestion",
+    "memory",
+    "concurrency",
+    "queries",
+    "budgets",
+    "dashboard",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -82,6 +90,7 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 "memory": lambda: memory.run(server, quick=args.quick, runs=args.runs),
                 "concurrency": lambda: concurrency.run(server, quick=args.quick, runs=args.runs),
                 "queries": lambda: queries.run(server, quick=args.quick, runs=args.runs),
+                "budgets": lambda: budgets.run(server, quick=args.quick, runs=args.runs),
                 "dashboard": lambda: dashboard.run(server, quick=args.quick, runs=args.runs),
             }
             for name in args.only:

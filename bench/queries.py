@@ -1,6 +1,6 @@
 """Queries: the dashboard's aggregations through the InfluxDB ``CostReader``
-against the raw InfluxQL of the same aggregation, and alert evaluation for
-1,000 budgets over SQLite and over InfluxDB.
+against the raw InfluxQL of the same aggregation. (Alert evaluation for 1,000
+budgets, measured here before, is the ``budgets`` section: :mod:`bench.budgets`.)
 
 Data: :func:`costpipe.dashboard.sample.sample_records` over 90 days (hourly
 ``estimated`` rows plus daily ``billed`` rows), about 1 million points,
@@ -12,7 +12,6 @@ time plus the transfer, no parsing.
 from __future__ import annotations
 
 import functools
-import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -21,19 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import structlog
 
 from bench.common import Bench, ratio, spread
-from costpipe.alerts.engine import AlertEngine
 from costpipe.components import ComponentContext, Sink
-from costpipe.config.settings import parse_config
 from costpipe.dashboard.sample import PROJECT_TEAMS, sample_records
-from costpipe.plugins import build_plugin_manager
-from costpipe.query.api import Basis, CostQuery, CostReader, Granularity
+from costpipe.query.api import Basis, CostQuery, Granularity
 from costpipe.sinks.influxdb.config import InfluxDBConfig
 from costpipe.sinks.influxdb.encoder import timestamp_ns
 from costpipe.sinks.influxdb.writer import InfluxDBSink
-from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 from costpipe.testing.influxd import InfluxdServer
 
 __all__ = ["run"]
@@ -100,20 +94,8 @@ def budgets(count: int) -> list[dict[str, Any]]:
     return rules
 
 
-async def alert_times(reader: CostReader, state: Path, count: int, repeat: int) -> list[float]:
-    _pm, registry = build_plugin_manager(entry_points=False)
-    data = {"pipeline": {"state_dir": str(state), "timezone": TIMEZONE}, "budgets": budgets(count)}
-    settings = parse_config(data, registry, env={})
-    engine = AlertEngine(settings, reader, {}, state / "alerts", structlog.get_logger())
-    try:
-        # The first pass also creates every alert slot; later passes are the steady state.
-        return await timed(lambda: engine.evaluate(NOW, {}), repeat)
-    finally:
-        engine.close()
-
-
 async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
-    days, streams, budget_count = (7, 20, 50) if quick else (90, 463, 1000)
+    days, streams = (7, 20) if quick else (90, 463)
     bench = Bench("queries", params={"days": days, "timezone": TIMEZONE, "runs": runs})
     start, end = NOW - timedelta(days=days), NOW
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,14 +104,10 @@ async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
             InfluxDBConfig(url=server.url, database="queries", batch_size=BATCH),
             ComponentContext("influxdb.q", state),
         )
-        sqlite = SQLiteSink(
-            SQLiteConfig(path=state / "costs.sqlite"), ComponentContext("sqlite.q", state)
-        )
         await influx.start()
-        await sqlite.start()
         try:
             began = time.perf_counter()
-            bench.params["points"] = await fill([influx, sqlite], days, streams)
+            bench.params["points"] = await fill([influx], days, streams)
             bench.params["fill_seconds"] = round(time.perf_counter() - began, 1)
             reader = influx.reader()
             query = CostQuery(start, end, Basis.ESTIMATED)
@@ -158,24 +136,6 @@ async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
                     bench.figures[f"{name}_reader_ms"] = spread(mine, "ms")
                     bench.figures[f"{name}_raw_ms"] = spread(baseline, "ms")
                     bench.figures[f"{name}_reader_vs_raw"] = ratio(mine, baseline)
-                raw_total = await timed(lambda: raw(statements(start, end)["total"]), runs)
-            bench.params["budgets"] = budget_count
-            for label, store in (("influxdb", reader), ("sqlite", sqlite.reader())):
-                samples = await alert_times(store, state / label, budget_count, runs + 1)
-                bench.figures[f"alerts_first_pass_{label}_ms"] = spread(samples[:1], "ms")
-                steady = samples[1:]
-                bench.figures[f"alerts_{label}_ms"] = spread(steady, "ms")
-                per_budget = [s / budget_count for s in steady]
-                bench.figures[f"alerts_{label}_per_budget_ms"] = spread(per_budget, "ms")
-            # One budget is about one total query: relate it to the raw one.
-            raw_median = statistics.median(raw_total)
-            bench.figures["raw_total_ms"] = spread(raw_total, "ms")
-            for label in ("influxdb", "sqlite"):
-                per = bench.figures[f"alerts_{label}_per_budget_ms"]["runs"]
-                bench.figures[f"alerts_{label}_per_budget_vs_raw_total"] = spread(
-                    [p / raw_median for p in per], "x"
-                )
         finally:
             await influx.close()
-            await sqlite.close()
     return bench

@@ -58,6 +58,7 @@ def test_quick_harness_writes_results_of_the_documented_shape(tmp_path: Path) ->
         "memory",
         "concurrency",
         "queries",
+        "budgets",
         "dashboard",
     ]
     for name, section in result["benchmarks"].items():

@@ -30,7 +30,7 @@ from costpipe.query.api import (
     SpendRequest,
     check_dimension,
 )
-from costpipe.query.grouped import answer_batch, empty_answer, plan_batches
+from costpipe.query.grouped import Batch, answer_batch, empty_answer, plan_batches
 from costpipe.records import DIMENSIONS
 from costpipe.redaction import redact_url
 from costpipe.sinks.influxdb.encoder import (
@@ -251,24 +251,28 @@ class InfluxDBReader:
         basis, grouped by every dimension the requests use, all sent in one request."""
         batches, empty = plan_batches(requests)
         answers = {i: empty_answer(requests[i], Decimal(0)) for i in empty}
-        http = self._http()
-        statements, tag_keys = [], []
-        for batch in batches:
-            keys = [await self._dimension(dim) for dim in batch.dims]
-            where = await self._where(batch.query)
-            assert where is not None  # a batch's query has no filters
-            group = f" GROUP BY {', '.join(keys)}" if keys else ""
-            statements.append(
-                f'SELECT sum("cost_nanos") FROM {http.measurement} WHERE {where}{group}'
-            )
-            tag_keys.append([key.strip('"') for key in keys])
-        results = await http.query_many(statements)
-        for batch, tags, series in zip(batches, tag_keys, results, strict=True):
+        statements = [await self._grouped_statement(batch) for batch in batches]
+        results = await self._http().query_many([text for text, _ in statements])
+        for batch, (_, tags), series in zip(batches, statements, results, strict=True):
             rows = [
                 (tuple(_tag(s, tag) for tag in tags), int(s["values"][0][1] or 0)) for s in series
             ]
             answers.update(answer_batch(batch, requests, rows, stored_value=stored_tag_value))
         return [answers[i] for i in range(len(requests))]
+
+    async def spend_statements(self, requests: Sequence[SpendRequest]) -> list[str]:
+        """The InfluxQL :meth:`spend` sends for *requests* (benchmarks, diagnostics)."""
+        batches, _ = plan_batches(requests)
+        return [(await self._grouped_statement(batch))[0] for batch in batches]
+
+    async def _grouped_statement(self, batch: Batch) -> tuple[str, list[str]]:
+        """The statement of one batch and the tag keys of its groups, in dims order."""
+        keys = [await self._dimension(dim) for dim in batch.dims]
+        where = await self._where(batch.query)
+        assert where is not None  # a batch's query has no filters
+        group = f" GROUP BY {', '.join(keys)}" if keys else ""
+        text = f'SELECT sum("cost_nanos") FROM {self._http().measurement} WHERE {where}{group}'
+        return text, [key.strip('"') for key in keys]
 
     async def tag_names(self) -> list[str]:
         http = self._http()
