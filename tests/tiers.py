@@ -67,10 +67,27 @@ _slow_ids: set[str] = set()
 _durations: dict[str, float] = {}
 
 
+_sources: dict[object, str] = {}
+
+
 def _source_of(obj: object) -> str:
+    """The source of a function, class or fixture ("" if unknown), read once."""
     target = getattr(obj, "_get_wrapped_function", None)  # a pytest fixture definition
     if callable(target):
         obj = target()
+    obj = getattr(obj, "__func__", obj)  # a bound method (class-level fixtures)
+    key = getattr(obj, "__code__", obj)  # stable even when wrappers are rebuilt
+    try:
+        return _sources[key]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable: read it every time
+        return _read_source(obj)
+    _sources[key] = _read_source(obj)
+    return _sources[key]
+
+
+def _read_source(obj: object) -> str:
     try:
         return inspect.getsource(obj)  # type: ignore[arg-type]
     except (OSError, TypeError):

@@ -11,6 +11,7 @@ source with ``ast``, so it sees every import statement wherever it is.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parents[2] / "src"
@@ -50,6 +51,7 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return {target for target in found if target in modules and target != name}
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     modules = module_names()
     return {name: imports_of(name, path, modules) for name, path in modules.items()}
