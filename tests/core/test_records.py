@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import dataclasses
+import gc
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -26,7 +26,7 @@ def record(**changes: object) -> CostRecord:
         api_key_id="key_1",
         line_item="completions",
     )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return base.replace(**changes)
 
 
 def test_same_bucket_fetched_twice_has_the_same_key() -> None:
@@ -87,6 +87,55 @@ def test_naive_datetimes_are_refused() -> None:
 def test_float_money_is_refused() -> None:
     with pytest.raises(TypeError, match="Decimal"):
         record(cost_usd=1.25)
+
+
+def test_keyword_construction_checks_time_and_money() -> None:
+    fields: dict[str, object] = {
+        "width": HOUR,
+        "provider": "openai",
+        "account": "openai.prod",
+        "cost_source": CostSource.ESTIMATED,
+    }
+    with pytest.raises(ValueError, match="naive"):
+        CostRecord(start=datetime(2026, 11, 1, 10), **fields)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Decimal"):
+        CostRecord(start=START, cost_usd=0.1, **fields)  # type: ignore[arg-type]
+
+
+def test_records_are_immutable_and_compare_by_value() -> None:
+    r = record(tags=(("team", "search"),))
+    with pytest.raises(AttributeError):
+        r.model = "other"  # type: ignore[misc]
+    same = record(tags=[("team", "search")])
+    assert r == same
+    assert hash(r) == hash(same)
+    assert r != r.replace(cost_usd=Decimal("1.26"))
+    assert r.replace() == r
+
+
+def test_replace_checks_the_copy_like_a_new_record() -> None:
+    r = record()
+    assert r.replace(cost_source="unpriced").cost_source is CostSource.UNPRICED
+    with pytest.raises(ValueError, match="naive"):
+        r.replace(start=datetime(2026, 11, 1, 10))
+    with pytest.raises(ValueError, match="not a valid CostSource"):
+        r.replace(cost_source="free")
+
+
+def test_tags_are_sorted_text_pairs() -> None:
+    r = record(tags=[("team", "search"), ("cost_centre", "42")])
+    assert r.tags == (("cost_centre", "42"), ("team", "search"))
+    assert type(record(tags=[]).tags) is tuple
+    with pytest.raises(TypeError, match="str"):
+        record(tags=(("team", 7),))
+
+
+def test_records_are_not_tracked_by_the_cyclic_garbage_collector() -> None:
+    """A backfill holds millions of records: the GC must not scan them. Their
+    fields (dates, decimals, text, ints, tuples of text) cannot form a cycle."""
+    assert not gc.is_tracked(record())
+    assert not gc.is_tracked(record(tags=[("team", "search")]))
+    assert not gc.is_tracked(record().with_tags({"team": "search"}))
 
 
 def test_input_tokens_sum_the_disjoint_categories() -> None:

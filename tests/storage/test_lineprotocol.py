@@ -7,11 +7,14 @@ import random
 import urllib.parse
 import urllib.request
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from costpipe.recordcodec import record_from_json
 from costpipe.records import DIMENSIONS, TOKEN_FIELDS, CostRecord, CostSource
@@ -19,6 +22,7 @@ from costpipe.sinks.influxdb.encoder import (
     MAX_TAG_CHARS,
     LineEncoder,
     cost_nanos,
+    cost_texts,
     escape_tag,
     stored_tag_name,
     stored_tag_value,
@@ -111,9 +115,104 @@ def test_cost_nanos_rounds_half_even(cost: str, nanos: int) -> None:
     assert nanos == cost_nanos(Decimal(cost))
 
 
+#: Decimals shaped as providers and pricing produce them (plain text with up to
+#: 12 places, both signs) and anything else a Decimal can be (exponents, zeros
+#: with exponents, 30 digits, tiny and huge magnitudes).
+COSTS = st.one_of(
+    st.integers(0, 12).flatmap(
+        lambda places: st.decimals(-(10**6), 10**12, places=places, allow_nan=False)
+    ),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.builds(
+        lambda digits, exponent: Decimal(digits).scaleb(exponent),
+        st.integers(-(10**30), 10**30),
+        st.integers(-40, 20),
+    ),
+)
+HARD_COSTS = [
+    "0",
+    "-0",
+    "0.000",
+    "-0.000",
+    "0E-10",
+    "0.0000",
+    "0.0001",
+    "0.00009999",
+    "-0.0001",
+    "1",
+    "12.000",
+    "100",
+    "99999999999999",
+    "0.0142675500",
+    "0.0000000005",
+    "0.0000000015",
+    "2.5000000005",
+    "2.5000000015",
+    "-2.5000000015",
+    "12345678.123456789",
+    "1E+3",
+    "1.5E-7",
+    "0.30000000000000004",
+    "123456789012.345",
+]
+
+
+def _with_examples(test: Any) -> Any:
+    for text in HARD_COSTS:
+        test = example(Decimal(text))(test)
+    return test
+
+
+@settings(max_examples=settings.default.max_examples * 4)
+@given(COSTS)
+@_with_examples
+def test_cost_texts_are_float_repr_and_half_even_nanos(cost: Decimal) -> None:
+    """The encoder's text route to the money fields gives exactly what
+    ``repr(float(cost))`` and :func:`cost_nanos` give, for every finite Decimal."""
+    assert (repr(float(cost)), cost_nanos(cost)) == cost_texts(cost)
+
+
+@settings(max_examples=settings.default.max_examples * 2)
+@given(
+    COSTS,
+    st.lists(st.integers(0, 2**62), min_size=5, max_size=5),
+    st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1)),
+)
+@example(Decimal("0.0142675500"), [0, 0, 0, 0, 1], datetime(2026, 3, 2))
+@example(Decimal("-2.5000000015"), [1, 2, 3, 4, 5], datetime(1970, 1, 1))
+@example(Decimal("2.5000000005"), [0, 0, 0, 0, 0], datetime(2026, 3, 2))
+@example(Decimal("2.5000000015"), [0, 0, 0, 0, 0], datetime(2026, 3, 2))
+@example(Decimal("0.00009999"), [0, 0, 0, 0, 0], datetime(2026, 3, 2))
+def test_encoded_line_holds_exact_money_counts_and_time(
+    cost: Decimal, counts: list[int], start: datetime
+) -> None:
+    """Every field of a point against the plain computation (the encoder's
+    inlined money path, cached timestamps and cached series head included)."""
+    record = load_case("basic")[0].replace(
+        cost_usd=cost,
+        start=start.replace(tzinfo=UTC),
+        **dict(zip(TOKEN_FIELDS, counts, strict=True)),
+    )
+    encoder = LineEncoder()
+    unpriced = "true" if record.cost_source is CostSource.UNPRICED else "false"
+    expected = (
+        f"{encoder.series(record)} cost_usd={float(cost)!r},cost_nanos={cost_nanos(cost)}i,"
+        + "".join(f"{name}={count}i," for name, count in zip(TOKEN_FIELDS, counts, strict=True))
+        + f"unpriced={unpriced} {timestamp_ns(record.start)}"
+    )
+    assert [expected, expected] == encoder.lines([record, record])
+
+
 def test_cost_nanos_refuses_nan() -> None:
     with pytest.raises(ValueError, match="not finite"):
         cost_nanos(Decimal("NaN"))
+
+
+@pytest.mark.parametrize("cost", ["NaN", "Infinity", "-Infinity", "sNaN"])
+def test_encoder_refuses_non_finite_money(cost: str) -> None:
+    record = load_case("basic")[0].replace(cost_usd=Decimal(cost))
+    with pytest.raises(ValueError, match="not finite"):
+        LineEncoder().encode([record])
 
 
 @pytest.mark.parametrize("case", CASE_NAMES)

@@ -25,7 +25,6 @@ table and forbids unknown config keys; ``close()`` may be called twice.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,11 +33,11 @@ from typing import Any
 import pytest
 
 from costpipe.components import ComponentConfig, Enricher
-from costpipe.records import CostRecord, CostSource
+from costpipe.records import RECORD_FIELDS, CostRecord, CostSource
 
 __all__ = ["EnricherContract", "sample_records"]
 
-_TAG_FREE = {f.name for f in dataclasses.fields(CostRecord)} - {"tags"}
+_TAG_FREE = set(RECORD_FIELDS) - {"tags"}
 
 
 def sample_records() -> list[CostRecord]:

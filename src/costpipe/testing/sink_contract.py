@@ -17,7 +17,6 @@ overrides :meth:`SinkContract.stored` with its documented rule.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -73,7 +72,7 @@ def contract_record(**changes: Any) -> CostRecord:
         output_tokens=200,
         requests=3,
     )
-    return dataclasses.replace(base, **changes)
+    return base.replace(**changes)
 
 
 def _query(start: datetime = T0, end: datetime = T0 + 30 * DAY, **kw: Any) -> CostQuery:
@@ -113,7 +112,7 @@ class SinkContract:
         await sink.write([record])
         reader = self.reader_of(sink)
         assert Decimal("1.25") == await reader.total(_query())
-        await sink.write([dataclasses.replace(record, cost_usd=Decimal("2.50"))])
+        await sink.write([record.replace(cost_usd=Decimal("2.50"))])
         assert Decimal("2.50") == await reader.total(_query())
 
     async def test_repricing_an_unpriced_row_replaces_it(self, sink: Sink[Any]) -> None:
@@ -122,9 +121,7 @@ class SinkContract:
         await sink.write([unpriced])
         reader = self.reader_of(sink)
         assert await reader.unpriced_usage(_query()) == {"gpt-4o": 1200}
-        priced = dataclasses.replace(
-            unpriced, cost_source=CostSource.ESTIMATED, cost_usd=Decimal("0.75")
-        )
+        priced = unpriced.replace(cost_source=CostSource.ESTIMATED, cost_usd=Decimal("0.75"))
         await sink.write([priced])
         assert await reader.unpriced_usage(_query()) == {}
         estimated = _query(basis=Basis.ESTIMATED)

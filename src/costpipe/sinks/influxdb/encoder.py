@@ -106,14 +106,24 @@ def timestamp_ns(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND * 1000
 
 
-#: (text dimension values, basis, enricher tags): one cache entry per series.
-_SeriesKey = tuple[tuple[str, ...], str, tuple[tuple[str, str], ...]]
-# One C call returning every dimension's value as a tuple, in TEXT_DIMENSIONS order.
-_dimension_values = operator.attrgetter(*TEXT_DIMENSIONS)
+#: What the series cache is keyed by: the text dimension values, the cost source and the
+#: enricher tags, as one tuple (one C call per record; see :data:`_series_fields`).
+_SeriesKey = tuple[object, ...]
+#: What it holds per series: ``ai_costs,<tags> cost_usd=`` and ``,unpriced=<bool> ``.
+_SeriesText = tuple[str, str]
+# One C call returning every value the series text depends on, in this order.
+_series_fields = operator.attrgetter(*TEXT_DIMENSIONS, "cost_source", "tags")
+_TEXT_COUNT = len(TEXT_DIMENSIONS)
+# Powers of ten for scaling a decimal fraction to nanodollars (up to 15 characters).
+_POW10 = tuple(10**k for k in range(16))
 
 
-def _series_text(key: _SeriesKey) -> str:
-    values, basis, tags = key
+def _series_text(key: _SeriesKey) -> _SeriesText:
+    values = key[:_TEXT_COUNT]
+    source = key[_TEXT_COUNT]
+    tags = key[_TEXT_COUNT + 1]
+    assert isinstance(tags, tuple)
+    basis = "billed" if source == CostSource.BILLED else "estimated"
     pairs: dict[str, str] = {}
     for name, value in tags:
         if name and value:
@@ -121,62 +131,139 @@ def _series_text(key: _SeriesKey) -> str:
     # Built-in dimensions win over an enricher tag renamed onto the same key.
     for name, value in (*zip(TEXT_DIMENSIONS, values, strict=True), ("cost_source", basis)):
         if value:
+            assert isinstance(value, str)
             pairs[name] = value
     # Sorted by the escaped key bytes: InfluxDB's canonical order, so the server
     # does not have to re-sort every point.
     escaped = sorted((escape_tag(k), escape_tag(v)) for k, v in pairs.items())
-    return MEASUREMENT + "".join(f",{k}={v}" for k, v in escaped)
+    head = MEASUREMENT + "".join(f",{k}={v}" for k, v in escaped) + " cost_usd="
+    unpriced = "true" if source == CostSource.UNPRICED else "false"
+    return head, f",unpriced={unpriced} "
+
+
+def cost_texts(cost: Decimal) -> tuple[str, int]:
+    """``repr(float(cost))`` and :func:`cost_nanos` of *cost*, from its decimal text.
+
+    ``float(Decimal)`` goes through the text anyway, and ``repr`` of the float
+    (shortest round trip) costs more than the rest of a point. A decimal of at
+    most 15 significant digits is the shortest text of its nearest double
+    (15 digits always survive decimal -> double -> decimal), so for plain text
+    of at most 15 characters between 1e-4 and 1e15, where ``repr`` uses
+    positional notation, the float text is the decimal text with its trailing
+    zeros removed; the nanodollars are its digits scaled in integers. Anything
+    else takes the ``float``/``Decimal`` route. A hypothesis test
+    (``tests/storage/test_lineprotocol.py``) checks both against the plain
+    computations.
+    """
+    text = str(cost)
+    if len(text) <= 15 and "E" not in text and cost.is_finite() and cost.adjusted() >= -4:
+        whole, dot, fraction = text.partition(".")
+        if not dot:
+            return text + ".0", int(text) * 1_000_000_000
+        digits = len(fraction)
+        if digits <= 9:
+            stripped = text.rstrip("0")
+            shown = stripped + "0" if stripped[-1] == "." else stripped
+            return shown, int(whole + fraction) * _POW10[9 - digits]
+        if text[0] != "-":
+            # Rounded half-even, as cost_nanos rounds.
+            nanos, rest = divmod(int(whole + fraction), _POW10[digits - 9])
+            half = _POW10[digits - 9] >> 1
+            if rest > half or (rest == half and nanos & 1):
+                nanos += 1
+            stripped = text.rstrip("0")
+            return stripped, nanos
+    return repr(float(cost)), cost_nanos(cost)
 
 
 class LineEncoder:
     """Encodes records to line protocol, caching the escaped tag set per series.
 
-    The cache is a dict keyed by the record's tag tuple and bounded by
-    *cache_size* series (the oldest entry is evicted first); an instance is not
-    shared between threads (encoding runs on the event loop).
+    Per series (not per point) it escapes, sorts and joins the tags; per bucket
+    start it computes the timestamp; per point only the money and the counts are
+    formatted. The series cache is a dict keyed by the record's dimension values,
+    cost source and tags, bounded by *cache_size* series (the oldest entry is
+    evicted first); the timestamp cache is bounded the same way. An instance is
+    not shared between threads (encoding runs on the event loop).
     """
 
     def __init__(self, cache_size: int = 65_536) -> None:
         self.cache_size = cache_size
-        self._cache: dict[_SeriesKey, str] = {}
+        self._cache: dict[_SeriesKey, _SeriesText] = {}
+        self._stamps: dict[datetime, str] = {}
+
+    def _series(self, key: _SeriesKey) -> _SeriesText:
+        if len(self._cache) >= self.cache_size:
+            del self._cache[next(iter(self._cache))]
+        text = self._cache[key] = _series_text(key)
+        return text
+
+    def _stamp(self, start: datetime) -> str:
+        if len(self._stamps) >= self.cache_size:
+            del self._stamps[next(iter(self._stamps))]
+        text = self._stamps[start] = str((start - _EPOCH) // _MICROSECOND * 1000)
+        return text
 
     def series(self, record: CostRecord) -> str:
         """``ai_costs,<tags>``: the series part of the record's line."""
-        key: _SeriesKey = (
-            _dimension_values(record),
-            "billed" if record.cost_source is CostSource.BILLED else "estimated",
-            record.tags,
-        )
-        text = self._cache.get(key)
-        if text is None:
-            if len(self._cache) >= self.cache_size:
-                del self._cache[next(iter(self._cache))]
-            text = self._cache[key] = _series_text(key)
-        return text
+        key = _series_fields(record)
+        text = self._cache.get(key) or self._series(key)
+        return text[0][: -len(" cost_usd=")]
 
     def line(self, record: CostRecord) -> str:
         """One point, without the trailing newline."""
-        cost = record.cost_usd
-        if not cost.is_finite():
-            raise ValueError(f"cost_usd is not finite: {cost}")
-        return (
-            f"{self.series(record)} cost_usd={float(cost)!r},"
-            f"cost_nanos={int(cost.scaleb(9).to_integral_value(ROUND_HALF_EVEN))}i,"
-            f"uncached_input_tokens={record.uncached_input_tokens}i,"
-            f"cached_input_tokens={record.cached_input_tokens}i,"
-            f"cache_write_tokens={record.cache_write_tokens}i,"
-            f"output_tokens={record.output_tokens}i,"
-            f"requests={record.requests}i,"
-            f"unpriced={'true' if record.cost_source is CostSource.UNPRICED else 'false'} "
-            f"{(record.start - _EPOCH) // _MICROSECOND * 1000}"
-        )
+        return self.lines((record,))[0]
 
     def lines(self, records: Iterable[CostRecord]) -> list[str]:
-        return [self.line(record) for record in records]
+        """One line per record, without newlines (the hot loop: everything that
+        can be looked up per series or per bucket start is)."""
+        cache_get = self._cache.get
+        stamp_get = self._stamps.get
+        out: list[str] = []
+        append = out.append
+        last_start: datetime | None = None
+        stamp = ""
+        for record in records:
+            key = _series_fields(record)
+            series = cache_get(key) or self._series(key)
+            start = record.start
+            if start is not last_start:
+                stamp = stamp_get(start) or self._stamp(start)
+                last_start = start
+            cost = record.cost_usd
+            text = str(cost)
+            # The common case of cost_texts inlined (the same rules, see there).
+            if len(text) <= 15 and "." in text and "E" not in text and cost.adjusted() >= -4:
+                whole, _, fraction = text.partition(".")
+                digits = len(fraction)
+                shown = text.rstrip("0")
+                if digits <= 9:
+                    if shown[-1] == ".":
+                        shown += "0"
+                    nanos = int(whole + fraction) * _POW10[9 - digits]
+                elif text[0] != "-":
+                    nanos, rest = divmod(int(whole + fraction), _POW10[digits - 9])
+                    half = _POW10[digits - 9] >> 1
+                    if rest > half or (rest == half and nanos & 1):
+                        nanos += 1
+                else:
+                    shown, nanos = cost_texts(cost)
+            else:
+                if not cost.is_finite():
+                    raise ValueError(f"cost_usd is not finite: {cost}")
+                shown, nanos = cost_texts(cost)
+            append(
+                f"{series[0]}{shown},cost_nanos={nanos}i,"
+                f"uncached_input_tokens={record.uncached_input_tokens}i,"
+                f"cached_input_tokens={record.cached_input_tokens}i,"
+                f"cache_write_tokens={record.cache_write_tokens}i,"
+                f"output_tokens={record.output_tokens}i,"
+                f"requests={record.requests}i{series[1]}{stamp}"
+            )
+        return out
 
     def encode(self, records: Sequence[CostRecord]) -> bytes:
         """A request body: one line per record, newline-terminated, UTF-8."""
         if not records:
             return b""
-        line = self.line
-        return ("\n".join([line(record) for record in records]) + "\n").encode()
+        return ("\n".join(self.lines(records)) + "\n").encode()
