@@ -1,8 +1,11 @@
 """The ``costpipe`` command.
 
-User mistakes (a bad config, a missing credential, an unknown plugin) print
-one clear line and exit 2, never a traceback. ``run --once`` and
-``backfill`` exit 1 when a provider failed, 0 otherwise.
+Exit codes (the table in ``docs/cli.md``): 2 for a user mistake (a bad
+config, a missing credential, an unknown plugin, a bad option), with one clear
+line and never a traceback; 1 when the command ran and something failed: a
+provider's pass, a point a store refused (``backfill``, ``run --once``), a
+notification not delivered (``run --once``), a dead letter not accepted
+(``deadletter replay``), a connection (``check --connect``); 0 otherwise.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TextIO
 import pluggy
 import structlog
 
-from costpipe import __version__, demo
+from costpipe import __version__, cli_deadletter, demo
 from costpipe.config.settings import Settings, config_path, load_config
 from costpipe.dashboard import cli as dashboard_cli
 from costpipe.engine.progress import ProgressPrinter
@@ -93,7 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = command("run", "run the daemon (pull, store, alert on a schedule)")
     run.add_argument(
-        "--once", action="store_true", help="do one pass and exit (1 if a provider failed)"
+        "--once",
+        action="store_true",
+        help="do one pass and exit (1 if a provider failed, a store refused points"
+        " or a notification was not delivered)",
     )
 
     backfill = command("backfill", "fetch a past date range")
@@ -111,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     command("plugins", "list plugins and the components they provide")
+
+    deadletter = command("deadletter", "list or re-send the points a store refused")
+    cli_deadletter.add_arguments(deadletter)
 
     # These modules import only argparse-level code; Panel and the simulator's
     # server load when the command runs.
@@ -287,7 +296,10 @@ async def _backfill(args: argparse.Namespace, loaded: Loaded, out: TextIO) -> in
             + (f" ({result.error})" if result.error else "")
             + "\n"
         )
-    return 0 if all(r.healthy for r in results) else 1
+    refused = runner.report_dead_letters()
+    for line in refused:
+        out.write(line + "\n")
+    return 0 if all(r.healthy for r in results) and not refused else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -313,6 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_backfill(args, loaded, out))
         if args.command == "dashboard":
             return dashboard_cli.run_from_args(args, loaded.settings)
+        if args.command == "deadletter":
+            if args.action == "list":
+                return cli_deadletter.list_dead_letters(loaded.settings, out)
+            return asyncio.run(cli_deadletter.replay_dead_letters(loaded.settings, args.sink, out))
     except (ConfigError, PluginError) as exc:
         sys.stderr.write(f"costpipe: error: {exc}\n")
         return EXIT_USAGE

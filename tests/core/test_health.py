@@ -13,6 +13,7 @@ from costpipe.engine.health import HealthServer, health_report, is_loopback
 from costpipe.engine.metrics import DaemonMetrics
 from costpipe.engine.spool import Spools
 from costpipe.engine.state import ProviderStatus, StatusFile
+from costpipe.sinks.deadletter import DeadLetterFile
 from costpipe.testing.static import StaticProvider, StaticProviderConfig
 
 from .conftest import make_context
@@ -30,6 +31,12 @@ class Source:
             {"static.a": ProviderStatus(state="ok"), "static.gone": ProviderStatus(state="auth")},
         )
         self.spools = Spools([])
+
+    def dead_letters(self) -> list[DeadLetterFile]:
+        return []
+
+    def undelivered_notifications(self) -> dict[str, tuple[int, str]]:
+        return {}
 
 
 def test_healthz_reports_configured_providers_only(tmp_path: Path) -> None:

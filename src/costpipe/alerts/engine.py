@@ -34,6 +34,7 @@ from costpipe.alerts.spend import budget_request, rule_spends
 from costpipe.alerts.state import AlertState, SlotState
 from costpipe.components import Notifier
 from costpipe.config.settings import BudgetConfig, Settings
+from costpipe.engine.episodes import FailureLog, reminder_interval
 from costpipe.notification import Notification
 from costpipe.query.api import Basis, CostQuery, CostReader, SpendRequest
 from costpipe.records import utc
@@ -41,6 +42,7 @@ from costpipe.records import utc
 __all__ = ["AlertEngine"]
 
 FORECAST_SLOT = "forecast"
+_RULE_FAILED = "budget_evaluation_failed"
 
 
 class AlertEngine:
@@ -76,6 +78,8 @@ class AlertEngine:
         self._by_instance = {n.instance: n for n in notifiers.values()}
         self._unknown_targets: set[str] = set()
         self._warned_no_reader = False
+        # A reader that is down fails every rule on every pass: log once per episode.
+        self._failures = FailureLog(log, reminder_interval(settings.alerts.stale_after))
 
     def close(self) -> None:
         self.state.close()
@@ -83,7 +87,13 @@ class AlertEngine:
     # -- public entry points ---------------------------------------------------------
 
     async def evaluate(self, now: datetime, last_success: Mapping[str, datetime | None]) -> None:
-        """Run every budget rule, the unpriced and stale checks, then deliver."""
+        """:meth:`enqueue_due`, then :meth:`deliver_pending`."""
+        await self.enqueue_due(now, last_success)
+        await self.deliver_pending()
+
+    async def enqueue_due(self, now: datetime, last_success: Mapping[str, datetime | None]) -> None:
+        """Run every budget rule, the unpriced and stale checks and store their
+        notifications in the outbox; the daemon delivers them in a task of its own."""
         now = utc(now)
         if self.reader is None:
             if not self._warned_no_reader and (self.settings.budgets or self._wants_unpriced()):
@@ -95,9 +105,10 @@ class AlertEngine:
                 try:
                     await self._evaluate_unpriced(now)
                 except Exception as exc:
-                    self.log.error("unpriced_check_failed", error=repr(exc))
+                    self._failures.failed("unpriced", "unpriced_check_failed", now, exc)
+                else:
+                    self._failures.succeeded("unpriced", "unpriced_check_recovered")
         self._evaluate_stale(now, last_success)
-        await self.deliver_pending()
 
     async def deliver_pending(self) -> None:
         """Try every notification that is stored but not acknowledged yet."""
@@ -107,6 +118,11 @@ class AlertEngine:
         """Outbox rows by status: ``sent``, ``failed``, ``pending`` and ``rejected``
         (given up for good: the message could not be built)."""
         return self.outbox.counts()
+
+    def undelivered(self) -> dict[str, tuple[int, str]]:
+        """Per notifier instance whose delivery failed: rows waiting for a retry
+        and the last error (what ``/healthz`` reports)."""
+        return self.outbox.failing()
 
     # -- budgets -----------------------------------------------------------------------
 
@@ -120,7 +136,7 @@ class AlertEngine:
                 period = period_at(rule.period, now, self.timezone, rule.week_start)
                 planned.append((rule, period, budget_request(rule, period)))
             except Exception as exc:
-                self.log.error("budget_evaluation_failed", rule=rule.name, error=repr(exc))
+                self._failures.failed(rule.name, _RULE_FAILED, now, exc, rule=rule.name)
         spends = await rule_spends(self.reader, [(rule, request) for rule, _, request in planned])
         for (rule, period, _), spend in zip(planned, spends, strict=True):
             try:
@@ -128,7 +144,9 @@ class AlertEngine:
                     raise spend
                 self._evaluate_budget(rule, period, spend, now)
             except Exception as exc:
-                self.log.error("budget_evaluation_failed", rule=rule.name, error=repr(exc))
+                self._failures.failed(rule.name, _RULE_FAILED, now, exc, rule=rule.name)
+            else:
+                self._failures.succeeded(rule.name, "budget_evaluation_recovered", rule=rule.name)
 
     def _evaluate_budget(
         self, rule: BudgetConfig, period: Period, spends: dict[str, Decimal], now: datetime

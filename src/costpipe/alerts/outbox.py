@@ -138,6 +138,18 @@ class Outbox:
             counts[status] = number
         return counts
 
+    def failing(self) -> dict[str, tuple[int, str]]:
+        """Per target with rows whose delivery failed (and will be retried): how
+        many, and the error of the latest of them."""
+        found: dict[str, tuple[int, str]] = {}
+        for target, number, error in self.state.db.execute(
+            "SELECT target, COUNT(*), (SELECT last_error FROM outbox AS o WHERE o.target ="
+            " outbox.target AND o.status = 'failed' ORDER BY seq DESC LIMIT 1)"
+            " FROM outbox WHERE status = 'failed' GROUP BY target ORDER BY target"
+        ):
+            found[str(target)] = (int(number), str(error or ""))
+        return found
+
     async def deliver(self, notifiers: Mapping[str, Notifier[Any]]) -> None:
         """Send every undelivered row through ``notifiers[row.target]``.
 

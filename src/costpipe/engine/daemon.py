@@ -10,6 +10,11 @@ signals, nothing else (the passes themselves are :class:`~costpipe.engine.passes
   an invalid file is logged and the daemon carries on with the old one.
   Without a reload function (``run --once``, ``backfill``) SIGHUP stops
   gracefully, as a hang-up of the terminal should.
+
+Notifications are delivered from the alert outbox by a task of their own,
+woken after each pass: a notifier that hangs or refuses (each delivery retries
+with back-off) never delays the next pass. The task is paused around a
+reload and cancelled on stop; what it did not deliver stays in the outbox.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ class Daemon:
         self.stop_requested = asyncio.Event()
         self._reload_requested = False
         self._wake = asyncio.Event()
+        self._deliver_now = asyncio.Event()
+        self._delivery: asyncio.Task[None] | None = None
 
     # -- signals ---------------------------------------------------------------------
 
@@ -78,25 +85,62 @@ class Daemon:
 
     async def run(self, *, once: bool = False) -> int:
         """Run passes on the schedule until stopped; returns the exit code:
-        with ``once``, 1 unless every provider's pass succeeded."""
-        while not self.stop_requested.is_set():
-            await self._reload_if_requested()
-            if self.stop_requested.is_set():  # a stop arrived during the reload
-                break
-            results = await self.runner.scheduled_pass()
-            if once:
-                return 0 if all(r.outcome is Outcome.OK for r in results) else 1
-            await self.runner.deliver_pending_alerts()
-            await self._wait_for_next_pass()
+        with ``once``, 1 unless every provider's pass succeeded, every point was
+        stored and every notification delivered."""
+        if once:
+            return await self._run_once()
+        self._start_delivery()
+        try:
+            while not self.stop_requested.is_set():
+                await self._reload_if_requested()
+                if self.stop_requested.is_set():  # a stop arrived during the reload
+                    break
+                await self.runner.scheduled_pass()
+                self._deliver_now.set()
+                await self._wait_for_next_pass()
+        finally:
+            await self._stop_delivery()
         return 0
+
+    async def _run_once(self) -> int:
+        results = await self.runner.scheduled_pass()
+        delivered = await self.runner.deliver_pending_alerts()
+        refused = self.runner.report_dead_letters()
+        passed = all(r.outcome is Outcome.OK for r in results)
+        return 0 if passed and delivered and not refused else 1
+
+    # -- delivery beside the schedule ------------------------------------------------
+
+    def _start_delivery(self) -> None:
+        self._delivery = asyncio.create_task(self._deliver_forever(), name="alert-delivery")
+
+    async def _stop_delivery(self) -> None:
+        if self._delivery is not None:
+            self._delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery
+            self._delivery = None
+
+    async def _deliver_forever(self) -> None:
+        """Deliver the outbox after each pass, one delivery at a time."""
+        while True:
+            await self._deliver_now.wait()
+            self._deliver_now.clear()
+            await self.runner.deliver_pending_alerts()
 
     async def _reload_if_requested(self) -> None:
         if not self._reload_requested or self._reload is None:
             return
         self._reload_requested = False
-        replacement = await self._reload(self.runner)
+        # The old runner's alert state closes with it: no delivery may run across.
+        await self._stop_delivery()
+        try:
+            replacement = await self._reload(self.runner)
+        finally:
+            self._start_delivery()
         if replacement is not None:
             self.runner = replacement
+            self._deliver_now.set()
             if self.stop_requested.is_set():
                 replacement.stop_requested.set()
 

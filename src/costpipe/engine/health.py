@@ -16,9 +16,12 @@ import structlog
 from aiohttp import web
 
 from costpipe.components import Provider
+from costpipe.engine.deadletters import replay_command
 from costpipe.engine.metrics import CONTENT_TYPE, DaemonMetrics
+from costpipe.engine.recorder import shown_error
 from costpipe.engine.spool import Spools
 from costpipe.engine.state import StatusFile
+from costpipe.sinks.deadletter import DeadLetterFile
 
 __all__ = ["HealthServer", "HealthSource", "health_report", "is_loopback"]
 
@@ -38,12 +41,19 @@ class HealthSource(Protocol):
     @property
     def spools(self) -> Spools: ...
 
+    def dead_letters(self) -> list[DeadLetterFile]: ...
+
+    def undelivered_notifications(self) -> dict[str, tuple[int, str]]: ...
+
 
 def health_report(source: HealthSource) -> tuple[int, dict[str, object]]:
     """The HTTP status and JSON body of ``/healthz``: 200 when every configured
-    provider's last pass succeeded and no spool holds data, 503 with the problems
-    otherwise. ``status.json`` may still hold a provider removed from the config
-    (by a reload or a restart): that one is not reported."""
+    provider's last pass succeeded, no spool holds data, no dead-letter file holds
+    points and every notifier delivers; 503 with the problems otherwise.
+    ``status.json`` may still hold a provider removed from the config (by a
+    reload or a restart): that one is not reported. A dead-letter file stays a
+    problem until ``costpipe deadletter replay`` empties it (or it is removed); a
+    notifier stays one until its failed notifications are delivered."""
     configured = {p.instance for p in source.providers}
     providers = {
         name: {
@@ -68,11 +78,31 @@ def health_report(source: HealthSource) -> tuple[int, dict[str, object]]:
         for name, v in spool.items()
         if v["batches"]
     ]
+    dead_letters = {
+        f.sink: {"points": f.stored(), "file": str(f.path)} for f in source.dead_letters()
+    }
+    problems += [
+        f"sink {name}: {v['points']} point(s) refused by the store, kept in {v['file']};"
+        f" fix the cause, then run: {replay_command(name)}"
+        for name, v in dead_letters.items()
+        if v["points"]
+    ]
+    notifiers = {
+        name: {"undelivered": count, "last_error": shown_error(error)}
+        for name, (count, error) in source.undelivered_notifications().items()
+    }
+    problems += [
+        f"notifier {name}: {v['undelivered']} notification(s) not delivered"
+        f" ({v['last_error']}); retried after each pass"
+        for name, v in notifiers.items()
+    ]
     body: dict[str, object] = {
         "status": "ok" if not problems else "degraded",
         "problems": problems,
         "providers": providers,
         "spool": spool,
+        "dead_letters": dead_letters,
+        "notifiers": notifiers,
     }
     return (200 if not problems else 503), body
 

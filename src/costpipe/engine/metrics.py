@@ -11,7 +11,8 @@ Two kinds of families:
 * kept here, updated after each pass by :meth:`DaemonMetrics.observe_pass`
   (records ingested, passes by outcome, failed passes, pass duration, last success);
 * read at scrape time from the live objects (:class:`MetricsSource`): the page,
-  set-aside and retry counters each provider keeps, the spools' depth and the
+  set-aside and retry counters each provider keeps, the spools' depth, the
+  points each sink dead-lettered (and how many wait in its file) and the
   alert outbox. After a configuration reload the providers are new objects and
   their counters start again from zero, which Prometheus treats as a counter reset.
 """
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from costpipe.components import Provider
     from costpipe.engine.pipeline import PassResult
     from costpipe.engine.spool import Spools
+    from costpipe.sinks.deadletter import DeadLetterFile
 
 __all__ = ["CONTENT_TYPE", "DaemonMetrics", "MetricsSource"]
 
@@ -63,6 +65,10 @@ class MetricsSource(Protocol):
 
     def alert_stats(self) -> dict[str, int] | None:
         """Notifications sent, failed and pending, or ``None`` without alerting."""
+        ...
+
+    def dead_letters(self) -> list[DeadLetterFile]:
+        """The dead-letter files of the sinks that keep one."""
         ...
 
 
@@ -97,6 +103,20 @@ class _LiveCollector(Collector):
             spool_bytes.add_metric([spool.instance], spool.pending_bytes)
             spool_batches.add_metric([spool.instance], spool.pending_batches)
         families += [spool_bytes, spool_batches]
+        refused = CounterMetricFamily(
+            "costpipe_points_dead_lettered",
+            "Points a store refused for good, kept in its dead-letter file.",
+            labels=["sink"],
+        )
+        waiting = GaugeMetricFamily(
+            "costpipe_dead_letter_points",
+            "Points in a sink's dead-letter file, waiting for `costpipe deadletter replay`.",
+            labels=["sink"],
+        )
+        for dead in source.dead_letters():
+            refused.add_metric([dead.sink], dead.count)
+            waiting.add_metric([dead.sink], dead.stored())
+        families += [refused, waiting]
         alerts = source.alert_stats()
         if alerts is not None:
             families.append(

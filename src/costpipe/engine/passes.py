@@ -21,6 +21,8 @@ import structlog
 
 from costpipe.components import Provider
 from costpipe.config.settings import Settings
+from costpipe.engine.deadletters import dead_letter_files, refusal_lines
+from costpipe.engine.episodes import reminder_interval
 from costpipe.engine.metrics import DaemonMetrics
 from costpipe.engine.pipeline import PassResult, Pipeline, ProgressCallback, scheduled_windows
 from costpipe.engine.recorder import PassRecorder
@@ -29,6 +31,7 @@ from costpipe.engine.spool import Spools
 from costpipe.engine.state import Checkpoints, StatusFile
 from costpipe.plugins import call_each
 from costpipe.records import Window
+from costpipe.sinks.deadletter import DeadLetterFile
 
 __all__ = ["AlertEvaluator", "AlertsFactory", "PassRunner"]
 
@@ -42,13 +45,15 @@ def _now() -> datetime:
 class AlertEvaluator(Protocol):
     """What the runner needs of the alert engine (:class:`costpipe.alerts.engine.AlertEngine`)."""
 
-    async def evaluate(
+    async def enqueue_due(
         self, now: datetime, last_success: Mapping[str, datetime | None]
     ) -> None: ...
 
     async def deliver_pending(self) -> None: ...
 
     def stats(self) -> dict[str, int]: ...
+
+    def undelivered(self) -> dict[str, tuple[int, str]]: ...
 
     def close(self) -> None: ...
 
@@ -78,7 +83,9 @@ class PassRunner:
         state_dir = settings.pipeline.state_dir
         self.checkpoints = Checkpoints(state_dir / "checkpoints.json")
         self.recorder = PassRecorder(
-            StatusFile.load(state_dir / "status.json"), metrics or DaemonMetrics()
+            StatusFile.load(state_dir / "status.json"),
+            metrics or DaemonMetrics(),
+            reminder_interval(settings.alerts.stale_after),
         )
         self.stop_requested = asyncio.Event()
         """Set to end the passes in progress gracefully (see :class:`Pipeline`)."""
@@ -109,6 +116,22 @@ class PassRunner:
 
     def alert_stats(self) -> dict[str, int] | None:
         return self.alerts.stats() if self.alerts is not None else None
+
+    def dead_letters(self) -> list[DeadLetterFile]:
+        """The dead-letter files of the sinks that keep one."""
+        return dead_letter_files(self.runtime.sinks)
+
+    def report_dead_letters(self) -> list[str]:
+        """Log one line per sink that refused points in this process; returns them."""
+        lines = refusal_lines(self.dead_letters())
+        for line in lines:
+            log.error("points_refused", summary=line)
+        return lines
+
+    def undelivered_notifications(self) -> dict[str, tuple[int, str]]:
+        """Per notifier whose delivery failed: notifications waiting for a retry and
+        the last error (empty without alerting)."""
+        return self.alerts.undelivered() if self.alerts is not None else {}
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -148,7 +171,8 @@ class PassRunner:
 
     async def scheduled_pass(self) -> list[PassResult]:
         """Replay the spools, fetch every provider's trailing window (reaching back
-        to its checkpoint), record the results, then evaluate the alerts."""
+        to its checkpoint), record the results, then evaluate the alerts (their
+        notifications wait in the outbox for :meth:`deliver_pending_alerts`)."""
         await self.runtime.spools.replay()
         now = self.clock()
         windows = scheduled_windows(
@@ -172,14 +196,20 @@ class PassRunner:
         if self.alerts is None:
             return
         try:
-            await self.alerts.evaluate(self.clock(), self.status.last_success())
+            await self.alerts.enqueue_due(self.clock(), self.status.last_success())
         except Exception as exc:  # alerting must never stop ingestion
             log.exception("alert_evaluation_failed", error=repr(exc))
 
-    async def deliver_pending_alerts(self) -> None:
+    async def deliver_pending_alerts(self) -> bool:
+        """Deliver what the outbox holds; False if a notification could not be
+        delivered (it stays in the outbox, or was rejected for good)."""
         if self.alerts is None:
-            return
+            return True
+        rejected_before = self.alerts.stats().get("rejected", 0)
         try:
             await self.alerts.deliver_pending()
         except Exception as exc:  # delivery is retried from the outbox next time
             log.error("alert_delivery_failed", error=repr(exc))
+            return False
+        stats = self.alerts.stats()
+        return not stats.get("failed", 0) and stats.get("rejected", 0) <= rejected_before

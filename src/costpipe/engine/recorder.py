@@ -1,14 +1,16 @@
 """What the daemon remembers of each pass: ``status.json``, the metrics and
-one log line per change of a provider's state."""
+one log line per change of a provider's state (plus a reminder at most every
+``remind_every`` while a provider keeps failing)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
+from costpipe.engine.episodes import DEFAULT_REMINDER
 from costpipe.engine.metrics import DaemonMetrics
 from costpipe.engine.pipeline import Outcome, PassResult
 from costpipe.engine.state import ProviderStatus, StatusFile
@@ -35,14 +37,22 @@ def shown_error(error: str | None) -> str | None:
 class PassRecorder:
     """Keeps the status file and the metrics up to date with pass results."""
 
-    def __init__(self, status: StatusFile, metrics: DaemonMetrics) -> None:
+    def __init__(
+        self,
+        status: StatusFile,
+        metrics: DaemonMetrics,
+        remind_every: timedelta = DEFAULT_REMINDER,
+    ) -> None:
         self.status = status
         self.metrics = metrics
+        self.remind_every = remind_every
+        self._reminded: dict[str, datetime] = {}
 
     def record_results(self, results: Sequence[PassResult], started: datetime) -> None:
         """Store the outcome of the passes that began at *started*, then save
         ``status.json``. A failure is logged when the state changes (then a
-        shorter warning on each further failing pass), not as a full error each time."""
+        shorter warning at most every ``remind_every`` while it keeps failing), not
+        once per pass."""
         for result in results:
             self.metrics.observe_pass(result)
             self._update_status(result, started)
@@ -71,6 +81,7 @@ class PassRecorder:
         elif result.outcome is Outcome.STOPPED:
             log.info("pass_stopped", provider=result.instance, records=result.records)
         elif previous != result.outcome.value:
+            self._reminded[result.instance] = started
             log.error(
                 "provider_failed",
                 provider=result.instance,
@@ -78,6 +89,14 @@ class PassRecorder:
                 error=shown_error(result.error),
             )
         else:
-            log.warning(
-                "provider_still_failing", provider=result.instance, outcome=result.outcome.value
-            )
+            last = self._reminded.setdefault(result.instance, started)
+            if started - last >= self.remind_every:
+                self._reminded[result.instance] = started
+                log.warning(
+                    "provider_still_failing",
+                    provider=result.instance,
+                    outcome=result.outcome.value,
+                    since=status.last_success,
+                )
+        if result.outcome in (Outcome.OK, Outcome.STOPPED):
+            self._reminded.pop(result.instance, None)

@@ -1,9 +1,14 @@
 """Dead-letter file: points a store refused for good, kept with the reason.
 
 One JSON object per line (``at``, ``sink``, ``reason``, ``line``, ``record``),
-appended and fsynced (the file is ``0600``), so nothing a store rejects is lost silently. A human can
-fix the cause and replay the ``record`` objects with
-:func:`costpipe.recordcodec.record_from_json`.
+appended and fsynced (the file is ``0600``), so nothing a store rejects is lost
+silently. The file is ``<state_dir>/sinks/<instance>/dead-letter.jsonl``.
+
+A sink that keeps dead letters exposes its :class:`DeadLetterFile` as the
+attribute ``dead_letters``: the core then counts them in
+``costpipe_points_dead_lettered_total``, reports the file in ``/healthz``,
+fails ``backfill`` and ``run --once``, and ``costpipe deadletter list|replay``
+reads and re-sends it (see :mod:`costpipe.engine.deadletters`).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, cast
@@ -19,8 +26,54 @@ from typing import IO, cast
 from costpipe.files import open_private
 from costpipe.recordcodec import record_to_json
 from costpipe.records import CostRecord
+from costpipe.redaction import safe_excerpt
 
-__all__ = ["DeadLetterFile"]
+__all__ = ["FILE_NAME", "DeadLetterFile", "Entry", "read_entries", "summarize"]
+
+#: The file's name in the sink's private directory.
+FILE_NAME = "dead-letter.jsonl"
+#: Distinct reasons kept per summary (a store's reasons repeat; bound what it can say).
+MAX_REASONS = 20
+#: Characters of one reason in summaries and logs.
+REASON_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One line of a dead-letter file: the raw text and what could be read of it."""
+
+    raw: bytes
+    reason: str
+    record: dict[str, object] | None
+    """The record's JSON form (:func:`costpipe.recordcodec.record_from_json`), if readable."""
+
+
+def read_entries(path: Path) -> Iterator[Entry]:
+    """Every line of *path*; a line that is not a dead letter is kept as unreadable."""
+    with path.open("rb") as handle:
+        for raw in handle:
+            if not raw.strip():
+                continue
+            try:
+                data = json.loads(raw)
+                reason, record = str(data["reason"]), data["record"]
+                if not isinstance(record, dict):
+                    raise TypeError("record is not an object")
+            except (ValueError, KeyError, TypeError):
+                yield Entry(raw if raw.endswith(b"\n") else raw + b"\n", "unreadable line", None)
+                continue
+            yield Entry(raw if raw.endswith(b"\n") else raw + b"\n", reason, record)
+
+
+def short_reason(reason: str) -> str:
+    """A store's reason as summaries show it: the per-request ``dropped=N`` count
+    removed (so equal reasons group), bounded, secrets masked."""
+    return safe_excerpt(reason.rsplit(" dropped=", 1)[0], REASON_CHARS)
+
+
+def summarize(reasons: Counter[str]) -> str:
+    """``"442 × field type conflict: ..."``, most frequent first, at most three."""
+    return "; ".join(f"{n} × {reason}" for reason, n in reasons.most_common(3))
 
 
 class DeadLetterFile:
@@ -28,6 +81,10 @@ class DeadLetterFile:
         self.path = path
         self.sink = sink
         self.count = 0
+        """Points added by this process."""
+        self.reasons: Counter[str] = Counter()
+        """Why, for the points added by this process (at most :data:`MAX_REASONS` kinds)."""
+        self._stored: tuple[int, int, int] | None = None
 
     async def add(self, entries: Sequence[tuple[CostRecord, str, str]]) -> None:
         """Append ``(record, line, reason)`` entries durably."""
@@ -50,6 +107,12 @@ class DeadLetterFile:
         )
         await asyncio.to_thread(self._append, payload)
         self.count += len(entries)
+        for _record, _line, reason in entries:
+            shown = short_reason(reason)
+            if shown in self.reasons or len(self.reasons) < MAX_REASONS:
+                self.reasons[shown] += 1
+            else:
+                self.reasons["(other reasons)"] += 1
 
     def _append(self, payload: bytes) -> None:
         # Refused records name users and keys: 0600 in a 0700 directory, whatever the umask.
@@ -57,3 +120,17 @@ class DeadLetterFile:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
+
+    def stored(self) -> int:
+        """Dead letters in the file now (by this process or earlier ones, until
+        ``costpipe deadletter replay`` takes them out); cached by size and mtime,
+        as ``/healthz`` asks on every request."""
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return 0
+        if self._stored is None or self._stored[:2] != (info.st_size, info.st_mtime_ns):
+            with self.path.open("rb") as handle:
+                lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+            self._stored = (info.st_size, info.st_mtime_ns, lines)
+        return self._stored[2]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -37,7 +38,7 @@ from costpipe.errors import AuthError, SinkUnavailableError
 from costpipe.hookspecs import hookimpl
 from costpipe.records import CostRecord
 from costpipe.redaction import mask_secrets, redact_url, safe_excerpt
-from costpipe.sinks.deadletter import DeadLetterFile
+from costpipe.sinks.deadletter import FILE_NAME, DeadLetterFile, short_reason, summarize
 from costpipe.sinks.influxdb.config import InfluxDBConfig
 from costpipe.sinks.influxdb.encoder import LineEncoder
 from costpipe.sinks.influxdb.reader import InfluxDBReader, InfluxHTTP
@@ -60,7 +61,7 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
     def __init__(self, config: InfluxDBConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
         self.encoder = LineEncoder()
-        self.dead_letters = DeadLetterFile(context.state_dir / "dead-letter.jsonl", self.instance)
+        self.dead_letters = DeadLetterFile(context.state_dir / FILE_NAME, self.instance)
         self._session: aiohttp.ClientSession | None = None
         self._http: InfluxHTTP | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -157,25 +158,42 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
         ]
         # Wait for every batch (each is idempotent), then report the first failure.
         results = await asyncio.gather(*tasks, return_exceptions=True)
+        refused: list[str] = []
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+            refused += result
+        if refused:
+            # One line per write, however many points the bisection isolated one by one.
+            self.log.error(
+                "points_dead_lettered",
+                sink=self.instance,
+                points=len(refused),
+                file=str(self.dead_letters.path),
+                reason=summarize(Counter(short_reason(r) for r in refused)),
+            )
         if self._unavailable:
             self._unavailable = False
             self.log.info("influxdb_recovered", sink=self.instance)
 
-    async def _write_batch(self, records: Sequence[CostRecord]) -> None:
+    async def _write_batch(self, records: Sequence[CostRecord]) -> list[str]:
+        """Write one batch; returns the reasons of the points dead-lettered."""
         assert self._staged is not None
+        refused: list[str] = []
         # One batch more than the requests in flight is encoded ahead, so the
         # encoder (CPU on the loop) overlaps the two posts without holding
         # a whole backfill's bodies in memory.
         async with self._staged:
             lines = self.encoder.lines(records)
-            await self._deliver(list(records), lines)
+            await self._deliver(list(records), lines, refused)
+        return refused
 
-    async def _deliver(self, records: list[CostRecord], lines: list[str]) -> None:
-        """Post *lines*; on a 4xx, dead-letter what InfluxDB refused and make
-        sure the rest is written (re-sending is safe: a point overwrites itself)."""
+    async def _deliver(
+        self, records: list[CostRecord], lines: list[str], refused: list[str]
+    ) -> None:
+        """Post *lines*; on a 4xx, dead-letter what InfluxDB refused (adding the
+        reasons to *refused*) and make sure the rest is written (re-sending is
+        safe: a point overwrites itself)."""
         status, error = await self._post_lines(lines)
         if status < 300:
             return
@@ -185,7 +203,7 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
             self._database_ready = not self.config.create_database
             raise SinkUnavailableError(f"InfluxDB answered 404: {error}")
         if len(lines) == 1:
-            await self._dead_letter(records, lines, [error])
+            await self._dead_letter(records, lines, [error], refused)
             return
         named = [i for i, line in enumerate(lines) if f"unable to parse '{line}'" in error]
         if named:
@@ -194,15 +212,16 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
                 [records[i] for i in named],
                 [lines[i] for i in named],
                 [_reason_for(error, lines[i]) for i in named],
+                refused,
             )
             rest = [i for i in range(len(lines)) if i not in rejected]
             if rest:
-                await self._deliver([records[i] for i in rest], [lines[i] for i in rest])
+                await self._deliver([records[i] for i in rest], [lines[i] for i in rest], refused)
             return
         # The error names no line (e.g. a field type conflict): bisect to find them.
         middle = len(lines) // 2
-        await self._deliver(records[:middle], lines[:middle])
-        await self._deliver(records[middle:], lines[middle:])
+        await self._deliver(records[:middle], lines[:middle], refused)
+        await self._deliver(records[middle:], lines[middle:], refused)
 
     async def _post_lines(self, lines: list[str]) -> tuple[int, str]:
         body = ("\n".join(lines) + "\n").encode()
@@ -235,16 +254,14 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
             return response.status, _error_text(text)
 
     async def _dead_letter(
-        self, records: Sequence[CostRecord], lines: Sequence[str], reasons: Sequence[str]
+        self,
+        records: Sequence[CostRecord],
+        lines: Sequence[str],
+        reasons: Sequence[str],
+        refused: list[str],
     ) -> None:
         await self.dead_letters.add(list(zip(records, lines, reasons, strict=True)))
-        self.log.error(
-            "points_dead_lettered",
-            sink=self.instance,
-            points=len(records),
-            file=str(self.dead_letters.path),
-            reason=safe_excerpt(reasons[0], 300, self._secrets),
-        )
+        refused += (mask_secrets(reason, self._secrets) for reason in reasons)
 
     async def _ensure_database(self) -> None:
         if self._database_ready:
