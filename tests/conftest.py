@@ -42,12 +42,17 @@ from tests.tiers import pytest_terminal_summary as pytest_terminal_summary
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 # Registered here, before any test module is imported, so that every
-# ``@settings(...)`` inherits the loaded profile.
-hypothesis_settings.register_profile("dev", print_blob=True)
+# ``@settings(...)`` inherits the loaded profile. Each names its parent: Hypothesis
+# loads its own "ci" profile when it detects CI, and a profile registered without a
+# parent would inherit that one's derandomize=True.
+_BASE = hypothesis_settings.get_profile("default")
+hypothesis_settings.register_profile("dev", _BASE, print_blob=True)
 hypothesis_settings.register_profile(
-    "ci", derandomize=True, print_blob=True, database=None, deadline=None
+    "ci", _BASE, derandomize=True, print_blob=True, database=None, deadline=None
 )
-hypothesis_settings.register_profile("thorough", max_examples=2000, deadline=None)
+hypothesis_settings.register_profile(
+    "thorough", _BASE, derandomize=False, max_examples=2000, deadline=None, print_blob=True
+)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
 
 

@@ -95,6 +95,7 @@ def test_hypothesis_profile_follows_the_environment() -> None:
         "ci" if os.environ.get("CI", "").lower() in {"1", "true", "yes"} else "dev"
     )
     assert hypothesis_settings.get_profile(profile) == hypothesis_settings.default
+    assert hypothesis_settings.default.derandomize is (profile == "ci")
     assert hypothesis_settings.get_profile("ci").derandomize
     assert not hypothesis_settings.get_profile("thorough").derandomize
     assert hypothesis_settings.get_profile("thorough").max_examples >= 1000
