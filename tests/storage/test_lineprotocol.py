@@ -152,6 +152,8 @@ HARD_COSTS = [
     "12345678.123456789",
     "1E+3",
     "1.5E-7",
+    "1.0000000000",
+    "-1.0000000000",
     "0.30000000000000004",
     "123456789012.345",
 ]
@@ -183,6 +185,7 @@ def test_cost_texts_are_float_repr_and_half_even_nanos(cost: Decimal) -> None:
 @example(Decimal("2.5000000005"), [0, 0, 0, 0, 0], datetime(2026, 3, 2))
 @example(Decimal("2.5000000015"), [0, 0, 0, 0, 0], datetime(2026, 3, 2))
 @example(Decimal("0.00009999"), [0, 0, 0, 0, 0], datetime(2026, 3, 2))
+@example(Decimal("1.0000000000"), [0, 0, 0, 0, 0], datetime(2026, 3, 2))
 def test_encoded_line_holds_exact_money_counts_and_time(
     cost: Decimal, counts: list[int], start: datetime
 ) -> None:

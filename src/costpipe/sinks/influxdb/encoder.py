@@ -161,9 +161,9 @@ def cost_texts(cost: Decimal) -> tuple[str, int]:
         if not dot:
             return text + ".0", int(text) * 1_000_000_000
         digits = len(fraction)
+        stripped = text.rstrip("0")
+        shown = stripped + "0" if stripped[-1] == "." else stripped
         if digits <= 9:
-            stripped = text.rstrip("0")
-            shown = stripped + "0" if stripped[-1] == "." else stripped
             return shown, int(whole + fraction) * _POW10[9 - digits]
         if text[0] != "-":
             # Rounded half-even, as cost_nanos rounds.
@@ -171,8 +171,7 @@ def cost_texts(cost: Decimal) -> tuple[str, int]:
             half = _POW10[digits - 9] >> 1
             if rest > half or (rest == half and nanos & 1):
                 nanos += 1
-            stripped = text.rstrip("0")
-            return stripped, nanos
+            return shown, nanos
     return repr(float(cost)), cost_nanos(cost)
 
 
@@ -233,21 +232,20 @@ class LineEncoder:
             cost = record.cost_usd
             text = str(cost)
             # The common case of cost_texts inlined (the same rules, see there).
-            if len(text) <= 15 and "." in text and "E" not in text and cost.adjusted() >= -4:
+            # ("0.0001" <= text: at least 1e-4 and not negative, by string order.)
+            if len(text) <= 15 and "." in text and "E" not in text and "0.0001" <= text:
                 whole, _, fraction = text.partition(".")
                 digits = len(fraction)
                 shown = text.rstrip("0")
+                if shown[-1] == ".":
+                    shown += "0"
                 if digits <= 9:
-                    if shown[-1] == ".":
-                        shown += "0"
                     nanos = int(whole + fraction) * _POW10[9 - digits]
-                elif text[0] != "-":
+                else:
                     nanos, rest = divmod(int(whole + fraction), _POW10[digits - 9])
                     half = _POW10[digits - 9] >> 1
                     if rest > half or (rest == half and nanos & 1):
                         nanos += 1
-                else:
-                    shown, nanos = cost_texts(cost)
             else:
                 if not cost.is_finite():
                     raise ValueError(f"cost_usd is not finite: {cost}")
