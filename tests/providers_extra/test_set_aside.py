@@ -133,3 +133,34 @@ async def test_openrouter_bad_activity_is_set_aside_with_its_path(
     assert aside["reason"] == "$.data[0].requests: expected `int | null`, got `float`"
     assert served == ["/api/v1/activity"]  # credits are not read after a set-aside page
     assert aside["url"].endswith("/api/v1/activity")
+
+
+async def test_litellm_walks_past_a_capped_total_pages(
+    server: Callable[[Handler], Awaitable[str]], tmp_path: Path
+) -> None:
+    """The proxy stops counting at 10,000 rows and says ``total_is_capped``:
+    its ``total_pages`` is then a floor, and the walk goes on to a short page."""
+    rows = [spend_row(f"r{n}", f"2026-03-10T09:{n:02d}:00Z", "0.01") for n in range(5)]
+
+    def answer(request: web.Request) -> web.Response:
+        page = int(request.query["page"])
+        served = rows[(page - 1) * 2 : page * 2]
+        body = '{"data": [' + ", ".join(served) + "]"
+        body += ', "total": 2, "total_pages": 1, "total_is_capped": true}'
+        return web.Response(body=body.encode(), content_type="application/json")
+
+    base = await server(answer)
+    provider = LiteLLMProvider(
+        LiteLLMConfig(api_key=SecretStr("sk-master"), base_url=base, page_size=2),
+        context(tmp_path, "litellm.capped"),
+        clock=lambda: NOW,
+    )
+    await provider.start()
+    try:
+        window = Window(datetime(2026, 3, 10, 9, tzinfo=UTC), datetime(2026, 3, 10, 10, tzinfo=UTC))
+        records = await collect(provider, window)
+    finally:
+        await provider.close()
+    assert sum(r.requests for r in records) == 5
+    assert sum((r.cost_usd for r in records), Decimal(0)) == Decimal("0.05")
+    assert provider.pages_fetched == 3

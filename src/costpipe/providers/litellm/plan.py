@@ -7,6 +7,9 @@
   starting exactly at a piece's end is dropped by the decoder's aggregation.
 * Pages are numbered from 1; the walk stops at ``total_pages`` or at the
   first short page (``total_pages`` lags behind rows logged during the walk).
+  When the proxy says ``total_is_capped`` (it stops counting at 10,000 rows
+  and computes ``total_pages`` from that), ``total_pages`` is a floor: only a
+  short page ends the walk.
 """
 
 from __future__ import annotations
@@ -50,4 +53,6 @@ def spend_logs_query(
 
 def is_last_page(page: int, answer: SpendLogsPage, page_size: int) -> bool:
     """Whether the walk of a piece ends with page *page*."""
-    return page >= answer.total_pages or len(answer.data) < page_size
+    if len(answer.data) < page_size:
+        return True
+    return page >= answer.total_pages and not answer.total_is_capped
