@@ -124,7 +124,8 @@ def markup_records(base: str) -> list[CostRecord]:
             "api_key_id": name,
             "line_item": name,
         }
-        cost = Decimal(2**index) / 100
+        # Within 40 % of each other, so that every bar is long enough to hover.
+        cost = Decimal(100 + 2**index) / 100
         rows.append(
             CostRecord(
                 width=timedelta(days=1), cost_source=CostSource.BILLED, cost_usd=cost, **common

@@ -88,6 +88,33 @@ def _filter(page: Page, title: str) -> Any:
     )
 
 
+NEXT_FRAME = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+def _bar_tooltip_groups(page: Page) -> set[str]:
+    """The ``group`` of every tooltip the bar chart shows while the mouse sweeps
+    its middle (the bars are of similar length, see :func:`markup_records`)."""
+    page.wait_for_load_state("networkidle")
+    chart = page.locator("canvas").last
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    assert box is not None
+    groups: set[str] = set()
+    tooltips = page.locator("div[class*=tooltip]").filter(visible=True)
+    for y in range(0, int(box["height"]), 8):
+        for share in (0.45, 0.55, 0.65):
+            page.mouse.move(box["x"] + box["width"] * share, box["y"] + y)
+            page.evaluate(NEXT_FRAME)  # Bokeh updates the tooltip on the next frame
+            # Nested tooltip elements: the row "group:<TAB>value" is the one to read.
+            groups |= {
+                t.splitlines()[0].removeprefix("group:\t")
+                for t in tooltips.all_inner_texts()
+                if t.startswith("group:\t")
+            }
+    page.mouse.move(0, 0)
+    return groups
+
+
 def test_markup_in_names_is_shown_as_text_and_runs_nothing(
     page: Page, pixel: tuple[str, list[str]], tmp_path: Path
 ) -> None:
@@ -124,6 +151,9 @@ def test_markup_in_names_is_shown_as_text_and_runs_nothing(
             cells = page.get_by_test_id("breakdown").locator("td.cp-group")
             expect(cells).to_have_count(len(names))
             assert sorted(names.values()) == sorted(cells.all_inner_texts())
+
+        # The bar chart's tooltips (hover across every bar) name the groups as text.
+        assert sorted(names.values()) == sorted(_bar_tooltip_groups(page))
 
         # Every filter's options, rendered by Choices.js, read as the names.
         for title in ("Model filter", "Project filter"):
