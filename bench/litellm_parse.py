@@ -161,7 +161,7 @@ def main(argv: list[str]) -> int:
     results = [asyncio.run(one_run(bodies)) for _ in range(runs)]
     print(f"{len(bodies)} pages, {rows} rows -> {results[0][2]} records")
     print(_line("fetch path, wall", [wall for wall, _, _ in results], rows))
-    print(_line("fetch path, CPU ", [cpu for _, cpu, _ in results], rows))
+    print(_line("fetch path, CPU", [cpu for _, cpu, _ in results], rows))
     decoded = [decode_only(bodies) for _ in range(runs)]
     if decoded[0] is not None:
         print(_line("decode alone, CPU", [s for s in decoded if s is not None], rows))
