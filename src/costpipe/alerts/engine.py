@@ -138,15 +138,20 @@ class AlertEngine:
             except Exception as exc:
                 self._failures.failed(rule.name, _RULE_FAILED, now, exc, rule=rule.name)
         spends = await rule_spends(self.reader, [(rule, request) for rule, _, request in planned])
-        for (rule, period, _), spend in zip(planned, spends, strict=True):
-            try:
-                if isinstance(spend, Exception):
-                    raise spend
-                self._evaluate_budget(rule, period, spend, now)
-            except Exception as exc:
-                self._failures.failed(rule.name, _RULE_FAILED, now, exc, rule=rule.name)
-            else:
-                self._failures.succeeded(rule.name, "budget_evaluation_recovered", rule=rule.name)
+        # One commit (one fsync) for the pass; a failing rule's changes roll back alone.
+        with self.state.transaction():
+            for (rule, period, _), spend in zip(planned, spends, strict=True):
+                try:
+                    if isinstance(spend, Exception):
+                        raise spend
+                    with self.state.savepoint():
+                        self._evaluate_budget(rule, period, spend, now)
+                except Exception as exc:
+                    self._failures.failed(rule.name, _RULE_FAILED, now, exc, rule=rule.name)
+                else:
+                    self._failures.succeeded(
+                        rule.name, "budget_evaluation_recovered", rule=rule.name
+                    )
 
     def _evaluate_budget(
         self, rule: BudgetConfig, period: Period, spends: dict[str, Decimal], now: datetime

@@ -116,6 +116,22 @@ class AlertState:
         finally:
             self._depth = 0
 
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside :meth:`transaction`: undo only this block's changes when it
+        raises (the outer transaction goes on and commits the rest)."""
+        if not self._depth:
+            raise RuntimeError("savepoint() needs an open transaction()")
+        self.db.execute("SAVEPOINT block")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK TO block")
+            self.db.execute("RELEASE block")
+            raise
+        else:
+            self.db.execute("RELEASE block")
+
     # -- budget periods ------------------------------------------------------------
 
     def rule_period(self, rule: str) -> str | None:
