@@ -56,7 +56,13 @@ BATCH = 5000
 
 
 def provider_for(info: SimInfo, state: Path, instance: str = "openai.bench") -> OpenAIProvider:
-    config = OpenAIConfig(api_key=SecretStr(info.openai_admin_key), base_url=info.openai_base_url)
+    # A long timeout: the simulator computes a 135-day cost page in one process, and on a
+    # loaded 2-core machine that has outlasted the default 30 s (no figure times it).
+    config = OpenAIConfig(
+        api_key=SecretStr(info.openai_admin_key),
+        base_url=info.openai_base_url,
+        timeout=timedelta(minutes=10),
+    )
     context = ComponentContext(instance, state, prices=PriceTable.bundled())
     return OpenAIProvider(config, context, clock=lambda: NOW)
 
