@@ -1,9 +1,11 @@
 """Hostile pages for every provider parser (OpenAI, Anthropic, OpenRouter,
 LiteLLM): real simulator pages, mutated by hypothesis (a value anywhere in the
 tree replaced by a hostile one, a key dropped, a list emptied or doubled). The
-parser must return records or raise MalformedDataError (the provider sets the
-page aside): never any other exception. Unparseable bodies (truncated JSON,
-deep nesting, invalid UTF-8) must become a PageError at the HTTP layer."""
+parser (each provider's public decoder, fed the page's bytes) must return
+records or raise MalformedDataError (the provider sets the page aside): never
+any other exception. Unparseable bodies (truncated JSON, deep nesting, invalid
+UTF-8) must be a PageError from ``get_json`` and a page set aside through a
+provider's fetch."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from costpipe.providers.litellm.decode import decode as decode_spend_logs
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
 from costpipe.providers.openrouter import OpenRouterConfig, OpenRouterProvider
 from costpipe.providers.openrouter.decode import activity_records, decode_activity
+from costpipe.providers.planning import PageDecoder
 from costpipe.records import CostRecord, Window
 from costpipe.simulator import Simulator
 from costpipe.sinks.influxdb.encoder import cost_nanos
@@ -110,6 +113,15 @@ def litellm_parser(account: str, piece: Window) -> Parser:
     return parse
 
 
+def bucketed_parser(decode: PageDecoder) -> Parser:
+    """An OpenAI or Anthropic page decoder (public, bytes in), as a Parser."""
+
+    def parse(page: Page) -> list[CostRecord]:
+        return decode(as_bytes(page.body)).records
+
+    return parse
+
+
 def openrouter_parser(account: str, span: Window) -> Parser:
     """The OpenRouter activity decoder, on the page's bytes."""
 
@@ -128,7 +140,7 @@ async def _templates(tmp: Path) -> list[tuple[str, str, Any]]:
         made = providers(sim, tmp)
         requests: list[tuple[str, str, str, list[tuple[str, str]]]] = []
         for name in ("openai", "anthropic"):
-            for path, params, _ in made[name]._requests(WINDOW, NOW):
+            for path, params, _ in made[name].requests(WINDOW, NOW):
                 requests.append((name, made[name].http.base_url, path, params))
         day = [("date", "2026-05-12")]
         requests.append(("openrouter", sim.openrouter_base_url, "/activity", day))
@@ -160,8 +172,8 @@ def parsers(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], P
     made = providers(None, tmp_path_factory.mktemp("parsers"))
     found: dict[tuple[str, str], Parser] = {}
     for name in ("openai", "anthropic"):
-        for path, _, parse in made[name]._requests(WINDOW, NOW):
-            found[(name, path)] = parse
+        for path, _, decode in made[name].requests(WINDOW, NOW):
+            found[(name, path)] = bucketed_parser(decode)
     found[("openrouter", "/activity")] = openrouter_parser("openrouter.x", WINDOW)
     found[("litellm", "/spend/logs/v2")] = litellm_parser("litellm.x", WINDOW)
     return found

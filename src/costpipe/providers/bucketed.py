@@ -1,0 +1,153 @@
+"""Decoding the time-bucketed report pages of OpenAI and Anthropic.
+
+Both APIs answer ``{data: [{<start>, <end>, results: [row...]}], has_more,
+next_page}``. A provider describes each endpoint as an :class:`Endpoint` (path,
+``group_by``, a msgspec decoder of its page, and how one row becomes a
+record); :func:`decode_buckets` does the rest, purely: it decodes the bytes
+once, drops buckets outside the requested span, builds the records of each
+row and sums those that share a key. A mismatch with the documented schema
+raises :class:`~costpipe.providers.typed_json.PageMalformed` naming the JSON
+path of the bad value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
+
+import msgspec
+
+from costpipe.pricing.prices import UsageRate
+from costpipe.providers.planning import DecodedPage, UsagePricer, add_records
+from costpipe.providers.typed_json import PageMalformed, decode_page
+from costpipe.records import CostRecord, Window
+
+__all__ = ["At", "BucketPage", "Endpoint", "RowError", "Scope", "decode_buckets"]
+
+RowT = TypeVar("RowT")
+RowT_co = TypeVar("RowT_co", covariant=True)
+
+
+class BucketRows(Protocol[RowT_co]):
+    """What every bucket Struct has besides its bounds."""
+
+    @property
+    def results(self) -> Sequence[RowT_co] | None: ...
+
+
+class BucketPage(Protocol[RowT_co]):
+    """What every page Struct has."""
+
+    @property
+    def data(self) -> Sequence[Any]: ...
+
+    @property
+    def has_more(self) -> bool: ...
+
+    @property
+    def next_page(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a page's records need beyond the page: whose they are, which
+    buckets were asked for, and the prices."""
+
+    account: str
+    span: Window
+    pricer: UsagePricer
+
+
+@dataclass(slots=True)
+class At:
+    """One bucket of one page, as a row's record function sees it."""
+
+    start: datetime
+    width: timedelta
+    account: str
+    pricer: UsagePricer
+    rates: dict[tuple[str, str], UsageRate | None] = field(default_factory=dict)
+
+    def rate(self, model: str, tier: str = "") -> UsageRate | None:
+        """The price of *model* in *tier* for this bucket's day, looked up once
+        per bucket (not once per row); ``None`` when unpriced (logged once)."""
+        key = (model, tier)
+        rates = self.rates
+        if key in rates:
+            return rates[key]
+        found = rates[key] = self.pricer.rate(model, self.start, tier)
+        return found
+
+
+class RowError(ValueError):
+    """A row whose fields contradict each other; ``field`` names the culprit."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+#: A bucket's ``(start, end)`` in UTC, given the bucket.
+Bounds = Callable[[Any], tuple[datetime, datetime]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint(Generic[RowT]):
+    """One documented endpoint: where, how it is grouped, the decoder of its
+    page and how a row becomes a record (``None``: nothing to record)."""
+
+    path: str
+    group_by: tuple[str, ...]
+    decoder: msgspec.json.Decoder[Any]
+    record: Callable[[RowT, At], CostRecord | None]
+
+
+def decode_buckets(
+    endpoint: Endpoint[Any], bounds: Bounds, end_field: str, scope: Scope, body: bytes
+) -> DecodedPage:
+    """The records of one page of *endpoint*, merged by key, and its cursor.
+
+    Buckets outside ``scope.span`` are dropped: a server may add a partial or
+    neighbouring bucket, and keeping it would put a record outside the window
+    (and make keys depend on request edges). *end_field* names the bucket's
+    end in the JSON, for the error of a bucket that ends before it starts."""
+    page: BucketPage[Any] = decode_page(endpoint.decoder, body)
+    span = scope.span
+    # Records that share a key are summed, so that an upsert by key never drops
+    # money. Every record of one page has the same provider, account and basis
+    # (an endpoint is billed or usage), so the rest of the key identifies it.
+    merged: dict[tuple[object, ...], CostRecord] = {}
+    build = endpoint.record
+    for index, bucket in enumerate(page.data):
+        start, end = bounds(bucket)
+        if end <= start:
+            raise PageMalformed(
+                f"$.data[{index}].{end_field}", f"bucket ends before it starts ({start} >= {end})"
+            )
+        rows = bucket.results
+        if not rows or not (span.start <= start and end <= span.end):
+            continue
+        at = At(start, end - start, scope.account, scope.pricer)
+        for number, row in enumerate(rows):
+            try:
+                record = build(row, at)
+            except RowError as exc:
+                path = f"$.data[{index}].results[{number}].{exc.field}"
+                raise PageMalformed(path, exc.reason) from None
+            if record is None:
+                continue
+            key = (
+                start,
+                end,
+                record.model,
+                record.user_id,
+                record.project_id,
+                record.api_key_id,
+                record.line_item,
+            )
+            previous = merged.get(key)
+            merged[key] = record if previous is None else add_records(previous, record)
+    return DecodedPage(list(merged.values()), page.has_more, page.next_page)

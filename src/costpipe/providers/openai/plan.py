@@ -1,0 +1,80 @@
+"""Which requests a window needs from OpenAI's Costs and Usage APIs (no IO).
+
+Fetching ``[a, b)`` requests the complete buckets ending in ``(a, b]`` (see
+:mod:`costpipe.providers.planning`), costs first, in pieces of one page's worth
+of buckets (the API's ``limit`` maxima), so that a malformed page costs at most
+one piece. Array parameters are repeated keys (``group_by=model&group_by=...``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from costpipe.providers.bucketed import Endpoint
+from costpipe.providers.openai.decode import COSTS, ENDPOINTS
+from costpipe.providers.planning import WIDTHS, aligned_range
+from costpipe.records import Window
+
+__all__ = ["COSTS_PAGE_LIMIT", "USAGE_PAGE_LIMITS", "Request", "plan"]
+
+#: Most buckets one page may hold, by endpoint and width (the API's maxima).
+COSTS_PAGE_LIMIT = 180
+USAGE_PAGE_LIMITS = {"1d": 31, "1h": 168, "1m": 1440}
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request: its endpoint, query parameters and the buckets it asks for."""
+
+    endpoint: Endpoint[Any]
+    params: list[tuple[str, str]]
+    span: Window
+
+
+def plan(
+    window: Window,
+    now: datetime,
+    *,
+    bucket_width: str,
+    project_ids: list[str],
+    cost_group_by_api_key: bool,
+) -> list[Request]:
+    """Every request to fetch for *window*, costs first, then each usage endpoint."""
+    requests: list[Request] = []
+    projects = [("project_ids", p) for p in project_ids]
+    day = WIDTHS["1d"]
+    span = aligned_range(window, day, now)
+    if span is not None:
+        groups = [g for g in COSTS.group_by if cost_group_by_api_key or g != "api_key_id"]
+        for piece in span.split(day * COSTS_PAGE_LIMIT):
+            params = _params(piece, "1d", day, groups, projects)
+            requests.append(Request(COSTS, params, piece))
+
+    width = WIDTHS[bucket_width]
+    span = aligned_range(window, width, now)
+    if span is not None:
+        limit = USAGE_PAGE_LIMITS[bucket_width]
+        for endpoint in ENDPOINTS.values():
+            for piece in span.split(width * limit):
+                params = _params(piece, bucket_width, width, endpoint.group_by, projects)
+                requests.append(Request(endpoint, params, piece))
+    return requests
+
+
+def _params(
+    piece: Window,
+    width_name: str,
+    width: timedelta,
+    groups: tuple[str, ...] | list[str],
+    projects: list[tuple[str, str]],
+) -> list[tuple[str, str]]:
+    return [
+        ("start_time", str(int(piece.start.timestamp()))),
+        ("end_time", str(int(piece.end.timestamp()))),
+        ("bucket_width", width_name),
+        ("limit", str(max(1, -(-piece.duration // width)))),
+        *[("group_by", g) for g in groups],
+        *projects,
+    ]
