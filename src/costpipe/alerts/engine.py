@@ -28,15 +28,15 @@ from typing import Any
 
 from costpipe.alerts import messages
 from costpipe.alerts.outbox import Outbox
-from costpipe.alerts.periods import Period, period_at
+from costpipe.alerts.periods import Period
 from costpipe.alerts.rules import BudgetStatus, assess, budget_amount
-from costpipe.alerts.spend import budget_request, rule_spends
+from costpipe.alerts.spend import rule_spends
 from costpipe.alerts.state import AlertState, SlotState
 from costpipe.components import Notifier
 from costpipe.config.settings import BudgetConfig, Settings
 from costpipe.engine.episodes import FailureLog, reminder_interval
 from costpipe.notification import Notification
-from costpipe.query.api import Basis, CostQuery, CostReader, SpendRequest
+from costpipe.query.api import Basis, CostQuery, CostReader
 from costpipe.records import utc
 
 __all__ = ["AlertEngine"]
@@ -130,22 +130,16 @@ class AlertEngine:
         """Every rule's spend from one batch of grouped queries, then each rule's
         state and notifications; a failing rule is logged and the others go on."""
         assert self.reader is not None
-        planned: list[tuple[BudgetConfig, Period, SpendRequest]] = []
-        for rule in self.settings.budgets:
-            try:
-                period = period_at(rule.period, now, self.timezone, rule.week_start)
-                planned.append((rule, period, budget_request(rule, period)))
-            except Exception as exc:
-                self._failures.failed(rule.name, _RULE_FAILED, now, exc, rule=rule.name)
-        spends = await rule_spends(self.reader, [(rule, request) for rule, _, request in planned])
+        outcomes = await rule_spends(self.reader, self.settings.budgets, now, self.timezone)
         # One commit (one fsync) for the pass; a failing rule's changes roll back alone.
         with self.state.transaction():
-            for (rule, period, _), spend in zip(planned, spends, strict=True):
+            for rule, period, spends in outcomes:
                 try:
-                    if isinstance(spend, Exception):
-                        raise spend
+                    if isinstance(spends, Exception):
+                        raise spends
+                    assert period is not None
                     with self.state.savepoint():
-                        self._evaluate_budget(rule, period, spend, now)
+                        self._evaluate_budget(rule, period, spends, now)
                 except Exception as exc:
                     self._failures.failed(rule.name, _RULE_FAILED, now, exc, rule=rule.name)
                 else:

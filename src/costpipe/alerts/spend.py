@@ -11,15 +11,18 @@ and every failure is reported against its rule, as before batching.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 
-from costpipe.alerts.periods import Period
+from costpipe.alerts.periods import Period, period_at
 from costpipe.alerts.rules import MISSING_GROUP
 from costpipe.config.settings import BudgetConfig
 from costpipe.query.api import Basis, CostQuery, CostReader, SpendRequest
 from costpipe.query.grouped import spend
 
-__all__ = ["budget_request", "group_spends", "rule_spends"]
+__all__ = ["RuleSpend", "budget_request", "group_spends", "rule_spends"]
+
+_PENDING = RuntimeError("not asked yet")  # replaced by the answer before returning
 
 
 def budget_request(rule: BudgetConfig, period: Period) -> SpendRequest:
@@ -51,20 +54,39 @@ def group_spends(rule: BudgetConfig, answer: Mapping[str, Decimal]) -> dict[str,
     return spends
 
 
+#: A rule, its current period (None if that could not be worked out), and its
+#: spend per group or the error that prevented it.
+RuleSpend = tuple[BudgetConfig, Period | None, dict[str, Decimal] | Exception]
+
+
 async def rule_spends(
-    reader: CostReader, planned: Sequence[tuple[BudgetConfig, SpendRequest]]
-) -> list[dict[str, Decimal] | Exception]:
-    """Each rule's :func:`group_spends` for its :func:`budget_request`, or the
-    error that prevented it."""
-    requests = [request for _, request in planned]
+    reader: CostReader, rules: Sequence[BudgetConfig], now: datetime, timezone: str
+) -> list[RuleSpend]:
+    """Each rule's :func:`group_spends` in its period containing *now*, in order."""
+    outcomes: list[RuleSpend] = []
+    asked: list[tuple[int, SpendRequest]] = []
+    periods: dict[tuple[str, str], Period] = {}  # rules share a handful of periods
+    for rule in rules:
+        try:
+            shape = (rule.period, rule.week_start)
+            if shape not in periods:
+                periods[shape] = period_at(rule.period, now, timezone, rule.week_start)
+            request = budget_request(rule, periods[shape])
+        except Exception as exc:
+            outcomes.append((rule, None, exc))
+            continue
+        asked.append((len(outcomes), request))
+        outcomes.append((rule, periods[shape], _PENDING))
+    requests = [request for _, request in asked]
     try:
         answers: Sequence[dict[str, Decimal] | Exception] = await spend(reader, requests)
     except Exception:
         answers = [await _alone(reader, request) for request in requests]
-    return [
-        answer if isinstance(answer, Exception) else group_spends(rule, answer)
-        for (rule, _), answer in zip(planned, answers, strict=True)
-    ]
+    for (index, _), answer in zip(asked, answers, strict=True):
+        rule, period, _ = outcomes[index]
+        spends = answer if isinstance(answer, Exception) else group_spends(rule, answer)
+        outcomes[index] = (rule, period, spends)
+    return outcomes
 
 
 async def _alone(reader: CostReader, request: SpendRequest) -> dict[str, Decimal] | Exception:
