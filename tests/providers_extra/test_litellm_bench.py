@@ -14,6 +14,9 @@ from costpipe.records import Window
 def test_capture_then_replay_reports_every_figure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # The script configures logging for a terminal; here that would stop the
+    # structlog capture of the tests after it.
+    monkeypatch.setattr(litellm_parse, "configure_logging", lambda *args, **kwargs: None)
     monkeypatch.setattr(litellm_parse, "PAGES", tmp_path / "pages.pickle")
     end = litellm_parse.NOW.replace(minute=0)
     monkeypatch.setattr(litellm_parse, "WINDOW", Window(end - timedelta(hours=6), end))
