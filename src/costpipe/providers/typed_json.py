@@ -76,7 +76,9 @@ def check_amount(value: Decimal, field: str) -> Decimal:
     """*value* if it is a finite amount within :data:`MAX_AMOUNT`, else FieldError."""
     if not value.is_finite():
         raise FieldError(field, f"amount {_excerpt(value)} is not finite")
-    if abs(value) > MAX_AMOUNT:
+    # copy_abs, not abs(): abs rounds in the context, and an exponent such as
+    # 1E+999999999999999999 (valid JSON, kept exactly) would raise decimal.Overflow.
+    if value.copy_abs() > MAX_AMOUNT:
         # Stores keep money as signed 64-bit nanodollars: refuse the page, not the write.
         raise FieldError(field, f"amount {_excerpt(value)} is implausibly large")
     return value
