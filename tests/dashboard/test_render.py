@@ -118,3 +118,40 @@ async def test_the_range_line_and_empty_message_carry_no_markup(tmp_path: Path) 
     assert "times in Europe/Berlin" in line
     assert "No spend recorded" in render.empty_html(view)
     assert view.range.end - view.range.start > timedelta(days=6)
+
+
+def test_freshness_reads_as_a_sentence() -> None:
+    entries = [
+        {
+            "instance": "anthropic.prod",
+            "when": "2026-11-18 15:16 CET",
+            "lag": "4 min",
+            "error": None,
+        },
+        {"instance": "openai.prod", "when": "never", "lag": "never", "error": "HTTP 401"},
+    ]
+    text = HTMLParserText.of(render.render("freshness.html", entries=entries))
+    assert (
+        "Data freshness: anthropic.prod: last pass 2026-11-18 15:16 CET (4 min ago) · "
+        "openai.prod: last pass never (never ago) last error: HTTP 401"
+    ) == text
+    assert "Data freshness: no status from the daemon yet." == HTMLParserText.of(
+        render.render("freshness.html", entries=[])
+    )
+
+
+class HTMLParserText(HTMLParser):
+    """The text of an HTML fragment, entities decoded, as a browser would show it."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    @classmethod
+    def of(cls, fragment: str) -> str:
+        parser = cls()
+        parser.feed(fragment)
+        return " ".join("".join(parser.parts).split())
