@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from costpipe.alerts.periods import period_at
+from costpipe.alerts.spend import budget_request
 from costpipe.components import ComponentContext
+from costpipe.config.settings import BudgetConfig
 from costpipe.dashboard.viewmodel import Selection, compute_view
 from costpipe.query.api import OTHER, Basis, CostQuery, Granularity
 from costpipe.query.cache import CachingReader, fold_top
@@ -161,3 +164,51 @@ async def test_series_and_unpriced_pass_through(influx: InfluxDBSink) -> None:
     )
     assert await cached.unpriced_usage(WIDE) == await plain.unpriced_usage(WIDE)
     assert await cached.tag_names() == await plain.tag_names()
+
+
+async def test_a_view_asks_each_distinct_statement_once_and_budgets_in_one(
+    influx: InfluxDBSink, proxy: StatementProxy
+) -> None:
+    reader = influx.reader()
+    rules = [
+        BudgetConfig.model_validate(
+            {
+                "name": f"b{i}",
+                "amount_usd": 10 + i,
+                "period": "month",
+                "cost_basis": "estimated",
+                **shape,
+            }
+        )
+        for i, shape in enumerate(
+            [
+                {},
+                {"group_by": "model"},
+                {"filters": {"project_id": ["p1"]}},
+                {"group_by": "user_id"},
+            ]
+        )
+    ]
+    await reader.tag_names()
+    proxy.requests.clear()
+    view = await compute_view(
+        reader,
+        Selection(group_by="model", basis=Basis.ESTIMATED),
+        now=NOW,
+        timezone="Europe/Berlin",
+        budgets=rules,
+    )
+    asked = statements(proxy)
+    assert len(asked) == len(set(asked)), asked
+    # tag keys, total, previous total, the model breakdown (bars, table, model
+    # options), series, unpriced, provider and project options, and one grouped
+    # statement for the four budgets (one period, one basis).
+    assert len(asked) == 9, asked
+    for rule, card in zip(rules, view.budgets, strict=True):
+        query = budget_request(rule, period_at(rule.period, NOW, "Europe/Berlin")).query
+        assert card.spend > 0
+        if rule.group_by is None:
+            assert (card.spend, card.group) == (await reader.total(query), None)
+        else:
+            first = (await reader.breakdown(query, rule.group_by))[0]
+            assert (card.spend, card.group) == (first.cost_usd, first.group)

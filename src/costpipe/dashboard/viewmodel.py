@@ -11,6 +11,7 @@ series into "other", percentages, the linear forecast).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,8 +19,9 @@ from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 
-from costpipe.alerts.periods import period_at
+from costpipe.alerts.periods import Period, period_at
 from costpipe.alerts.rules import forecast as linear_forecast
+from costpipe.alerts.spend import budget_request
 from costpipe.config.settings import BudgetConfig
 from costpipe.dashboard.periods import DateRange, Preset, preset_range
 from costpipe.dashboard.status import ProviderFreshness, read_freshness
@@ -33,6 +35,8 @@ from costpipe.query.api import (
     SeriesPoint,
     check_dimension,
 )
+from costpipe.query.cache import CachingReader
+from costpipe.query.grouped import spend as grouped_spend
 from costpipe.records import utc
 
 __all__ = [
@@ -198,23 +202,16 @@ def _decimal(value: float | Decimal) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-async def _budget_view(
-    reader: CostReader, budget: BudgetConfig, now: datetime, timezone: str
+def _budget_view(
+    budget: BudgetConfig, period: Period, answer: Mapping[str, Decimal], now: datetime
 ) -> BudgetView:
-    period = period_at(budget.period, now, timezone, budget.week_start)
-    start, end = period.start, period.end
-    query = CostQuery(
-        start,
-        end,
-        Basis(budget.cost_basis),
-        {dim: tuple(values) for dim, values in budget.filters.items()},
-    )
     group: str | None = None
     if budget.group_by:
-        rows = await reader.breakdown(query, budget.group_by)
-        spend, group = (rows[0].cost_usd, rows[0].group) if rows else (Decimal(0), None)
+        # The group furthest through the budget: the first row of its breakdown.
+        rows = sorted(answer.items(), key=lambda item: (-item[1], item[0]))
+        group, spend = rows[0] if rows else (None, Decimal(0))
     else:
-        spend = await reader.total(query)
+        spend = answer.get("", Decimal(0))
     amount = _decimal(budget.amount_usd)
     projection = linear_forecast(spend, amount, period, now)
     return BudgetView(
@@ -223,19 +220,24 @@ async def _budget_view(
         spend=spend,
         forecast=None if projection is None else projection.projected_usd,
         period=period.label,
-        period_start=start,
-        period_end=end,
+        period_start=period.start,
+        period_end=period.end,
         group=group,
-        basis=query.basis,
+        basis=Basis(budget.cost_basis),
     )
 
 
 async def compute_budgets(
     reader: CostReader, budgets: Sequence[BudgetConfig], now: datetime, timezone: str
 ) -> list[BudgetView]:
-    """Each budget's spend and forecast for its calendar period containing *now*."""
+    """Each budget's spend and forecast for its calendar period containing *now*:
+    one grouped query per period and basis (:func:`costpipe.query.grouped.spend`),
+    as the alert engine asks them."""
     now = utc(now)
-    return list(await asyncio.gather(*(_budget_view(reader, b, now, timezone) for b in budgets)))
+    periods = [period_at(b.period, now, timezone, b.week_start) for b in budgets]
+    requests = [budget_request(b, p) for b, p in zip(budgets, periods, strict=True)]
+    answers = await grouped_spend(reader, requests) if requests else []
+    return [_budget_view(b, p, a, now) for b, p, a in zip(budgets, periods, answers, strict=True)]
 
 
 async def compute_view(
@@ -250,9 +252,14 @@ async def compute_view(
     """Query the store for every figure of *selection* at *now*.
 
     Raises ValueError for a group-by or filter dimension the store does not know.
-    The queries run concurrently; each is one aggregation in the store.
+    The queries run concurrently; each is one aggregation in the store, and
+    identical ones are asked once (the bars are the table's top N; with no
+    filter, the group-by's filter options are the table's groups).
     """
     now = utc(now)
+    if not isinstance(reader, CachingReader):
+        # Lives for this view only, so nothing is older than the view.
+        reader = CachingReader(reader, max_age=math.inf)
     tags = await reader.tag_names()
     check_dimension(selection.group_by, tags)
     for dimension in selection.filters:
