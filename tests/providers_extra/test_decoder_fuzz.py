@@ -26,7 +26,11 @@ from hypothesis import strategies as st
 from costpipe.errors import MalformedDataError
 from costpipe.providers.litellm.decode import HourlySpend
 from costpipe.providers.litellm.decode import decode as decode_spend_logs
-from costpipe.providers.openrouter.decode import activity_records, decode_activity
+from costpipe.providers.openrouter.decode import (
+    activity_records,
+    decode_activity,
+    decode_credits,
+)
 from costpipe.providers.typed_json import MAX_COUNT, PageMalformed
 from costpipe.records import CostRecord, Window
 from costpipe.sinks.influxdb.encoder import cost_nanos
@@ -318,3 +322,58 @@ def test_the_mutation_fuzz_starts_from_pages_that_decode() -> None:
     for page in ACTIVITY_PAGES:
         decode_activity(page)
     assert timedelta(0) < PIECE.duration
+
+
+#: Values an activity field must refuse, as JSON text.
+ACTIVITY_WRONG = {
+    "usage": ['"NaN"', '"-Infinity"', "1E+400", "null", "false", '"1,5"', "[]"],
+    "byok_usage_inference": ['"NaN"', "2E+9", "true", "{}"],
+    "requests": ["5.0", '"5"', "-3", str(2**63), "true"],
+    "prompt_tokens": ["0.5", "[]"],
+    "date": ['"2026-02-30"', '"09/03/2026"', "20260309", "null"],
+    "model": ["1", "{}"],
+    "provider_name": ["false", "[]"],
+}
+
+
+@settings(max_examples=EXAMPLES)
+@given(rows=activity_rows().filter(bool), data=st.data())
+def test_openrouter_bad_field_is_refused_with_its_path(
+    rows: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    index = data.draw(st.integers(0, len(rows) - 1))
+    field = data.draw(st.sampled_from(sorted(ACTIVITY_WRONG)))
+    value = data.draw(st.sampled_from(ACTIVITY_WRONG[field]))
+    pieces = [_activity_page([row]).decode()[10:-2] for row in rows]  # each row's object
+    key = f'"{field}": '
+    at = pieces[index].index(key) + len(key)
+    pieces[index] = pieces[index][:at] + value + pieces[index][_end_of_value(pieces[index], at) :]
+    page = '{"data": [' + ", ".join(pieces) + "]}"
+    with pytest.raises(PageMalformed) as caught:
+        decode_activity(page.encode())
+    assert caught.value.path == f"$.data[{index}].{field}", str(caught.value)
+
+
+@given(
+    total=AMOUNTS.map(abs),
+    used=AMOUNTS.map(abs),
+    quoted=st.booleans(),
+)
+def test_openrouter_credits_are_exact(total: Decimal, used: Decimal, quoted: bool) -> None:
+    def text(amount: Decimal) -> str:
+        return f'"{amount}"' if quoted else str(amount)
+
+    page = f'{{"data": {{"total_credits": {text(total)}, "total_usage": {text(used)}}}}}'
+    credits = decode_credits(page.encode())
+    assert (credits.total_credits, credits.total_usage) == (total, used)
+    assert str(credits.total_credits) == str(total)  # the text itself, not a rounding of it
+
+
+@given(page=mutated([(CASES / "openrouter" / "credits" / "exact_text" / "page.json").read_bytes()]))
+def test_openrouter_credits_mutated_bytes_decode_or_are_malformed(page: bytes) -> None:
+    try:
+        credits = decode_credits(page)
+    except MalformedDataError:
+        return
+    assert credits.total_credits.is_finite()
+    assert credits.total_usage.is_finite()
