@@ -268,3 +268,20 @@ async def test_basic_auth_file_serves_with_that_login(
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 20)
     assert 0 == process.returncode, stderr.decode()
+
+
+async def test_logout_clears_the_cookie_and_the_page_asks_again(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    with await _serve(tmp_path, clock) as port:
+        base = f"http://127.0.0.1:{port}"
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+            assert 303 == (await _login(browser, port))[0]
+            async with browser.get(f"{base}/", allow_redirects=False) as response:
+                assert 200 == response.status
+            async with browser.get(f"{base}/logout", allow_redirects=False) as response:
+                assert 303 == response.status
+            async with browser.get(f"{base}/", allow_redirects=False) as response:
+                assert 302 == response.status
+                assert "login" in response.headers["Location"]
