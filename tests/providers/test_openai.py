@@ -360,6 +360,39 @@ async def test_pagination_follows_next_page_with_identical_parameters(start_open
     assert provider.pages_fetched >= 3
 
 
+@pytest.mark.parametrize(
+    ("second", "reason"),
+    [
+        ({"has_more": True, "next_page": "c1"}, "the server repeated a `next_page` cursor"),
+        ({"has_more": True, "next_page": None}, "`has_more` is true but `next_page` is empty"),
+    ],
+)
+async def test_a_cursor_that_cannot_end_the_walk_sets_the_rest_aside(
+    start_openai: Start, second: dict[str, Any], reason: str
+) -> None:
+    """The pages before it keep their records; the usage endpoints are still fetched."""
+    pages = [
+        {
+            "data": [bucket(T0, DAY, [cost_row(Decimal(1), "a")])],
+            "has_more": True,
+            "next_page": "c1",
+        },
+        {"data": [bucket(T0 + DAY, DAY, [cost_row(Decimal(2), "a")])], **second},
+    ]
+    fake = FakeOpenAI(buckets={COSTS: []})
+    fake.script[COSTS] = deque(lambda page=page: json_response(200, page) for page in pages)
+    empty_usage(fake, days=2)
+    provider = await start_openai(fake)
+    with capture_logs() as logs:
+        records = await collect(provider, Window(T0, T0 + 2 * DAY))
+    assert [Decimal(1), Decimal(2)] == sorted(r.cost_usd for r in records)
+    assert 2 == len(fake.requests_to(COSTS))
+    assert 1 == provider.pages_set_aside
+    [aside] = [e for e in logs if e["event"] == "page_set_aside"]
+    assert reason in aside["reason"]
+    assert fake.requests_to(COMPLETIONS)
+
+
 async def test_array_parameters_are_repeated_keys(start_openai: Start) -> None:
     fake = FakeOpenAI(buckets={COSTS: []})
     empty_usage(fake, days=1)

@@ -30,13 +30,6 @@ RowT = TypeVar("RowT")
 RowT_co = TypeVar("RowT_co", covariant=True)
 
 
-class BucketRows(Protocol[RowT_co]):
-    """What every bucket Struct has besides its bounds."""
-
-    @property
-    def results(self) -> Sequence[RowT_co] | None: ...
-
-
 class BucketPage(Protocol[RowT_co]):
     """What every page Struct has."""
 
