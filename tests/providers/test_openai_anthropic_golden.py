@@ -36,8 +36,14 @@ Decode = Callable[[Endpoint[Any], Scope, bytes], DecodedPage]
 ENDPOINTS: dict[tuple[str, str], tuple[Decode, Endpoint[Any]]] = {
     ("openai", "costs"): (openai.decode, openai.COSTS),
     **{("openai", name): (openai.decode, e) for name, e in openai.ENDPOINTS.items()},
-    ("anthropic", "usage_report_messages"): (anthropic.decode, anthropic.USAGE),
     ("anthropic", "cost_report"): (anthropic.decode, anthropic.COSTS),
+    **{
+        ("anthropic", e.path.rsplit("/organizations/", 1)[1].replace("/", "_")): (
+            anthropic.decode,
+            e,
+        )
+        for e in anthropic.USAGE_ENDPOINTS
+    },
 }
 
 

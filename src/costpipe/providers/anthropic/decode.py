@@ -17,9 +17,10 @@ the bad value. No IO: the prices and the account come in a
   non-default qualifier that splits one description into several rows.
 * The default workspace (``workspace_id: null``) is project ``default``.
 
-Adding an endpoint: a row Struct in ``schema``, a record function here and an
-:class:`~costpipe.providers.bucketed.Endpoint` beside :data:`USAGE` and
-:data:`COSTS`; golden cases go in ``tests/providers/cases/anthropic/<endpoint>/``.
+Adding a usage endpoint: a row Struct in ``schema``, a record function here and
+an :class:`~costpipe.providers.bucketed.Endpoint` in :data:`USAGE_ENDPOINTS`
+(the planner requests each); golden cases go in
+``tests/providers/cases/anthropic/<endpoint>/``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from costpipe.providers.bucketed import At, Endpoint, Scope, decode_buckets
 from costpipe.providers.planning import DecodedPage
 from costpipe.records import CostRecord, CostSource
 
-__all__ = ["COSTS", "DEFAULT_WORKSPACE", "USAGE", "decode"]
+__all__ = ["COSTS", "DEFAULT_WORKSPACE", "USAGE", "USAGE_ENDPOINTS", "decode"]
 
 DEFAULT_WORKSPACE = "default"
 _CENTS = Decimal(100)
@@ -139,3 +140,6 @@ COSTS: Endpoint[CostRow] = Endpoint(
     msgspec.json.Decoder(Page[CostRow]),
     cost_record,
 )
+
+#: The usage endpoints costpipe reads (each with the configured bucket width).
+USAGE_ENDPOINTS: tuple[Endpoint[Any], ...] = (USAGE,)

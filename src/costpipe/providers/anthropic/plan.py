@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from costpipe.providers.anthropic.decode import COSTS, USAGE
+from costpipe.providers.anthropic.decode import COSTS, USAGE_ENDPOINTS
 from costpipe.providers.bucketed import Endpoint
 from costpipe.providers.planning import WIDTHS, aligned_range
 from costpipe.records import Window
@@ -37,7 +37,7 @@ def rfc3339(moment: datetime) -> str:
 
 
 def plan(window: Window, now: datetime, *, bucket_width: str) -> list[Request]:
-    """Every request to fetch for *window*: the cost report, then usage."""
+    """Every request to fetch for *window*: the cost report, then each usage endpoint."""
     requests: list[Request] = []
     day = WIDTHS["1d"]
     span = aligned_range(window, day, now)
@@ -47,9 +47,10 @@ def plan(window: Window, now: datetime, *, bucket_width: str) -> list[Request]:
     width = WIDTHS[bucket_width]
     span = aligned_range(window, width, now)
     if span is not None:
-        for piece in span.split(width * USAGE_PAGE_LIMITS[bucket_width]):
-            params = _params(piece, bucket_width, width, USAGE.group_by)
-            requests.append(Request(USAGE, params, piece))
+        for endpoint in USAGE_ENDPOINTS:
+            for piece in span.split(width * USAGE_PAGE_LIMITS[bucket_width]):
+                params = _params(piece, bucket_width, width, endpoint.group_by)
+                requests.append(Request(endpoint, params, piece))
     return requests
 
 
