@@ -12,7 +12,7 @@ signals, nothing else (the passes themselves are :class:`~costpipe.engine.passes
   gracefully, as a hang-up of the terminal should.
 
 Notifications are delivered from the alert outbox by a task of their own,
-woken after each pass: a notifier that hangs or refuses (each delivery retries
+woken at the start and after each pass: a notifier that hangs or refuses (each delivery retries
 with back-off) never delays the next pass. The task is paused around a
 reload and cancelled on stop; what it did not deliver stays in the outbox.
 """
@@ -90,6 +90,7 @@ class Daemon:
         if once:
             return await self._run_once()
         self._start_delivery()
+        self._deliver_now.set()  # what an earlier run or the caller left in the outbox
         try:
             while not self.stop_requested.is_set():
                 await self._reload_if_requested()

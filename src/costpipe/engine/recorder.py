@@ -22,6 +22,7 @@ log = structlog.get_logger("costpipe")
 
 #: ``status.json`` and ``/healthz`` show at most this much of an error.
 ERROR_LIMIT = 1000
+_FAILED = {Outcome.AUTH.value, Outcome.FAILED.value, Outcome.PARTIAL.value}
 _USERINFO = re.compile(r"(\b[a-z][a-z0-9+.\-]*://)[^/\s@]*@", re.IGNORECASE)
 
 
@@ -68,7 +69,9 @@ class PassRecorder:
             status.last_error = None
         elif result.outcome is not Outcome.STOPPED:
             status.last_error = shown_error(result.error)
-        status.state = result.outcome.value
+        if result.outcome is not Outcome.STOPPED or previous not in _FAILED:
+            # An interrupted pass proves nothing: a provider known to fail stays failed.
+            status.state = result.outcome.value
         if result.outcome is Outcome.OK:
             log.info(
                 "pass_done",
