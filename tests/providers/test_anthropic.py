@@ -12,6 +12,7 @@ import pytest
 
 from costpipe.errors import AuthError
 from costpipe.providers.anthropic import AnthropicConfig, AnthropicProvider
+from costpipe.providers.base import PageError
 from costpipe.records import CostSource, Window
 from costpipe.testing import ProviderContract, collect
 from tests.providers.fakes import FakeAnthropic, FakeClock, Serve, json_response, rfc3339
@@ -294,6 +295,17 @@ async def test_check_connection(start_anthropic: Start) -> None:
     assert "Anthropic" in await provider.check_connection()
     [seen] = fake.seen
     assert seen.query["starting_at"] == "2026-11-19T00:00:00Z"
+
+
+async def test_check_connection_fails_on_a_200_that_is_not_a_cost_report(
+    start_anthropic: Start,
+) -> None:
+    """A wrong base_url that answers 200 with another shape is not an ok check."""
+    fake = FakeAnthropic(buckets={COST: []})
+    fake.script[COST] = deque([lambda: json_response(200, {"data": [{"starting_at": 1}]})])
+    provider = await start_anthropic(fake)
+    with pytest.raises(PageError, match=r"\$\.data\[0\]\.starting_at: expected `datetime`"):
+        await provider.check_connection()
 
 
 class TestAnthropicContract(ProviderContract):

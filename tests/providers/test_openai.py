@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -9,11 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from aiohttp import web
 from structlog.testing import capture_logs
 
 from costpipe.config.settings import PriceConfig
 from costpipe.errors import AuthError, TransientError
 from costpipe.pricing.prices import PriceTable
+from costpipe.providers.base import PageError
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider, model_from_line_item
 from costpipe.records import CostSource, Window
 from costpipe.testing import ProviderContract, collect
@@ -603,6 +606,24 @@ async def test_check_connection_makes_one_request(start_openai: Start) -> None:
     provider = await start_openai(fake)
     assert "OpenAI" in await provider.check_connection()
     assert len(fake.seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("<html>It works!</html>", "response is not valid JSON"),
+        ('{"data": {"buckets": []}, "has_more": false}', "$.data: expected `array`"),
+    ],
+)
+async def test_check_connection_fails_on_a_200_that_is_not_a_costs_page(
+    start_openai: Start, body: str, reason: str
+) -> None:
+    """A wrong base_url that answers 200 (a web server, another API) is not an ok check."""
+    fake = FakeOpenAI(buckets={COSTS: []})
+    fake.script[COSTS] = deque([lambda: web.Response(text=body, content_type="text/html")])
+    provider = await start_openai(fake)
+    with pytest.raises(PageError, match=re.escape(reason)):
+        await provider.check_connection()
 
 
 def test_config_defaults_and_strictness() -> None:

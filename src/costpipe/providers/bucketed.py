@@ -19,12 +19,15 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
+from costpipe.errors import MalformedDataError
 from costpipe.pricing.prices import UsageRate
+from costpipe.providers.base import PageError
+from costpipe.providers.http import RawPage
 from costpipe.providers.planning import DecodedPage, UsagePricer, add_records
 from costpipe.providers.typed_json import PageMalformed, decode_page
 from costpipe.records import CostRecord, Window
 
-__all__ = ["At", "BucketPage", "Endpoint", "RowError", "Scope", "decode_buckets"]
+__all__ = ["At", "BucketPage", "Endpoint", "RowError", "Scope", "check_page", "decode_buckets"]
 
 RowT = TypeVar("RowT")
 RowT_co = TypeVar("RowT_co", covariant=True)
@@ -144,3 +147,13 @@ def decode_buckets(
             previous = merged.get(key)
             merged[key] = record if previous is None else add_records(previous, record)
     return DecodedPage(list(merged.values()), page.has_more, page.next_page)
+
+
+def check_page(endpoint: Endpoint[Any], raw: RawPage) -> None:
+    """PageError (naming the JSON path) unless *raw* is a page of *endpoint*: a
+    connection check answered 200 with something else (a web page, another
+    API behind a wrong ``base_url``) is not a success."""
+    try:
+        decode_page(endpoint.decoder, raw.body)
+    except MalformedDataError as exc:
+        raise PageError(raw.url, str(exc)) from None

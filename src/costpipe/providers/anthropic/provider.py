@@ -13,7 +13,7 @@ from costpipe.components import ComponentContext
 from costpipe.providers.anthropic.decode import COSTS, decode
 from costpipe.providers.anthropic.plan import plan, rfc3339
 from costpipe.providers.base import HttpProvider, HttpProviderConfig, Timer
-from costpipe.providers.bucketed import Scope
+from costpipe.providers.bucketed import Scope, check_page
 from costpipe.providers.planning import (
     WIDTHS,
     PlannedRequest,
@@ -63,7 +63,7 @@ class AnthropicProvider(HttpProvider[AnthropicConfig]):
     async def check_connection(self) -> str:
         day = floor_time(self._clock(), WIDTHS["1d"]) - WIDTHS["1d"]
         params = [("starting_at", rfc3339(day)), ("limit", "1")]
-        await self.http.get_bytes(COSTS.path, params)
+        check_page(COSTS, await self.http.get_bytes(COSTS.path, params))
         return f"Anthropic cost report at {self.http.base_url} accepted the Admin key"
 
     def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:

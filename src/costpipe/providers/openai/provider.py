@@ -11,8 +11,8 @@ from pydantic import Field
 
 from costpipe.components import ComponentContext
 from costpipe.providers.base import HttpProvider, HttpProviderConfig, Timer
-from costpipe.providers.bucketed import Scope
-from costpipe.providers.openai.decode import decode
+from costpipe.providers.bucketed import Scope, check_page
+from costpipe.providers.openai.decode import COSTS, decode
 from costpipe.providers.openai.plan import plan
 from costpipe.providers.planning import (
     WIDTHS,
@@ -66,7 +66,7 @@ class OpenAIProvider(HttpProvider[OpenAIConfig]):
     async def check_connection(self) -> str:
         day = floor_time(self._clock(), WIDTHS["1d"]) - WIDTHS["1d"]
         params = [("start_time", str(int(day.timestamp()))), ("limit", "1")]
-        await self.http.get_bytes("/organization/costs", params)
+        check_page(COSTS, await self.http.get_bytes(COSTS.path, params))
         return f"OpenAI Costs API at {self.http.base_url} accepted the Admin key"
 
     def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
