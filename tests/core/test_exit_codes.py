@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ class Case:
     """Extra lines for the ``[[providers.static]]`` table."""
     extra: str = ""
     """More TOML appended to the config."""
+    health: str = "enabled = false"
+    """The ``[health]`` table; ``{busy}`` is a port another socket listens on."""
 
 
 SINCE = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
@@ -82,6 +85,7 @@ timeout = "5s"
 CASES = [
     Case("missing config", "any command", 2, ("--config", "missing.toml", "check")),
     Case("malformed --since", "any command", 2, ("backfill", "--since", "last week")),
+    Case("health port taken", "run", 2, ("run",), health="port = {busy}"),
     Case("one good pass", "run --once", 0, ("run", "--once")),
     Case("refused key", "run --once", 1, ("run", "--once"), provider='fail = "auth"'),
     Case("notification not delivered", "run --once", 1, ("run", "--once"), extra=UNDELIVERABLE),
@@ -101,7 +105,7 @@ CASES = [
 ]
 
 
-def write_config(tmp_path: Path, case: Case) -> None:
+def write_config(tmp_path: Path, case: Case, busy: int) -> None:
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "static_source.py").write_text(PLUGIN)
     (tmp_path / "config.toml").write_text(
@@ -119,7 +123,7 @@ name = "main"
 path = "costs.sqlite"
 
 [health]
-enabled = false
+{case.health.format(busy=busy)}
 """
         + case.extra.format(port=free_port())
     )
@@ -128,7 +132,8 @@ enabled = false
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_exit_code_matches_the_table(case: Case, tmp_path: Path) -> None:
     assert (case.command, case.code, True) in documented(), f"docs/cli.md has no ✓ row for {case}"
-    write_config(tmp_path, case)
+    taken = socket.create_server(("127.0.0.1", 0))  # listening: [health] cannot bind it
+    write_config(tmp_path, case, taken.getsockname()[1])
     env = {k: v for k, v in os.environ.items() if k != "COSTPIPE_CONFIG"}
     done = subprocess.run(
         [sys.executable, "-m", "costpipe", "--log-format", "json", *case.args],
@@ -139,6 +144,7 @@ def test_exit_code_matches_the_table(case: Case, tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
+    taken.close()
     assert done.returncode == case.code, done.stdout + done.stderr[-3000:]
     assert "Traceback" not in done.stderr
 

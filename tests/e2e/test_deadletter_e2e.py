@@ -219,3 +219,35 @@ port = 0
     }
     assert samples[("costpipe_points_dead_lettered_total", (("sink", SINK),))] == 6
     assert samples[("costpipe_dead_letter_points", (("sink", SINK),))] == 6
+
+
+async def test_run_once_exits_1_when_a_store_refused_points(
+    influxd: InfluxdServer, costpipe_cli: CliProcesses, tmp_path: Path
+) -> None:
+    database = "dead_letters_once"
+    now = datetime.now(UTC)
+    await write_conflict(influxd.url, database, [now - timedelta(hours=3), now])
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "static_source.py").write_text(PLUGIN)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[pipeline]
+plugin_dirs = ["{tmp_path / "plugins"}"]
+state_dir = "{tmp_path / "state"}"
+lookback = "2h"
+
+[[providers.static]]
+name = "ok"
+
+[[sinks.influxdb]]
+name = "main"
+url = "{influxd.url}"
+database = "{database}"
+"""
+    )
+    done = await costpipe_cli.run(config, "run", "--once")
+    assert done.code == 1, done.err[-3000:]
+    [refused] = [e for e in done.events() if e["event"] == "points_refused"]
+    assert refused["summary"].startswith(f"sink {SINK}: 6 point(s) refused by the store")
+    assert refused["summary"].endswith(f"costpipe deadletter replay --sink {SINK}")
