@@ -34,9 +34,9 @@ def register_providers():
 """
 
 
-def write_config(tmp_path: Path, smtp_port: int, *, timeout: str = "5s") -> Path:
+def write_config(tmp_path: Path, smtp_port: int, *, timeout: str = "5s", attempts: int = 1) -> Path:
     """Static data (about $0.36 per six hours) into SQLite, a $0.01 monthly budget
-    that is over at once, and an email notifier on *smtp_port*, one attempt per pass."""
+    that is over at once, and an email notifier on *smtp_port*, *attempts* per pass."""
     plugins = tmp_path / "plugins"
     plugins.mkdir(exist_ok=True)
     (plugins / "static_source.py").write_text(PLUGIN)
@@ -63,7 +63,7 @@ thresholds = [100]
 notify = ["ops"]
 
 [alerts]
-max_attempts = 1
+max_attempts = {attempts}
 
 [[notifiers.email]]
 name = "ops"
@@ -160,6 +160,23 @@ async def test_a_hanging_smtp_server_does_not_hold_up_the_schedule(
     # The delivery is still waiting on the same silent connection.
     assert hanging_smtp.open_connections == 1
     assert watch.count("notification_failed") == 0
+
+
+async def test_retries_against_a_refusing_smtp_port_do_not_space_the_passes(
+    costpipe_cli: CliProcesses, tmp_path: Path
+) -> None:
+    """Three attempts back off 1 s, then 2 s: a delivery lasts at least 3 s, and
+    passes (every second) go on meanwhile. Before the fix passes and deliveries
+    alternated: exactly one pass between two failed deliveries."""
+    smtp = SmtpServer()  # not started: refused
+    config = write_config(tmp_path, smtp.port, attempts=3)
+    watch = DaemonWatch(await costpipe_cli.start(config, "run"))
+    await watch.wait_for(lambda e: e.get("event") == "notification_failed", count=3, limit=90)
+    order = [e["event"] for e in watch.events if e["event"] in {"pass_done", "notification_failed"}]
+    failures = [i for i, event in enumerate(order) if event == "notification_failed"]
+    first, second, third = failures[:3]
+    assert order[first:second].count("pass_done") >= 2, order
+    assert order[second:third].count("pass_done") >= 2, order
 
 
 async def test_healthz_names_a_notifier_that_cannot_deliver(
