@@ -4,10 +4,14 @@ that is down keeps every dead letter where it was."""
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import json
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from costpipe.components import Sink
@@ -16,6 +20,7 @@ from costpipe.engine.runtime import build_component
 from costpipe.files import private_dir
 from costpipe.recordcodec import record_to_json
 from costpipe.records import CostRecord, CostSource
+from costpipe.sinks.deadletter import FILE_NAME, DeadLetterFile, read_entries
 from costpipe.testing.influxd import InfluxdServer
 from tests.conftest import MakeSettings
 
@@ -102,3 +107,29 @@ async def test_a_store_that_is_down_keeps_every_dead_letter(
     assert result.error.startswith("SinkUnavailableError: InfluxDB at http://127.0.0.1:")
     assert path.read_bytes() == original
     assert not path.with_name("dead-letter.jsonl.replaying").exists()
+
+
+async def test_an_append_racing_a_replay_lands_in_the_new_file(tmp_path: Path) -> None:
+    """A daemon that dead-letters while ``deadletter replay`` takes the file aside:
+    the append that opened the old file before the rename must not write into
+    the file the replay is about to delete."""
+    path = tmp_path / FILE_NAME
+    dead = DeadLetterFile(path, "influxdb.main")
+    await dead.add([(records(1, "first")[0], "line", "refused")])
+    inode = os.stat(path).st_ino
+    with path.open("rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as take_aside holds it
+        racing = asyncio.create_task(dead.add([(records(1, "racing")[0], "line", "refused")]))
+        async with asyncio.timeout(10):
+            # Until the append has opened the file and waits for the lock: the
+            # kernel's lock table is the only witness, so it is polled.
+            while not any(f":{inode} " in line and "->" in line for line in _locks()):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        path.rename(tmp_path / "aside.jsonl")
+    await racing
+    assert [e.record["model"] for e in read_entries(tmp_path / "aside.jsonl")] == ["first"]  # type: ignore[index]
+    assert [e.record["model"] for e in read_entries(path)] == ["racing"]  # type: ignore[index]
+
+
+def _locks() -> list[str]:
+    return Path("/proc/locks").read_text().splitlines()

@@ -37,6 +37,7 @@ from costpipe.sinks.deadletter import (
     read_entries,
     short_reason,
     summarize,
+    take_aside,
 )
 
 __all__ = [
@@ -115,14 +116,10 @@ def _append(path: Path, lines: Sequence[bytes]) -> None:
 
 
 def _take_aside(path: Path) -> Path:
-    """Move *path* to its ``.replaying`` name, joining a leftover of an interrupted replay."""
+    """Move *path* to its ``.replaying`` name, joining a leftover of an interrupted
+    replay; a sink appending at the same time (a running daemon) loses nothing."""
     aside = path.with_name(path.name + ".replaying")
-    if path.exists():
-        if aside.exists():
-            _append(aside, [path.read_bytes()])
-            path.unlink()
-        else:
-            path.rename(aside)
+    take_aside(path, aside)
     return aside
 
 

@@ -14,6 +14,7 @@ reads and re-sends it (see :mod:`costpipe.engine.deadletters`).
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 from collections import Counter
@@ -28,7 +29,7 @@ from costpipe.recordcodec import record_to_json
 from costpipe.records import CostRecord
 from costpipe.redaction import safe_excerpt
 
-__all__ = ["FILE_NAME", "DeadLetterFile", "Entry", "read_entries", "summarize"]
+__all__ = ["FILE_NAME", "DeadLetterFile", "Entry", "read_entries", "summarize", "take_aside"]
 
 #: The file's name in the sink's private directory.
 FILE_NAME = "dead-letter.jsonl"
@@ -63,6 +64,34 @@ def read_entries(path: Path) -> Iterator[Entry]:
                 yield Entry(raw if raw.endswith(b"\n") else raw + b"\n", "unreadable line", None)
                 continue
             yield Entry(raw if raw.endswith(b"\n") else raw + b"\n", reason, record)
+
+
+def _still_at(handle: IO[bytes], path: Path) -> bool:
+    """Whether *handle* is still the file at *path* (not renamed away since it was opened)."""
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def take_aside(path: Path, aside: Path) -> None:
+    """Rename *path* to *aside* (appending to a leftover *aside*), under the lock
+    :meth:`DeadLetterFile.add` takes: an append either lands before, in the file
+    taken aside, or after, in a new file at *path*; none is lost in between."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        if aside.exists():
+            with cast(IO[bytes], open_private(aside, "ab")) as joined:
+                joined.write(handle.read())
+                joined.flush()
+                os.fsync(joined.fileno())
+            path.unlink()
+        else:
+            path.rename(aside)
 
 
 def short_reason(reason: str) -> str:
@@ -116,10 +145,15 @@ class DeadLetterFile:
 
     def _append(self, payload: bytes) -> None:
         # Refused records name users and keys: 0600 in a 0700 directory, whatever the umask.
-        with cast(IO[bytes], open_private(self.path, "ab")) as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
+        while True:
+            with cast(IO[bytes], open_private(self.path, "ab")) as handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                if not _still_at(handle, self.path):
+                    continue  # a replay took the file aside meanwhile: write to the new one
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+                return
 
     def stored(self) -> int:
         """Dead letters in the file now (by this process or earlier ones, until
