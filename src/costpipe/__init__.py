@@ -11,6 +11,7 @@ from costpipe.components import (
     Provider,
     Sink,
 )
+from costpipe.config.durations import Duration
 from costpipe.errors import (
     AuthError,
     ConfigError,
@@ -35,6 +36,7 @@ __all__ = [
     "CostRecord",
     "CostSource",
     "CostpipeError",
+    "Duration",
     "Enricher",
     "HttpProvider",
     "HttpProviderConfig",
