@@ -19,21 +19,20 @@ the store already holds is harmless: writes are idempotent.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 from costpipe.components import Sink
 from costpipe.config.settings import Settings
-from costpipe.files import open_private
 from costpipe.recordcodec import record_from_json
 from costpipe.records import CostRecord
 from costpipe.sinks.deadletter import (
     FILE_NAME,
     DeadLetterFile,
+    append_locked,
     read_entries,
     short_reason,
     summarize,
@@ -106,15 +105,6 @@ class ReplayResult:
         return not (self.refused or self.unsent or self.error)
 
 
-def _append(path: Path, lines: Sequence[bytes]) -> None:
-    if not lines:
-        return
-    with cast(IO[bytes], open_private(path, "ab")) as handle:
-        handle.writelines(lines)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def _take_aside(path: Path) -> Path:
     """Move *path* to its ``.replaying`` name, joining a leftover of an interrupted
     replay; a sink appending at the same time (a running daemon) loses nothing."""
@@ -159,7 +149,8 @@ async def replay(sink: Sink[Any], path: Path, batch: int = REPLAY_BATCH) -> Repl
     if pending:
         await send()
     await sink.flush()
-    _append(path, keep)
+    if keep:
+        append_locked(path, b"".join(keep))
     aside.unlink()
     result.unsent = len(keep)
     if own is not None:

@@ -29,7 +29,15 @@ from costpipe.recordcodec import record_to_json
 from costpipe.records import CostRecord
 from costpipe.redaction import safe_excerpt
 
-__all__ = ["FILE_NAME", "DeadLetterFile", "Entry", "read_entries", "summarize", "take_aside"]
+__all__ = [
+    "FILE_NAME",
+    "DeadLetterFile",
+    "Entry",
+    "append_locked",
+    "read_entries",
+    "summarize",
+    "take_aside",
+]
 
 #: The file's name in the sink's private directory.
 FILE_NAME = "dead-letter.jsonl"
@@ -74,9 +82,23 @@ def _still_at(handle: IO[bytes], path: Path) -> bool:
         return False
 
 
+def append_locked(path: Path, payload: bytes) -> None:
+    """Append *payload* to *path* durably, under the lock :func:`take_aside` takes."""
+    # Refused records name users and keys: 0600 in a 0700 directory, whatever the umask.
+    while True:
+        with cast(IO[bytes], open_private(path, "ab")) as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            if not _still_at(handle, path):
+                continue  # a replay took the file aside meanwhile: write to the new one
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+            return
+
+
 def take_aside(path: Path, aside: Path) -> None:
     """Rename *path* to *aside* (appending to a leftover *aside*), under the lock
-    :meth:`DeadLetterFile.add` takes: an append either lands before, in the file
+    :func:`append_locked` takes: an append either lands before, in the file
     taken aside, or after, in a new file at *path*; none is lost in between."""
     try:
         handle = path.open("rb")
@@ -144,16 +166,7 @@ class DeadLetterFile:
                 self.reasons["(other reasons)"] += 1
 
     def _append(self, payload: bytes) -> None:
-        # Refused records name users and keys: 0600 in a 0700 directory, whatever the umask.
-        while True:
-            with cast(IO[bytes], open_private(self.path, "ab")) as handle:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-                if not _still_at(handle, self.path):
-                    continue  # a replay took the file aside meanwhile: write to the new one
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-                return
+        append_locked(self.path, payload)
 
     def stored(self) -> int:
         """Dead letters in the file now (by this process or earlier ones, until
