@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import budgets, concurrency, dashboard, encoder, ingest, memory, queries
+from bench import budgets, concurrency, dashboard, decode, encoder, idle, ingest, memory, queries
 from bench.common import ROOT, Bench, loadavg, machine
 from bench.report import markdown, replace_between_markers
 from costpipe.logging import configure_logging
@@ -29,8 +29,10 @@ from costpipe.testing.influxd import InfluxdServer
 
 BENCHMARKS = (
     "encoder",
+    "decode",
     "ingestion",
     "memory",
+    "idle",
     "concurrency",
     "queries",
     "budgets",
@@ -86,8 +88,10 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
         try:
             steps: dict[str, Callable[[], Awaitable[Bench]]] = {
                 "encoder": lambda: asyncio.to_thread(encoder.run, quick=args.quick, runs=args.runs),
+                "decode": lambda: decode.run(quick=args.quick, runs=args.runs),
                 "ingestion": lambda: ingest.run(server, quick=args.quick, runs=args.runs),
                 "memory": lambda: memory.run(server, quick=args.quick, runs=args.runs),
+                "idle": lambda: idle.run(server, quick=args.quick, runs=args.runs),
                 "concurrency": lambda: concurrency.run(server, quick=args.quick, runs=args.runs),
                 "queries": lambda: queries.run(server, quick=args.quick, runs=args.runs),
                 "budgets": lambda: budgets.run(server, quick=args.quick, runs=args.runs),

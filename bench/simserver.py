@@ -9,6 +9,10 @@ simulator: the first request for a URL is answered by the simulator, every
 later one from the stored bytes. The ingestion benchmark uses it so that the
 second and later runs measure costpipe and InfluxDB, not the simulator, whose
 page generation (20-40k rows/s) is slower than the write path it feeds.
+``"replay_latency_ms": n`` makes the proxy answer every request n ms late (the
+concurrency benchmark: pre-rendered pages with a provider's latency, so the
+simulator's page generation is not what is measured); ``GET /_replay/misses``
+counts the requests the cache could not answer.
 """
 
 from __future__ import annotations
@@ -31,17 +35,22 @@ __all__ = ["options_from_json"]
 def options_from_json(spec: dict[str, Any]) -> SimulatorOptions:
     fault_names = {f.name for f in fields(FaultOptions)}
     faults = FaultOptions(**{k: v for k, v in spec.items() if k in fault_names})
-    org = {k: v for k, v in spec.items() if k not in fault_names and k not in ("replay", "now")}
+    own = ("replay", "replay_latency_ms", "now")
+    org = {k: v for k, v in spec.items() if k not in fault_names and k not in own}
     return SimulatorOptions(now=datetime.fromisoformat(spec["now"]), faults=faults, **org)
 
 
-async def _replay_proxy(upstream: str) -> tuple[web.AppRunner, str]:
+async def _replay_proxy(upstream: str, latency_ms: float = 0) -> tuple[web.AppRunner, str]:
     cache: dict[str, tuple[int, bytes, str]] = {}
+    misses = [0]
     session = aiohttp.ClientSession()
 
     async def handle(request: web.Request) -> web.Response:
+        if latency_ms:
+            await asyncio.sleep(latency_ms / 1000)
         hit = cache.get(request.path_qs)
         if hit is None:
+            misses[0] += 1
             headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
             async with session.get(upstream + request.path_qs, headers=headers) as response:
                 body = await response.read()
@@ -51,7 +60,11 @@ async def _replay_proxy(upstream: str) -> tuple[web.AppRunner, str]:
         status, body, content_type = hit
         return web.Response(status=status, body=body, content_type=content_type)
 
+    async def count_misses(_: web.Request) -> web.Response:
+        return web.json_response({"misses": misses[0]})
+
     app = web.Application(client_max_size=1 << 30)
+    app.router.add_get("/_replay/misses", count_misses)
     app.router.add_get("/{tail:.*}", handle)
 
     async def close_session(_: web.Application) -> None:
@@ -71,7 +84,7 @@ async def main(spec: dict[str, Any]) -> None:
         base = sim.base_url
         runner = None
         if spec.get("replay"):
-            runner, base = await _replay_proxy(sim.base_url)
+            runner, base = await _replay_proxy(sim.base_url, spec.get("replay_latency_ms", 0))
         info = {
             "openai_base_url": base + "/v1",
             "anthropic_base_url": base,

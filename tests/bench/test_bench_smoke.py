@@ -54,8 +54,10 @@ def test_quick_harness_writes_results_of_the_documented_shape(tmp_path: Path) ->
     assert result["machine"]["cores"] >= 1
     assert list(result["benchmarks"]) == [
         "encoder",
+        "decode",
         "ingestion",
         "memory",
+        "idle",
         "concurrency",
         "queries",
         "budgets",
