@@ -19,7 +19,7 @@ from costpipe.alerts.spend import budget_request
 from costpipe.components import ComponentContext
 from costpipe.config.settings import BudgetConfig
 from costpipe.dashboard.viewmodel import Selection, compute_view
-from costpipe.query.api import OTHER, Basis, CostQuery, Granularity
+from costpipe.query.api import OTHER, Basis, CostQuery, CostReader, Granularity
 from costpipe.query.cache import CachingReader, fold_top
 from costpipe.records import CostRecord, CostSource
 from costpipe.sinks.influxdb.config import InfluxDBConfig
@@ -212,3 +212,35 @@ async def test_a_view_asks_each_distinct_statement_once_and_budgets_in_one(
         else:
             first = (await reader.breakdown(query, rule.group_by))[0]
             assert (card.spend, card.group) == (first.cost_usd, first.group)
+
+
+async def test_a_dashboard_session_reuses_its_snapshot_for_a_minute(
+    influx: InfluxDBSink, proxy: StatementProxy
+) -> None:
+    pytest.importorskip("panel")
+    from costpipe.dashboard.app import SNAPSHOT_MAX_AGE, Dashboard, DashboardOptions
+
+    reader = influx.reader()
+    clock = [NOW]
+
+    async def source() -> CostReader:
+        return reader
+
+    options = DashboardOptions(
+        timezone="Europe/Berlin", initial=Selection(group_by="model", basis=Basis.ESTIMATED)
+    )
+    page = Dashboard(source, options, clock=lambda: clock[0])
+    await page.refresh()
+    first = page.view
+    assert first is not None
+    assert first.total > 0
+    proxy.requests.clear()
+    clock[0] += SNAPSHOT_MAX_AGE - timedelta(seconds=1)
+    await page.refresh()
+    assert proxy.requests == []  # the same instant: every answer is cached
+    assert page.view is not None
+    assert page.view.now == first.now
+    clock[0] += timedelta(seconds=2)
+    await page.refresh()
+    assert page.view.now == clock[0]  # a new snapshot, asked afresh
+    assert len(statements(proxy)) >= 6

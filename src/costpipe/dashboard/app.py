@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,16 @@ from costpipe.dashboard.controls import Controls, csv_filename
 from costpipe.dashboard.formatting import breakdown_csv
 from costpipe.dashboard.viewmodel import DashboardView, Selection, compute_view
 from costpipe.query.api import CostReader
+from costpipe.query.cache import CachingReader
 
 __all__ = ["Clock", "Dashboard", "DashboardOptions", "ReaderSource"]
 
 Clock = Callable[[], datetime]
+#: A control change within this long of the figures' instant answers from that
+#: same instant, so the store is asked only what the change changed (the rest
+#: comes from the session's :class:`CachingReader`); reloading the page starts
+#: a new session with fresh figures.
+SNAPSHOT_MAX_AGE = timedelta(seconds=60)
 ReaderSource = Callable[[], Awaitable[CostReader]]
 
 ACCENT = "#0b3d91"
@@ -80,6 +86,7 @@ class Dashboard:
         self._options = options
         self._clock = clock
         self._generation = 0
+        self._cache: CachingReader | None = None
         self.view: DashboardView | None = None
         self.controls = Controls(options.initial, options.top, self._csv)
         self.range_line = _html(sizing_mode="stretch_width")
@@ -118,12 +125,14 @@ class Dashboard:
         self._generation += 1
         generation = self._generation
         reader = await self._reader_source()
+        if self._cache is None or self._cache.reader is not reader:
+            self._cache = CachingReader(reader, SNAPSHOT_MAX_AGE.total_seconds())
         if generation == 1:
             self.controls.set_tags(await reader.tag_names())
         view = await compute_view(
-            reader,
+            self._cache,
             self.selection(),
-            now=self._clock(),
+            now=self._snapshot_now(),
             timezone=self._options.timezone,
             budgets=self._options.budgets,
             state_dir=self._options.state_dir,
@@ -135,6 +144,15 @@ class Dashboard:
         # the new total next to the old table for a frame.
         with pn.io.hold():
             self._render(view, generation)
+
+    def _snapshot_now(self) -> datetime:
+        """The instant of the figures: the shown view's while it is younger than
+        :data:`SNAPSHOT_MAX_AGE`, so unchanged questions are identical and cached."""
+        now = self._clock()
+        shown = self.view
+        if shown is not None and timedelta(0) <= now - shown.now <= SNAPSHOT_MAX_AGE:
+            return shown.now
+        return now
 
     def _render(self, view: DashboardView, generation: int) -> None:
         self.controls.set_filter_options(view.filter_options)
