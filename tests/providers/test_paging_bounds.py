@@ -118,10 +118,11 @@ async def test_litellm_walk_is_bounded_too(
     pager = EndlessPager(clock)
 
     async def full_pages(request: web.Request) -> web.Response:
-        # A full page of one repeated row keeps the walk going (rows are de-duplicated).
+        # A full page (1000 rows, the default page_size) of one repeated row keeps the
+        # walk slicing and paging (rows are de-duplicated).
         pager.paths.append(request.path)
         row = {"request_id": "r1", "startTime": "2026-11-18T10:00:00Z", "spend": 0}
-        return json_response(200, {"data": [row] * 100, "total_pages": 10**9})
+        return json_response(200, {"data": [row] * 1000, "total_pages": 10**9})
 
     app = web.Application()
     app.router.add_get("/spend/logs/v2", full_pages)

@@ -59,31 +59,38 @@ def spend_row(request_id: str, start: str, spend: str) -> str:
     )
 
 
+def proxy_answer(rows: list[tuple[str, str]], request: web.Request, cap: int) -> web.Response:
+    """The proxy's paging over *rows* ((startTime, row JSON)): the inclusive date
+    range, newest first, OFFSET pages, and a count that stops at *cap* (10,000 in
+    the proxy) with ``total_is_capped``."""
+    query = request.query
+    lo = query["start_date"].replace(" ", "T") + "Z"
+    hi = query["end_date"].replace(" ", "T") + "Z"
+    size, page = int(query["page_size"]), int(query["page"])
+    inside = sorted((r for r in rows if lo <= r[0] <= hi), reverse=True)
+    served = [text for _, text in inside[(page - 1) * size : page * size]]
+    total = min(len(inside), cap)
+    body = '{"data": [' + ", ".join(served) + f'], "total": {total}, '
+    body += (
+        f'"total_pages": {-(-total // size)}, "total_is_capped": {str(len(inside) > cap).lower()}}}'
+    )
+    return web.Response(body=body.encode(), content_type="application/json")
+
+
 async def test_litellm_bad_row_sets_its_piece_aside_and_keeps_the_next(
     server: Callable[[Handler], Awaitable[str]], tmp_path: Path
 ) -> None:
-    """Pieces of one hour: the 09:00 piece's second page has a NaN spend; the
-    10:00 piece is still read, with 0.10 + 0.20 exact."""
-
-    def answer(request: web.Request) -> web.Response:
-        hour = request.query["start_date"][11:13]
-        page = int(request.query["page"])
-        if hour == "09":
-            rows = [spend_row("a", "2026-03-10T09:10:00Z", "0.5")]
-            if page == 2:
-                rows = [spend_row("b", "2026-03-10T09:20:00Z", '"NaN"')]
-            body = '{"data": [' + ", ".join(rows) + '], "total_pages": 2}'
-        else:
-            rows = [
-                spend_row("c", "2026-03-10T10:10:00Z", "0.10"),
-                spend_row("d", "2026-03-10T10:20:00Z", "0.20"),
-            ]
-            body = '{"data": [' + ", ".join(rows) + '], "total_pages": 1}'
-        return web.Response(body=body.encode(), content_type="application/json")
-
-    base = await server(answer)
+    """Pieces of one hour, 2-row pages: the second-newest row of the 09:00 piece
+    has a NaN spend; the 10:00 piece is still read, with 0.10 + 0.20 exact."""
+    moments = ["09:10:00", "09:20:00", "09:40:00", "10:10:00", "10:20:00"]
+    spends = ["0.5", '"NaN"', "0.25", "0.10", "0.20"]
+    rows = [
+        (f"2026-03-10T{at}Z", spend_row(f"r{n}", f"2026-03-10T{at}Z", spend))
+        for n, (at, spend) in enumerate(zip(moments, spends, strict=True))
+    ]
+    base = await server(lambda request: proxy_answer(rows, request, cap=10_000))
     provider = LiteLLMProvider(
-        LiteLLMConfig(api_key=SecretStr("sk-master"), base_url=base, page_size=1, chunk_hours=1),
+        LiteLLMConfig(api_key=SecretStr("sk-master"), base_url=base, page_size=2, chunk_hours=1),
         context(tmp_path, "litellm.t"),
         clock=lambda: NOW,
     )
@@ -98,8 +105,8 @@ async def test_litellm_bad_row_sets_its_piece_aside_and_keeps_the_next(
         await provider.close()
     assert [(r.start.hour, r.cost_usd, r.requests) for r in records] == [(10, Decimal("0.30"), 2)]
     [aside] = [e for e in logs if e["event"] == "page_set_aside"]
-    assert aside["reason"] == "$.data[0].spend: amount 'NaN' is not finite"
-    assert "page=2" in aside["url"]
+    assert aside["reason"] == "$.data[1].spend: amount 'NaN' is not finite"
+    assert "start_date=2026-03-10+09" in aside["url"]
     assert provider.pages_set_aside == 1
 
 
@@ -135,21 +142,18 @@ async def test_openrouter_bad_activity_is_set_aside_with_its_path(
     assert aside["url"].endswith("/api/v1/activity")
 
 
-async def test_litellm_walks_past_a_capped_total_pages(
+async def test_litellm_slices_past_a_capped_count(
     server: Callable[[Handler], Awaitable[str]], tmp_path: Path
 ) -> None:
-    """The proxy stops counting at 10,000 rows and says ``total_is_capped``:
-    its ``total_pages`` is then a floor, and the walk goes on to a short page."""
-    rows = [spend_row(f"r{n}", f"2026-03-10T09:{n:02d}:00Z", "0.01") for n in range(5)]
-
-    def answer(request: web.Request) -> web.Response:
-        page = int(request.query["page"])
-        served = rows[(page - 1) * 2 : page * 2]
-        body = '{"data": [' + ", ".join(served) + "]"
-        body += ', "total": 2, "total_pages": 1, "total_is_capped": true}'
-        return web.Response(body=body.encode(), content_type="application/json")
-
-    base = await server(answer)
+    """A proxy whose count stops at 2 rows (10,000 in LiteLLM) and says
+    ``total_is_capped``, with ``total_pages`` from the capped count: the walk
+    does not trust it, slices the hour until each slice fits in one 2-row page,
+    and counts all 5 rows, $0.05 exact."""
+    rows = [
+        (f"2026-03-10T09:{n:02d}:00Z", spend_row(f"r{n}", f"2026-03-10T09:{n:02d}:00Z", "0.01"))
+        for n in range(5)
+    ]
+    base = await server(lambda request: proxy_answer(rows, request, cap=2))
     provider = LiteLLMProvider(
         LiteLLMConfig(api_key=SecretStr("sk-master"), base_url=base, page_size=2),
         context(tmp_path, "litellm.capped"),
@@ -163,4 +167,4 @@ async def test_litellm_walks_past_a_capped_total_pages(
         await provider.close()
     assert sum(r.requests for r in records) == 5
     assert sum((r.cost_usd for r in records), Decimal(0)) == Decimal("0.05")
-    assert provider.pages_fetched == 3
+    assert provider.duplicates_skipped == 0

@@ -1,23 +1,29 @@
 """A fake of the LiteLLM proxy's ``GET /spend/logs/v2`` (see docs/simulator.md).
 
-Behaviour:
+Behaviour (paging as the proxy's source has it: :mod:`.litellm_paging` cites
+the lines of BerriAI/litellm 1.110.2):
 
 * ``Authorization: Bearer <master key>``; no or unknown key -> 401, a virtual
   key of an internal user -> 403 (spend routes need the proxy admin); errors
   are ``{"error": {"message", "type", "param", "code": "<status>"}}``.
 * ``start_date`` and ``end_date`` are required (400 otherwise), formatted
-  ``YYYY-MM-DD HH:MM:SS`` and read as UTC; rows with
+  ``YYYY-MM-DD HH:MM:SS`` or ``YYYY-MM-DD`` and read as UTC; rows with
   ``start_date <= startTime <= end_date`` (both ends inclusive, as LiteLLM's
   ``gte``/``lte``) and ``startTime`` before "now" are served.
-* Offset pagination: ``page`` >= 1, ``page_size`` 1..100 (422 above), rows
-  ordered ``startTime`` descending; the answer carries ``total`` and
-  ``total_pages``.
+* Offset pagination: ``page`` >= 1, ``page_size`` 1..1000 (FastAPI's 422
+  ``{"detail": [...]}`` otherwise), rows ordered ``startTime`` descending with
+  **no tie-break**: rows sharing a ``startTime`` come in an order that changes
+  with the page asked for, as Postgres may order them under LIMIT/OFFSET.
+* ``total`` counts at most 10,000 rows: past that it says ``total: 10000``,
+  ``total_is_capped: true``, and ``total_pages`` is computed from the capped
+  total.
 * ``spend`` is a JSON number in dollars with up to 18 decimals; ``api_key`` is
   the sha256 hex of a virtual key; ``startTime`` is ISO 8601 with microseconds.
+* :meth:`LiteLLMWorld.crowd` adds a busy hour: many requests, their
+  ``startTime`` on whole seconds (ties) and a burst sharing one instant.
 * :attr:`LiteLLMWorld.insert_after_page` makes requests arrive *during* a
-  walk: after that page is served, new rows are logged just before the
-  queried end, so every later page shifts (the client must deduplicate by
-  ``request_id``).
+  walk: after that many more pages have been served, ``insert_count`` new rows
+  are logged just before the end of the range last asked for (once).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from aiohttp import web
 
 from costpipe.simulator.hostile_names import hostile_names
 from costpipe.simulator.hostile_pages import litellm_endless_page
+from costpipe.simulator.litellm_paging import page_answer, page_size_error
 from costpipe.simulator.seeded import SeededHash
 from costpipe.simulator.vendor import AuthScheme, Failure, Vendor, bearer_key
 from costpipe.simulator.wire import dumps
@@ -40,8 +47,7 @@ __all__ = ["LiteLLMVendor", "LiteLLMWorld", "SpendLog", "add_routes", "error_res
 
 NowFn = Callable[[], datetime]
 HOUR = 3600
-MAX_PAGE_SIZE = 100
-_FORMAT = "%Y-%m-%d %H:%M:%S"
+_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
 _DIGITS = Decimal("0.000000000000000001")
 
 #: (model sent upstream, public model_group, custom_llm_provider, $/M in, $/M out)
@@ -153,10 +159,27 @@ class LiteLLMWorld:
         )
         self.inserted: list[SpendLog] = []
         self.insert_after_page: int | None = None
-        """After serving this page number of a walk, log :attr:`insert_count` new rows."""
+        """A countdown of pages served: when it reaches 0, :attr:`insert_count` new
+        rows are logged just before the end of the range last asked for, once."""
         self.insert_count = 7
+        self._crowds: dict[int, list[SpendLog]] = {}
+
+    def crowd(self, hour: datetime, requests: int, burst: int = 0) -> None:
+        """Make the hour starting at *hour* hold exactly *requests* rows instead of
+        its usual ones: their ``startTime`` falls on whole seconds (several per
+        second: ties), and *burst* of them share the instant ``hour + 30 min``."""
+        start = int(hour.timestamp()) // HOUR * HOUR
+        rows: list[SpendLog] = []
+        for n in range(requests):
+            c = n % len(self.callers)
+            row = self._log(start, c, n, self._hash.words("litellm", "crowd", start, n), "crowd")
+            second = HOUR // 2 if n < burst else n * HOUR // requests
+            rows.append(_at(row, datetime.fromtimestamp(start + second, UTC)))
+        self._crowds[start] = rows
 
     def _hour(self, hour: int) -> list[SpendLog]:
+        if hour in self._crowds:
+            return self._crowds[hour]
         rows: list[SpendLog] = []
         busy = 3 if 8 <= datetime.fromtimestamp(hour, UTC).hour < 18 else 1
         for c in range(len(self.callers)):
@@ -286,7 +309,12 @@ class LiteLLMVendor(Vendor):
 
 
 def _parse_date(raw: str) -> datetime:
-    return datetime.strptime(raw, _FORMAT).replace(tzinfo=UTC)
+    for form in _FORMATS:
+        try:
+            return datetime.strptime(raw.strip(), form).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise ValueError(f"Invalid date format: {raw}. Expected: 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'")
 
 
 def add_routes(app: web.Application, world: LiteLLMWorld, now: NowFn) -> list[str]:
@@ -300,27 +328,24 @@ def add_routes(app: web.Application, world: LiteLLMWorld, now: NowFn) -> list[st
         try:
             lo = _parse_date(query["start_date"])
             hi = _parse_date(query["end_date"])
-            page = int(query.get("page", "1"))
-            size = int(query.get("page_size", "50"))
         except ValueError as error:
-            return error_response(400, f"Invalid parameter: {error}", "bad_request_error")
-        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
-            return error_response(
-                422, "page >= 1 and 1 <= page_size <= 100", "unprocessable_entity"
-            )
+            return error_response(400, str(error), "bad_request_error")
+        page_text, size_text = query.get("page", "1"), query.get("page_size", "50")
+        if not (page_text.isdigit() and size_text.isdigit()):
+            invalid = {"detail": [{"type": "int_parsing", "loc": ["query", "page_size"]}]}
+            return web.Response(status=422, body=dumps(invalid), content_type="application/json")
+        page, size = int(page_text), int(size_text)
+        refused = page_size_error(page, size)
+        if refused is not None:
+            return web.Response(status=422, body=dumps(refused), content_type="application/json")
         moment = now()
-        rows = world.logs(lo, hi, moment)
-        served = rows[(page - 1) * size : page * size]
-        total = len(rows)
-        body = {
-            "data": [r.as_json() for r in served],
-            "total": total,
-            "page": page,
-            "page_size": size,
-            "total_pages": -(-total // size),
-        }
-        if world.insert_after_page == page:
-            world.insert(min(hi, moment), world.insert_count)
+        served, fields = page_answer(world.logs(lo, hi, moment), page, size)
+        body = {"data": [r.as_json() for r in served], **fields}
+        if world.insert_after_page is not None:
+            world.insert_after_page -= 1
+            if world.insert_after_page <= 0:
+                world.insert_after_page = None
+                world.insert(min(hi, moment), world.insert_count)
         return web.Response(body=dumps(body), content_type="application/json")
 
     app.router.add_get("/spend/logs/v2", spend_logs)

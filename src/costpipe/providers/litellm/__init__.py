@@ -19,15 +19,21 @@ record field           LiteLLM field
 ``requests``           number of rows (failed requests included)
 =====================  ==========================================================
 
-Walk guarantees:
+Walk guarantees (the proxy's paging, with its source lines, is in :mod:`.plan`):
 
 * ``start_date``/``end_date`` are ``YYYY-MM-DD HH:MM:SS`` UTC and LiteLLM
-  compares them inclusively at both ends, so rows starting exactly at the
-  window's end are dropped here: consecutive windows never count a row twice.
-* Pages are offsets into a list ordered ``startTime`` descending; requests
-  logged during the walk push rows down into the next page. Rows are therefore
-  de-duplicated by ``request_id``; rows inserted at the top during a walk are
-  picked up by the next pass (windows are re-fetched over the lookback).
+  compares them inclusively at both ends, so rows starting exactly at a
+  slice's end are left to the next slice: consecutive windows and slices
+  never count a row twice.
+* The proxy counts at most 10,000 rows (``total_is_capped``) and orders rows
+  only by ``startTime`` under OFFSET paging, so neither ``total_pages`` nor
+  OFFSET can be trusted. Each piece is cut into time slices until every
+  slice comes back in one answer (fewer rows than ``page_size``, at most
+  1000): one SQL statement, exact whatever the order of ties. Rows logged
+  into a slice after it was read are picked up by the next pass (windows are
+  re-fetched over the lookback). One second holding more rows than the
+  largest page is paged with OFFSET and verified against the proxy's count;
+  if it cannot be, its piece is set aside, never recorded short.
 * Windows are walked in pieces of ``chunk_hours`` and each piece yields its
   aggregated records once complete, so a record is never split across batches.
   A malformed page sets its whole piece aside (its hours would be incomplete),

@@ -51,21 +51,25 @@ class HourlySpend:
     def __init__(self, piece: Window) -> None:
         self.piece = piece
         self.duplicates = 0
-        """Rows seen twice: shifted into a later page by requests logged during the walk."""
+        """Rows served twice in one piece (OFFSET pages of a crowded second, or a
+        server that ignores the slice's range), counted once."""
         self._seen: set[str] = set()
         self._groups: dict[GroupKey, _Group] = {}
 
-    def add(self, rows: Iterable[SpendLog]) -> None:
-        start, end = self.piece.start, self.piece.end
+    def add(self, rows: Iterable[SpendLog], within: Window | None = None) -> None:
+        """Count the rows starting in *within* (a slice of the piece; default the
+        whole piece), each ``request_id`` once."""
+        span = within or self.piece
+        start, end = max(span.start, self.piece.start), min(span.end, self.piece.end)
         seen, groups = self._seen, self._groups
         for row in rows:
+            moment = row.start_time
+            if not start <= moment < end:
+                continue  # the inclusive end_date (the next slice's), or a server ignoring it
             if row.request_id in seen:
                 self.duplicates += 1
                 continue
             seen.add(row.request_id)
-            moment = row.start_time
-            if not start <= moment < end:
-                continue  # the inclusive end_date, or a server ignoring the range
             key = (
                 moment.toordinal() * 24 + moment.hour,
                 row.user or "",
