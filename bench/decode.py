@@ -29,7 +29,6 @@ import asyncio
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +40,7 @@ import structlog
 from bench import ingest
 from bench.common import Bench, ratio, simulator_process, spread
 from bench.openai_parse import _Recorder
+from bench.stages import cpu_per_row, encode_cpu_per_row, top_functions
 from costpipe.providers.bucketed import Endpoint, Scope
 from costpipe.providers.openai.decode import COSTS, ENDPOINTS, decode
 from costpipe.providers.planning import UsagePricer
@@ -99,12 +99,6 @@ def decode_in_pool(pool: ProcessPoolExecutor, pages: list[Page], window: Window)
     return sum(len(future.result()) for future in futures)
 
 
-def _cpu_per_row(step: Callable[[], object], rows: int) -> float:
-    began = time.thread_time()
-    step()
-    return (time.thread_time() - began) / rows * 1e6
-
-
 async def run(*, quick: bool, runs: int) -> Bench:
     users, days = (6, 2) if quick else (200, 14)
     pages, window = await capture_pages(users, days)
@@ -119,13 +113,21 @@ def _measure(bench: Bench, pages: list[Page], window: Window, rows: int, runs: i
     typed: list[float] = []
     whole: list[float] = []
     for round_index in range(runs + 1):  # round 0 warms caches and is dropped
-        t = _cpu_per_row(lambda: [_BY_PATH[p].decoder.decode(b) for p, b in pages], rows)
-        w = _cpu_per_row(lambda: [decode(_BY_PATH[p], scope, b) for p, b in pages], rows)
+        t = cpu_per_row(lambda: [_BY_PATH[p].decoder.decode(b) for p, b in pages], rows)
+        w = cpu_per_row(lambda: [decode(_BY_PATH[p], scope, b) for p, b in pages], rows)
         if round_index:
             typed.append(t)
             whole.append(w)
     bench.figures["typed_decode_cpu"] = spread(typed, "µs/row")
     bench.figures["page_decoder_cpu"] = spread(whole, "µs/row")
+    # Stages: what the page decoder adds to the typed decoding, then the encoder.
+    bench.figures["stage_records_cpu"] = spread(
+        [w - t for w, t in zip(whole, typed, strict=True)], "µs/row"
+    )
+    decoded = [r for p, b in pages for r in decode(_BY_PATH[p], scope, b).records]
+    bench.figures["stage_encode_cpu"] = spread(encode_cpu_per_row(decoded, rows, runs), "µs/row")
+    top = top_functions([(_BY_PATH[p], b) for p, b in pages], scope)
+    bench.notes.append("cProfile of decode + encode, most own time: " + "; ".join(top))
 
     local: list[float] = []
     pooled: list[float] = []
