@@ -64,7 +64,9 @@ def totals(records: list[CostRecord]) -> tuple[Decimal, int, int, int, int, int]
         sum(r.cached_input_tokens for r in usage),
         sum(r.cache_write_tokens for r in usage),
         sum(r.output_tokens for r in usage),
-        sum(r.requests for r in usage),
+        # Model requests; Anthropic's web-search request rows are checked in
+        # tests/providers/test_anthropic_windows.py.
+        sum(r.requests for r in usage if r.line_item != "web_search"),
     )
 
 

@@ -97,7 +97,7 @@ async def test_every_token_category_maps_once_and_1h_writes_cost_more(
 ) -> None:
     fake = FakeAnthropic(buckets={COST: [], USAGE: [bucket(T0, HOUR, [usage_row()])]})
     provider = await start_anthropic(fake)
-    [record] = await collect(provider, Window(T0, T0 + HOUR))
+    record, searches = await collect(provider, Window(T0, T0 + HOUR))
     assert (
         record.uncached_input_tokens,
         record.cached_input_tokens,
@@ -114,13 +114,34 @@ async def test_every_token_category_maps_once_and_1h_writes_cost_more(
         record.api_key_id,
         record.line_item,
     ) == ("claude-sonnet-4-20250514", "wrkspc_01", "apikey_01", "messages")
+    # server_tool_use.web_search_requests: a row of its own, counted, no tokens.
+    assert (
+        searches.line_item,
+        searches.requests,
+        searches.input_tokens + searches.output_tokens + searches.cache_write_tokens,
+        searches.cost_source,
+        searches.cost_usd,
+        searches.model,
+        searches.project_id,
+        searches.api_key_id,
+    ) == (
+        "web_search",
+        10,
+        0,
+        CostSource.UNPRICED,
+        Decimal(0),
+        "claude-sonnet-4-20250514",
+        "wrkspc_01",
+        "apikey_01",
+    )
+    assert record.requests == 0
 
 
 async def test_default_workspace_and_service_tiers(start_anthropic: Start) -> None:
     rows = [
-        usage_row(workspace_id=None),
-        usage_row(workspace_id=None, service_tier="batch"),
-        usage_row(workspace_id=None, service_tier="priority"),
+        usage_row(workspace_id=None, server_tool_use=None),
+        usage_row(workspace_id=None, service_tier="batch", server_tool_use=None),
+        usage_row(workspace_id=None, service_tier="priority", server_tool_use=None),
     ]
     fake = FakeAnthropic(buckets={COST: [], USAGE: [bucket(T0, HOUR, rows)]})
     provider = await start_anthropic(fake)
@@ -132,7 +153,12 @@ async def test_default_workspace_and_service_tiers(start_anthropic: Start) -> No
 
 
 async def test_missing_and_null_cache_fields_count_as_zero(start_anthropic: Start) -> None:
-    row = usage_row(cache_creation=None, cache_read_input_tokens=None, surprise={"x": 1})
+    row = usage_row(
+        cache_creation=None,
+        cache_read_input_tokens=None,
+        server_tool_use={"web_search_requests": None},
+        surprise={"x": 1},
+    )
     fake = FakeAnthropic(buckets={COST: [], USAGE: [bucket(T0, HOUR, [row])]})
     provider = await start_anthropic(fake)
     [record] = await collect(provider, Window(T0, T0 + HOUR))
@@ -213,20 +239,24 @@ async def test_requests_use_bracket_arrays_rfc3339_and_admin_headers(
         cost.query["starting_at"],
         cost.query["ending_at"],
         cost.query["bucket_width"],
-    ) == ("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", "1d")
+        cost.query["limit"],
+    ) == ("2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z", "1d", "2")
     [usage] = fake.requests_to(USAGE)
     assert usage.query.getall("group_by[]") == [
         "model",
         "workspace_id",
         "api_key_id",
         "service_tier",
+        "context_window",
     ]
+    # One bucket past the window (ending_at and limit), whichever way the
+    # server reads "end before ending_at"; the extra bucket is dropped.
     assert (
         usage.query["starting_at"],
         usage.query["ending_at"],
         usage.query["bucket_width"],
         usage.query["limit"],
-    ) == ("2026-11-01T00:00:00Z", "2026-11-02T02:00:00Z", "1h", "26")
+    ) == ("2026-11-01T00:00:00Z", "2026-11-02T03:00:00Z", "1h", "27")
     assert usage.headers["x-api-key"] == "sk-ant-admin01-good"
     assert usage.headers["anthropic-version"] == "2023-06-01"
     assert "costpipe/" in usage.headers["User-Agent"]
@@ -235,7 +265,9 @@ async def test_requests_use_bracket_arrays_rfc3339_and_admin_headers(
 async def test_pagination_across_pages(start_anthropic: Start) -> None:
     fake = FakeAnthropic(page_size=24)
     fake.buckets[COST] = []
-    fake.buckets[USAGE] = [bucket(T0 + i * HOUR, HOUR, [usage_row()]) for i in range(72)]
+    fake.buckets[USAGE] = [
+        bucket(T0 + i * HOUR, HOUR, [usage_row(server_tool_use=None)]) for i in range(72)
+    ]
     provider = await start_anthropic(fake)
     records = await collect(provider, Window(T0, T0 + 3 * DAY))
     assert len(records) == 72
@@ -257,7 +289,8 @@ async def test_malformed_usage_page_is_set_aside_costs_still_arrive(
 
 
 async def test_overloaded_529_is_retried(start_anthropic: Start) -> None:
-    fake = FakeAnthropic(buckets={COST: [], USAGE: [bucket(T0, HOUR, [usage_row()])]})
+    row = usage_row(server_tool_use=None)
+    fake = FakeAnthropic(buckets={COST: [], USAGE: [bucket(T0, HOUR, [row])]})
     overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     fake.script[USAGE] = deque([lambda: json_response(529, overloaded)])
     provider = await start_anthropic(fake)

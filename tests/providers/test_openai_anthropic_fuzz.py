@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from costpipe.pricing.prices import PriceTable, TokenUsage
 from costpipe.providers.anthropic import decode as anthropic
+from costpipe.providers.anthropic.provider import AnthropicPricer
 from costpipe.providers.bucketed import Scope
 from costpipe.providers.openai import decode as openai
 from costpipe.providers.planning import UsagePricer
@@ -52,7 +53,10 @@ CLAUDE_MODELS = st.sampled_from(["claude-sonnet-4-20250514", "claude-unknown", N
 
 
 def scope(kind: str, span: Window = DAY) -> Scope:
-    return Scope("acct", span, UsagePricer(kind, "fuzz", TABLE, structlog.get_logger("fuzz")))
+    log = structlog.get_logger("fuzz")
+    if kind == "anthropic":
+        return Scope("acct", span, AnthropicPricer("fuzz", TABLE, log))
+    return Scope("acct", span, UsagePricer(kind, "fuzz", TABLE, log))
 
 
 def openai_page(buckets: list[tuple[datetime, timedelta, list[Any]]], more: bool) -> bytes:
@@ -222,12 +226,19 @@ def usage_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
                 )
             ),
             "output_tokens": draw(COUNTS),
-            "server_tool_use": {"web_search_requests": draw(COUNTS)},
+            "server_tool_use": draw(
+                st.one_of(
+                    st.none(),
+                    st.fixed_dictionaries(
+                        {"web_search_requests": st.one_of(st.none(), st.integers(0, 10**6))}
+                    ),
+                )
+            ),
             "model": draw(CLAUDE_MODELS),
             "workspace_id": draw(NAMES),
             "api_key_id": draw(NAMES),
             "service_tier": draw(st.sampled_from(["standard", "batch", None])),
-            "context_window": "0-200k",
+            "context_window": draw(st.sampled_from(["0-200k", "200k-1M", None])),
         }
         for _ in range(draw(st.integers(0, 12)))
     ]
@@ -240,7 +251,7 @@ def test_anthropic_usage_matches_the_reference(rows: list[dict[str, Any]], hour:
     page = anthropic.decode(
         anthropic.USAGE, scope("anthropic"), anthropic_page([(start, HOUR, rows)])
     )
-    expected: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, Decimal(0)])
+    expected: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, Decimal(0)])
     for row in rows:
         creation = row["cache_creation"] or {}
         write_5m = creation.get("ephemeral_5m_input_tokens") or 0
@@ -248,22 +259,32 @@ def test_anthropic_usage_matches_the_reference(rows: list[dict[str, Any]], hour:
         cached = row["cache_read_input_tokens"] or 0
         tier = row["service_tier"] or ""
         model = row["model"] or ""
+        long_context = row["context_window"] == "200k-1M"
         line_item = "messages" if tier in ("", "standard") else f"messages, {tier}"
-        key = (start, model, "", row["workspace_id"] or "default", row["api_key_id"] or "")
-        key += (line_item,)
+        line_item += ", 200k-1M" if long_context else ""
+        owner = (start, model, "", row["workspace_id"] or "default", row["api_key_id"] or "")
         usage = TokenUsage(
             row["uncached_input_tokens"], cached, write_5m, write_1h, row["output_tokens"]
         )
-        cost = TABLE.cost("anthropic", model, start.date(), usage, tier) or Decimal(0)
+        # No long-context rate in the table: unpriced, never the standard rate.
+        cost = (
+            Decimal(0)
+            if long_context
+            else TABLE.cost("anthropic", model, start.date(), usage, tier) or Decimal(0)
+        )
         values = (row["uncached_input_tokens"], cached, write_5m + write_1h, row["output_tokens"])
-        for index, value in enumerate((*values, cost)):
-            expected[key][index] += value
+        for index, value in enumerate((*values, 0, cost)):
+            expected[(*owner, line_item)][index] += value
+        searches = (row["server_tool_use"] or {}).get("web_search_requests") or 0
+        if searches:
+            expected[(*owner, "web_search")][4] += searches
     got = {
         key: [
             r.uncached_input_tokens,
             r.cached_input_tokens,
             r.cache_write_tokens,
             r.output_tokens,
+            r.requests,
             r.cost_usd,
         ]
         for key, r in by_key(page.records).items()

@@ -22,6 +22,7 @@ import structlog
 
 from costpipe.errors import MalformedDataError
 from costpipe.providers.anthropic import decode as anthropic
+from costpipe.providers.anthropic.provider import AnthropicPricer
 from costpipe.providers.bucketed import Endpoint, Scope
 from costpipe.providers.openai import decode as openai
 from costpipe.providers.planning import DecodedPage, UsagePricer
@@ -62,7 +63,12 @@ def run(case: Case) -> list[dict[str, Any]]:
     decode, endpoint = ENDPOINTS[(case.provider, case.endpoint)]
     params = case.params()
     start, end = params["window"]
-    pricer = UsagePricer(case.provider, "golden", None, structlog.get_logger("golden"))
+    log = structlog.get_logger("golden")
+    pricer = (
+        AnthropicPricer("golden", None, log)
+        if case.provider == "anthropic"
+        else UsagePricer(case.provider, "golden", None, log)
+    )
     scope = Scope(
         params.get("account", "main"),
         Window(datetime.fromisoformat(start), datetime.fromisoformat(end)),

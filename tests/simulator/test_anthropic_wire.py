@@ -10,7 +10,9 @@ import aiohttp
 import pytest
 
 from costpipe.simulator import Simulator
+from tests.conftest import StartSimulator
 from tests.simulator.client import all_pages, buckets, get, parse, rows
+from tests.simulator.conftest import NOW
 
 USAGE = "/v1/organizations/usage_report/messages"
 COST = "/v1/organizations/cost_report"
@@ -26,7 +28,7 @@ async def test_usage_snaps_starting_at_and_serves_rfc3339_buckets(
     status, headers, body = await get(
         session,
         sim.anthropic_base_url + USAGE,
-        [("starting_at", "2026-03-09T10:17:00Z"), ("ending_at", "2026-03-11T00:00:00Z")],
+        [("starting_at", "2026-03-09T10:17:00Z"), ("ending_at", "2026-03-11T01:00:00Z")],
         anthropic_headers,
     )
     assert status == 200
@@ -56,6 +58,29 @@ async def test_usage_serves_only_buckets_that_end_by_ending_at(
     assert [f"2026-03-10T0{h}:00:00Z" for h in range(5)] == [
         b["starting_at"] for b in buckets(pages)
     ]
+
+
+@pytest.mark.parametrize(("reading", "on_the_edge"), [("strict", 4), ("inclusive", 5)])
+async def test_a_bucket_ending_exactly_at_ending_at_follows_the_configured_reading(
+    start_simulator: StartSimulator, session: aiohttp.ClientSession, reading: str, on_the_edge: int
+) -> None:
+    """The reference: "Time buckets that end before this RFC 3339 timestamp will
+    be returned" (strict, the default); ``inclusive`` also serves the bucket that
+    ends exactly at ``ending_at``. Inside a bucket both readings agree."""
+    sim = await start_simulator(seed=7, now=NOW, anthropic_ending_at=reading)
+    headers = {"x-api-key": sim.anthropic_admin_key, "anthropic-version": "2023-06-01"}
+
+    async def count(path: str, start: str, end: str, width: str) -> int:
+        params = [("starting_at", start), ("ending_at", end), ("bucket_width", width)]
+        return len(
+            buckets(await all_pages(session, sim.anthropic_base_url + path, params, headers))
+        )
+
+    hour = "2026-03-10T00:00:00Z"
+    assert on_the_edge == await count(USAGE, hour, "2026-03-10T05:00:00Z", "1h")
+    assert 5 == await count(USAGE, hour, "2026-03-10T05:30:00Z", "1h")
+    assert on_the_edge - 3 == await count(COST, "2026-03-08T00:00:00Z", hour, "1d")
+    assert 2 == await count(COST, "2026-03-08T00:00:00Z", "2026-03-10T00:00:01Z", "1d")
 
 
 async def test_usage_rows_have_nested_cache_creation_and_null_ungrouped_dimensions(
@@ -97,7 +122,7 @@ async def test_usage_pagination_by_bucket_with_opaque_cursor(
         sim.anthropic_base_url + USAGE,
         [
             ("starting_at", "2026-03-08T00:00:00Z"),
-            ("ending_at", "2026-03-11T00:00:00Z"),
+            ("ending_at", "2026-03-11T00:30:00Z"),
             ("bucket_width", "1h"),
         ],
         anthropic_headers,

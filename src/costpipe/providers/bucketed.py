@@ -93,12 +93,13 @@ Bounds = Callable[[Any], tuple[datetime, datetime]]
 @dataclass(frozen=True, slots=True)
 class Endpoint(Generic[RowT]):
     """One documented endpoint: where, how it is grouped, the decoder of its
-    page and how a row becomes a record (``None``: nothing to record)."""
+    page and how a row becomes a record (``None``: nothing to record; a tuple:
+    several records)."""
 
     path: str
     group_by: tuple[str, ...]
     decoder: msgspec.json.Decoder[Any]
-    record: Callable[[RowT, At], CostRecord | None]
+    record: Callable[[RowT, At], CostRecord | tuple[CostRecord, ...] | None]
 
 
 def decode_buckets(
@@ -135,17 +136,20 @@ def decode_buckets(
                 raise PageMalformed(path, exc.reason) from None
             if record is None:
                 continue
-            key = (
-                start,
-                end,
-                record.model,
-                record.user_id,
-                record.project_id,
-                record.api_key_id,
-                record.line_item,
-            )
-            previous = merged.get(key)
-            merged[key] = record if previous is None else add_records(previous, record)
+            # A row may stand for several records (Anthropic: its tokens and
+            # its web-search requests).
+            for one in (record,) if isinstance(record, CostRecord) else record:
+                key = (
+                    start,
+                    end,
+                    one.model,
+                    one.user_id,
+                    one.project_id,
+                    one.api_key_id,
+                    one.line_item,
+                )
+                previous = merged.get(key)
+                merged[key] = one if previous is None else add_records(previous, one)
     return DecodedPage(list(merged.values()), page.has_more, page.next_page)
 
 

@@ -7,8 +7,11 @@ Behaviour:
 * array parameters only in bracket form (``group_by[]=model``, repeated); any
   unknown parameter, including an un-bracketed ``group_by``, is a 400, so a
   client that would be silently ungrouped by a lenient server fails loudly;
-* ``starting_at`` snaps down to the bucket edge; only buckets that *end* at or
-  before ``ending_at`` are served; limits 7/31 (1d), 24/168 (1h), 60/1440 (1m);
+* ``starting_at`` snaps down to the bucket edge; only buckets that *end*
+  strictly before ``ending_at`` are served ("Time buckets that end before this
+  RFC 3339 timestamp will be returned", the reference's words), or at or before
+  it with ``SimulatorOptions.anthropic_ending_at = "inclusive"``; limits 7/31
+  (1d), 24/168 (1h), 60/1440 (1m);
 * cost report: ``1d`` only, ``limit`` <= 31, ``group_by[]`` only
   ``workspace_id``/``description``; ``amount`` is a decimal string in cents
   with up to 5 decimals, ``currency`` ``"USD"``;
@@ -18,6 +21,7 @@ Behaviour:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -81,7 +85,7 @@ def _check_params(query: MultiMapping[str], known: Iterable[str]) -> None:
             raise BadRequest(f"{name}: Extra inputs are not permitted")
 
 
-def _time(query: MultiMapping[str], name: str, *, required: bool = False) -> int | None:
+def _moment(query: MultiMapping[str], name: str, *, required: bool = False) -> float | None:
     raw = query.get(name)
     if raw is None:
         if required:
@@ -93,17 +97,30 @@ def _time(query: MultiMapping[str], name: str, *, required: bool = False) -> int
         raise BadRequest(f"{name}: Input should be a valid datetime, got {raw!r}") from None
     if moment.tzinfo is None:
         raise BadRequest(f"{name}: Input should have timezone info")
-    return int(moment.timestamp())
+    return moment.timestamp()
+
+
+def _last_bucket_end(ending_at: float, strict: bool) -> int:
+    """The latest bucket end (whole seconds) that *ending_at* lets through:
+    ends ``< ending_at`` when strict, ``<= ending_at`` otherwise."""
+    return math.ceil(ending_at) - 1 if strict else math.floor(ending_at)
 
 
 def _plan(
-    query: MultiMapping[str], now: int, widths: Iterable[str], maximum: int | None = None
+    query: MultiMapping[str],
+    now: int,
+    widths: Iterable[str],
+    maximum: int | None = None,
+    *,
+    strict: bool = True,
 ) -> Page:
-    start = _time(query, "starting_at", required=True)
-    assert start is not None
-    end = _time(query, "ending_at")
-    if end is not None and end <= start:
+    start_at = _moment(query, "starting_at", required=True)
+    assert start_at is not None
+    start = int(start_at)
+    end_at = _moment(query, "ending_at")
+    if end_at is not None and end_at <= start_at:
         raise BadRequest("ending_at: must be after starting_at")
+    end = None if end_at is None else _last_bucket_end(end_at, strict)
     width_name = query.get("bucket_width", "1d")
     if width_name not in widths:
         raise BadRequest(f"bucket_width: Input should be {' or '.join(repr(w) for w in widths)}")
@@ -160,7 +177,7 @@ def usage_page(
 ) -> dict[str, object]:
     """One page of ``/v1/organizations/usage_report/messages``."""
     _check_params(query, _USAGE_PARAMS)
-    page = _plan(query, now, ("1m", "1h", "1d"))
+    page = _plan(query, now, ("1m", "1h", "1d"), strict=world.ending_at_strict)
     dims = _group_by(query, USAGE_GROUPS)
     if ("speed" in dims or "speeds[]" in query) and FAST_MODE_BETA not in beta:
         raise BadRequest(f"speed requires the anthropic-beta header {FAST_MODE_BETA}")
@@ -228,7 +245,7 @@ _COST_FIELDS = (
 def cost_page(query: MultiMapping[str], world: AnthropicWorld, now: int) -> dict[str, object]:
     """One page of ``/v1/organizations/cost_report``."""
     _check_params(query, _COMMON)
-    page = _plan(query, now, ("1d",), maximum=31)
+    page = _plan(query, now, ("1d",), maximum=31, strict=world.ending_at_strict)
     dims = _group_by(query, COST_GROUPS)
     by_description = "description" in dims
     results: list[list[Row]] = []

@@ -149,6 +149,12 @@ class SimulatorOptions:
     """Accepted OpenAI admin keys; empty derives one from the seed."""
     anthropic_admin_keys: tuple[str, ...] = ()
     """Accepted Anthropic admin keys; empty derives one from the seed."""
+    anthropic_ending_at: Literal["strict", "inclusive"] = "strict"
+    """How the Anthropic reports read ``ending_at``. ``strict`` (default): the
+    reference's words, "Time buckets that end before this timestamp will be
+    returned", so a bucket ending exactly at ``ending_at`` is left out;
+    ``inclusive``: a bucket ending exactly at ``ending_at`` is served (what the
+    Usage and Cost API guide's 7-day quick-start example implies)."""
     faults: FaultOptions = field(default_factory=FaultOptions)
 
     def validate(self) -> None:
@@ -158,6 +164,8 @@ class SimulatorOptions:
             raise ValueError("projects, users and api_keys must be >= 1")
         if self.models_per_user < 1:
             raise ValueError("models_per_user must be >= 1")
+        if self.anthropic_ending_at not in ("strict", "inclusive"):
+            raise ValueError("anthropic_ending_at must be 'strict' or 'inclusive'")
         if self.revision_horizon <= timedelta(0):
             raise ValueError("revision_horizon must be positive")
         self.faults.validate()

@@ -76,6 +76,7 @@ class AnthropicWorld(World[AnthropicStream]):
     def __init__(self, options: SimulatorOptions) -> None:
         self.org = AnthropicOrg(options)
         self.streams = self.org.streams
+        self.ending_at_strict = options.anthropic_ending_at == "strict"
         profiles = [
             Profile(_label(s), "long_context" if s.context_window == "200k-1M" else "messages")
             for s in self.streams

@@ -11,7 +11,14 @@ the bad value. No IO: the prices and the account come in a
   are already disjoint: ``uncached_input_tokens`` -> uncached,
   ``cache_read_input_tokens`` -> cached, ``cache_creation.ephemeral_5m_input_tokens
   + ephemeral_1h_input_tokens`` -> cache writes (priced separately: 1-hour
-  writes cost more). The line item is ``messages`` plus a non-standard tier.
+  writes cost more). The line item is ``messages`` plus a non-standard service
+  tier and a non-default context window (``messages, 200k-1M``,
+  ``messages, batch, 200k-1M``), so long-context rows keep their own key and
+  can be priced at their own rate; until the price table has that rate they
+  are ``unpriced`` (see :func:`pricing_tier`), never priced at the standard one.
+* ``server_tool_use.web_search_requests`` > 0 adds a second record for the
+  row: line item ``web_search``, ``requests`` = the count, no tokens,
+  ``unpriced`` (the billed cost report carries the money: "Web Search Usage").
 * Cost rows -> ``billed``: dollars are ``Decimal(amount) / 100``, exactly;
   the line item is the description (else the cost type) plus every
   non-default qualifier that splits one description into several rows.
@@ -36,9 +43,27 @@ from costpipe.providers.bucketed import At, Endpoint, Scope, decode_buckets
 from costpipe.providers.planning import DecodedPage
 from costpipe.records import CostRecord, CostSource
 
-__all__ = ["COSTS", "DEFAULT_WORKSPACE", "USAGE", "USAGE_ENDPOINTS", "decode"]
+__all__ = [
+    "COSTS",
+    "DEFAULT_WORKSPACE",
+    "LONG_CONTEXT",
+    "LONG_CONTEXT_TIER",
+    "USAGE",
+    "USAGE_ENDPOINTS",
+    "WEB_SEARCH",
+    "decode",
+    "pricing_tier",
+]
 
 DEFAULT_WORKSPACE = "default"
+#: The usage report's ``context_window`` values: "0-200k" is the default window,
+#: "200k-1M" the long-context one (requests with more than 200k input tokens).
+DEFAULT_CONTEXT = "0-200k"
+LONG_CONTEXT = "200k-1M"
+#: Suffix of the price-table tier asked for long-context rows.
+LONG_CONTEXT_TIER = "@" + LONG_CONTEXT
+#: Line item of the web-search request records (the server tool's name).
+WEB_SEARCH = "web_search"
 _CENTS = Decimal(100)
 _ZERO = Decimal(0)
 
@@ -68,8 +93,18 @@ def _bounds(bucket: Bucket[Any]) -> tuple[datetime, datetime]:
     return start, end
 
 
-def usage_record(row: UsageRow, at: At) -> CostRecord:
-    """An estimated (or unpriced) record of one messages usage row."""
+def pricing_tier(service_tier: str, context_window: str) -> str:
+    """The tier the price table is asked for: the service tier, with
+    ``@200k-1M`` appended for long-context rows, so that a table without
+    long-context rates can answer "unpriced" instead of the standard rate."""
+    if context_window == LONG_CONTEXT:
+        return (service_tier or "standard") + LONG_CONTEXT_TIER
+    return service_tier
+
+
+def usage_record(row: UsageRow, at: At) -> CostRecord | tuple[CostRecord, ...]:
+    """An estimated (or unpriced) record of one messages usage row, and an
+    unpriced ``web_search`` record when the row made web-search requests."""
     creation = row.cache_creation
     if creation is None:
         write_5m = write_1h = 0
@@ -79,13 +114,20 @@ def usage_record(row: UsageRow, at: At) -> CostRecord:
     cached = row.cache_read_input_tokens or 0
     model = row.model or ""
     tier = row.service_tier or ""
-    rate = at.rate(model, tier)
+    window = row.context_window or ""
+    rate = at.rate(model, pricing_tier(tier, window))
     if rate is None:
         cost, source = _ZERO, CostSource.UNPRICED
     else:
         cost = rate.cost(row.uncached_input_tokens, cached, write_5m, write_1h, row.output_tokens)
         source = CostSource.ESTIMATED
-    return CostRecord(
+    qualifiers = [
+        value for value, default in ((tier, "standard"), (window, DEFAULT_CONTEXT))
+        if value and value != default
+    ]  # fmt: skip
+    project = row.workspace_id or DEFAULT_WORKSPACE
+    api_key = row.api_key_id or ""
+    tokens = CostRecord(
         start=at.start,
         width=at.width,
         provider="anthropic",
@@ -93,14 +135,33 @@ def usage_record(row: UsageRow, at: At) -> CostRecord:
         cost_source=source,
         cost_usd=cost,
         model=model,
-        project_id=row.workspace_id or DEFAULT_WORKSPACE,
-        api_key_id=row.api_key_id or "",
-        line_item="messages" if tier in ("", "standard") else f"messages, {tier}",
+        project_id=project,
+        api_key_id=api_key,
+        line_item=", ".join(["messages", *qualifiers]),
         uncached_input_tokens=row.uncached_input_tokens,
         cached_input_tokens=cached,
         cache_write_tokens=write_5m + write_1h,
         output_tokens=row.output_tokens,
     )
+    tools = row.server_tool_use
+    searches = 0 if tools is None else tools.web_search_requests or 0
+    if not searches:
+        return tokens
+    # records.py has no per-tool count: the requests are a row of their own.
+    web_search = CostRecord(
+        start=at.start,
+        width=at.width,
+        provider="anthropic",
+        account=at.account,
+        cost_source=CostSource.UNPRICED,
+        cost_usd=_ZERO,
+        model=model,
+        project_id=project,
+        api_key_id=api_key,
+        line_item=WEB_SEARCH,
+        requests=searches,
+    )
+    return tokens, web_search
 
 
 def cost_record(row: CostRow, at: At) -> CostRecord | None:
@@ -129,7 +190,7 @@ def cost_record(row: CostRow, at: At) -> CostRecord | None:
 #: ``GET /v1/organizations/usage_report/messages``.
 USAGE: Endpoint[UsageRow] = Endpoint(
     "/v1/organizations/usage_report/messages",
-    ("model", "workspace_id", "api_key_id", "service_tier"),
+    ("model", "workspace_id", "api_key_id", "service_tier", "context_window"),
     msgspec.json.Decoder(Page[UsageRow]),
     usage_record,
 )

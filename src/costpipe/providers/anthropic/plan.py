@@ -4,6 +4,17 @@ Fetching ``[a, b)`` requests the complete buckets ending in ``(a, b]`` (see
 :mod:`costpipe.providers.planning`), costs first, in pieces of one page's worth
 of buckets; times are RFC 3339 (``...Z``) and array parameters use brackets
 (``group_by[]=model&group_by[]=...``).
+
+``ending_at`` is documented as "Time buckets that end before this RFC 3339
+timestamp will be returned" (Admin API reference, usage report and cost report),
+while the Usage and Cost API guide's quick start asks ``starting_at=01-08,
+ending_at=01-15, bucket_width=1d`` for "the last 7 days", i.e. reads it as "end
+at or before". To be right under both readings, a piece of *n* buckets asks for
+one bucket more: ``ending_at`` = the piece's end + one width and ``limit`` =
+*n* + 1. A strict server then returns exactly the *n* buckets, an inclusive one
+*n* + 1, and the extra one (outside the piece) is dropped by the decoder, so
+each piece is still one request. Pieces are therefore at most one bucket short
+of the documented maximum ``limit``, which is never exceeded.
 """
 
 from __future__ import annotations
@@ -42,13 +53,13 @@ def plan(window: Window, now: datetime, *, bucket_width: str) -> list[Request]:
     day = WIDTHS["1d"]
     span = aligned_range(window, day, now)
     if span is not None:
-        for piece in span.split(day * COST_PAGE_LIMIT):
+        for piece in span.split(day * (COST_PAGE_LIMIT - 1)):
             requests.append(Request(COSTS, _params(piece, "1d", day, COSTS.group_by), piece))
     width = WIDTHS[bucket_width]
     span = aligned_range(window, width, now)
     if span is not None:
         for endpoint in USAGE_ENDPOINTS:
-            for piece in span.split(width * USAGE_PAGE_LIMITS[bucket_width]):
+            for piece in span.split(width * (USAGE_PAGE_LIMITS[bucket_width] - 1)):
                 params = _params(piece, bucket_width, width, endpoint.group_by)
                 requests.append(Request(endpoint, params, piece))
     return requests
@@ -57,10 +68,12 @@ def plan(window: Window, now: datetime, *, bucket_width: str) -> list[Request]:
 def _params(
     piece: Window, width_name: str, width: timedelta, groups: tuple[str, ...]
 ) -> list[tuple[str, str]]:
+    # One bucket past the piece, under either reading of ending_at (see above).
+    buckets = max(1, -(-piece.duration // width))
     return [
         ("starting_at", rfc3339(piece.start)),
-        ("ending_at", rfc3339(piece.end)),
+        ("ending_at", rfc3339(piece.end + width)),
         ("bucket_width", width_name),
-        ("limit", str(max(1, -(-piece.duration // width)))),
+        ("limit", str(buckets + 1)),
         *[("group_by[]", g) for g in groups],
     ]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from functools import partial
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from costpipe.components import ComponentContext
-from costpipe.providers.anthropic.decode import COSTS, decode
+from costpipe.pricing.prices import PriceTable, UsageRate
+from costpipe.providers.anthropic.decode import COSTS, LONG_CONTEXT_TIER, decode
 from costpipe.providers.anthropic.plan import plan, rfc3339
 from costpipe.providers.base import HttpProvider, HttpProviderConfig, Timer
 from costpipe.providers.bucketed import Scope, check_page
@@ -23,7 +24,13 @@ from costpipe.providers.planning import (
 )
 from costpipe.records import CostRecord, Window
 
-__all__ = ["API_VERSION", "AUTH_REQUIREMENT", "AnthropicConfig", "AnthropicProvider"]
+__all__ = [
+    "API_VERSION",
+    "AUTH_REQUIREMENT",
+    "AnthropicConfig",
+    "AnthropicPricer",
+    "AnthropicProvider",
+]
 
 API_VERSION = "2023-06-01"
 AUTH_REQUIREMENT = "an Anthropic Admin API key (sk-ant-admin...)"
@@ -36,6 +43,32 @@ class AnthropicConfig(HttpProviderConfig):
     bucket_width: Literal["1m", "1h", "1d"] = Field(
         default="1h", description="Usage bucket width; costs are always daily."
     )
+
+
+class AnthropicPricer(UsagePricer):
+    """The shared pricer, except that long-context (``200k-1M``) rows are
+    unpriced, with the reason logged once per model and tier: the price table
+    has no long-context rates yet, and the standard rate would understate them."""
+
+    def __init__(self, instance: str, table: PriceTable | None, log: Any) -> None:
+        super().__init__("anthropic", instance, table, log)
+        self._instance_name = instance
+        self._logger = log
+        self._reported: set[tuple[str, str]] = set()
+
+    def rate(self, model: str, day: datetime, tier: str = "") -> UsageRate | None:
+        if not tier.endswith(LONG_CONTEXT_TIER):
+            return super().rate(model, day, tier)
+        if (model, tier) not in self._reported:
+            self._reported.add((model, tier))
+            self._logger.warning(
+                "tier_unpriced",
+                provider=self._instance_name,
+                model=model or "(none)",
+                tier=tier,
+                reason="the price table has no long-context (200k-1M) rate",
+            )
+        return None
 
 
 class AnthropicProvider(HttpProvider[AnthropicConfig]):
@@ -58,7 +91,7 @@ class AnthropicProvider(HttpProvider[AnthropicConfig]):
         timer: Timer | None = None,
     ) -> None:
         super().__init__(config, context, clock=clock, timer=timer)
-        self._pricer = UsagePricer("anthropic", self.instance, context.prices, self.log)
+        self._pricer = AnthropicPricer(self.instance, context.prices, self.log)
 
     async def check_connection(self) -> str:
         day = floor_time(self._clock(), WIDTHS["1d"]) - WIDTHS["1d"]

@@ -24,7 +24,10 @@ Per-field decisions, against the docs:
 * Token counts are integers from 0 to 2**63-1 (``5.0`` or ``"5"`` reject the
   page). ``uncached_input_tokens`` and ``output_tokens`` are required; the
   cache counts (and ``cache_creation`` itself) may be missing or ``null`` on
-  older answers and then count as 0.
+  older answers and then count as 0, as does a missing or ``null``
+  ``server_tool_use`` / ``web_search_requests`` (same integer rule).
+* ``context_window`` is kept as text (``0-200k``, ``200k-1M``, or a value a
+  later API version adds) so that a new window is never merged into another.
 * ``amount`` is a decimal string in cents, decoded straight to
   :class:`~decimal.Decimal` with its exact text (a JSON number is accepted
   too, exactly); NaN, infinities and amounts past 10**9 reject the page; a
@@ -45,7 +48,7 @@ import msgspec
 
 from costpipe.providers.typed_json import Count, FieldError, check_amount
 
-__all__ = ["Bucket", "CacheCreation", "CostRow", "Moment", "Page", "UsageRow"]
+__all__ = ["Bucket", "CacheCreation", "CostRow", "Moment", "Page", "ServerToolUse", "UsageRow"]
 
 #: An RFC 3339 time with its UTC offset.
 Moment = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -68,17 +71,30 @@ class CacheCreation(msgspec.Struct, kw_only=True, gc=False):
     ephemeral_1h_input_tokens: Count | None = None
 
 
+class ServerToolUse(msgspec.Struct, kw_only=True, gc=False):
+    """``server_tool_use``: "Server-side tool usage metrics"; only
+    ``web_search_requests`` ("Number of web search requests made") is documented."""
+
+    web_search_requests: Count | None = None
+
+
 class UsageRow(msgspec.Struct, kw_only=True, gc=False):
-    """One result of the messages usage report."""
+    """One result of the messages usage report.
+
+    ``context_window`` is documented as ``"0-200k" | "200k-1M" | null`` ("Context
+    window used. Null if not grouping by context window"); it is filled when
+    the request has ``group_by[]=context_window``."""
 
     uncached_input_tokens: Count
     output_tokens: Count
     cache_read_input_tokens: Count | None = None
     cache_creation: CacheCreation | None = None
+    server_tool_use: ServerToolUse | None = None
     model: str | None = None
     workspace_id: str | None = None
     api_key_id: str | None = None
     service_tier: str | None = None
+    context_window: str | None = None
 
 
 class CostRow(msgspec.Struct, kw_only=True, gc=False):
