@@ -15,6 +15,7 @@ from costpipe.errors import AuthError
 from costpipe.providers.openrouter import OpenRouterConfig, OpenRouterProvider
 from costpipe.records import Window
 from costpipe.simulator import Simulator
+from costpipe.simulator.openrouter_api import WORKSPACES
 from costpipe.testing.provider_contract import ProviderContract, collect
 from tests.providers_extra.conftest import NOW
 
@@ -166,3 +167,34 @@ async def test_low_credit_warns_once(make_provider: Factory) -> None:
     events = [e["event"] for e in logs]
     assert events.count("openrouter_credits") == 2
     assert events.count("openrouter_credit_low") == 1
+
+
+async def test_workspaces_are_the_projects(make_provider: Factory, sim: Simulator) -> None:
+    """``workspace_id`` is only served with ``group_by=workspace`` (OpenRouter's
+    OpenAPI spec, getUserActivity); costpipe sends it, so each workspace's usage
+    is its own project, exact to the last digit.
+
+    Fails before the fix: ``group_by`` was never sent, the rows came summed
+    across workspaces without ``workspace_id``, and every record had
+    ``project_id == ""`` (one project instead of three)."""
+    window = Window(TODAY - 10 * DAY, TODAY)
+    provider = await make_provider()
+    records = await collect(provider, window)
+    assert {r.project_id for r in records} == set(WORKSPACES)
+    for workspace in WORKSPACES:
+        truth = sim.openrouter.truth(window.start.date(), window.end.date(), NOW, workspace)
+        mine = [r for r in records if r.project_id == workspace]
+        assert truth["usage"] == sum((r.cost_usd for r in mine), Decimal(0))
+        assert truth["requests"] == sum(r.requests for r in mine)
+    whole = sim.openrouter.truth(window.start.date(), window.end.date(), NOW)
+    assert whole["usage"] == sum((r.cost_usd for r in records), Decimal(0))
+
+
+async def test_one_configured_workspace(make_provider: Factory, sim: Simulator) -> None:
+    """``workspace_id`` filters to one workspace, whose rows still name it."""
+    workspace = WORKSPACES[1]
+    provider = await make_provider(workspace_id=workspace)
+    records = await collect(provider, Window(TODAY - 5 * DAY, TODAY))
+    assert {r.project_id for r in records} == {workspace}
+    truth = sim.openrouter.truth((TODAY - 5 * DAY).date(), TODAY.date(), NOW, workspace)
+    assert truth["usage"] == sum((r.cost_usd for r in records), Decimal(0))

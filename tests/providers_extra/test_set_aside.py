@@ -139,7 +139,7 @@ async def test_openrouter_bad_activity_is_set_aside_with_its_path(
     [aside] = [e for e in logs if e["event"] == "page_set_aside"]
     assert aside["reason"] == "$.data[0].requests: expected `int | null`, got `float`"
     assert served == ["/api/v1/activity"]  # credits are not read after a set-aside page
-    assert aside["url"].endswith("/api/v1/activity")
+    assert aside["url"].endswith("/api/v1/activity?group_by=workspace")
 
 
 async def test_litellm_slices_past_a_capped_count(

@@ -8,6 +8,15 @@ Base URL ``http://127.0.0.1:P/api/v1``. Behaviour:
 * ``/activity`` returns one row per (UTC day, model, endpoint) for the last 30
   *completed* UTC days (today is never included), with no pagination; ``date``
   (``YYYY-MM-DD``) narrows it to one of those days, anything else is a 400.
+* Workspaces, as OpenRouter's OpenAPI spec has them (OpenRouterTeam/typescript-sdk
+  commit cb9393a8, ``.speakeasy/in.openapi.yaml``, ``/activity`` at line 26536
+  and ``ActivityItem.workspace_id`` at line 97): by default rows are summed
+  across workspaces and carry **no** ``workspace_id``; ``group_by=workspace``
+  (the only value of its enum; another is a 400) splits each row per workspace
+  and puts ``workspace_id`` on every item; ``workspace_id=<uuid>`` keeps only
+  that workspace's share (an unknown one is a 400). The account's usage is
+  spread over :data:`WORKSPACES` (each row's share is exact: the parts add up
+  to the summed row to the last digit).
 * ``usage`` and ``byok_usage_inference`` are JSON numbers in dollars written
   with up to 18 decimals, exactly as :func:`truth` sums them.
 * ``/credits`` returns ``total_credits`` and ``total_usage`` (everything ever
@@ -20,9 +29,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from aiohttp import web
 
@@ -33,6 +42,7 @@ from costpipe.simulator.wire import dumps
 
 __all__ = [
     "ENDPOINTS",
+    "WORKSPACES",
     "ActivityRow",
     "Endpoint",
     "OpenRouterVendor",
@@ -44,6 +54,12 @@ __all__ = [
 NowFn = Callable[[], datetime]
 HISTORY_DAYS = 30
 _PRICE_DIGITS = Decimal("0.000000000000000001")
+#: The account's workspaces: the default one and two more.
+WORKSPACES: tuple[str, ...] = (
+    "4c3b2a19-0d8e-4f7a-9b6c-5d4e3f2a1b0c",
+    "7e9f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+    "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e",
+)
 #: Credits spent before the 30 served days (in /credits total_usage).
 OLDER_USAGE = Decimal("1234.5678901234")
 TOTAL_CREDITS = Decimal("5000")
@@ -119,10 +135,13 @@ class ActivityRow:
     reasoning_tokens: int
     usage: Decimal
     byok_usage_inference: Decimal
+    workspace_id: str | None = None
 
     def as_json(self) -> dict[str, object]:
         e = self.endpoint
+        workspace = {} if self.workspace_id is None else {"workspace_id": self.workspace_id}
         return {
+            **workspace,
             "date": self.day.isoformat(),
             "model": e.model,
             "model_permaslug": e.permaslug,
@@ -198,15 +217,67 @@ class OpenRouterWorld:
         return [today - timedelta(days=n) for n in range(HISTORY_DAYS, 0, -1)]
 
     def activity(self, now: datetime, only: date | None = None) -> list[ActivityRow]:
+        """Rows summed across workspaces (no ``workspace_id``), as served by default."""
         days = [only] if only is not None else self.served_days(now)
         rows = [self.row(day, e) for day in days for e in self.endpoints]
         return [r for r in rows if r is not None]
 
-    def truth(self, start: date, end: date, now: datetime) -> dict[str, Decimal]:
-        """Exact ``usage`` (and ``byok``) dollars served for days in ``[start, end)``."""
+    def by_workspace(self, now: datetime, only: date | None = None) -> list[ActivityRow]:
+        """Each row of :meth:`activity` split per workspace (``group_by=workspace``)."""
+        return [part for row in self.activity(now, only) for part in self._split(row)]
+
+    def _split(self, row: ActivityRow) -> list[ActivityRow]:
+        """The row's shares in the workspaces that used it: weights from the hash,
+        every share rounded down, the last one taking the remainder (exact sums)."""
+        w = self._hash.words(
+            "openrouter", "workspaces", row.day.isoformat(), row.endpoint.endpoint_id
+        )
+        weights = [w[n] % 4 for n in range(len(WORKSPACES))]
+        weights[0] += 1  # the default workspace always has some of it
+        used = [(ws, weight) for ws, weight in zip(WORKSPACES, weights, strict=True) if weight]
+        whole = sum(weight for _, weight in used)
+        parts: list[ActivityRow] = []
+        left = counts_of(row)
+        money = [row.usage, row.byok_usage_inference]
+        for n, (workspace, weight) in enumerate(used):
+            if n == len(used) - 1:
+                counts, amounts = left, money
+            else:
+                counts = [total * weight // whole for total in counts_of(row)]
+                amounts = [
+                    (total * weight / whole).quantize(_PRICE_DIGITS, rounding=ROUND_DOWN)
+                    for total in (row.usage, row.byok_usage_inference)
+                ]
+                left = [a - b for a, b in zip(left, counts, strict=True)]
+                money = [a - b for a, b in zip(money, amounts, strict=True)]
+            requests, prompt, completion, reasoning = counts
+            usage, byok = amounts
+            parts.append(
+                ActivityRow(
+                    row.day,
+                    row.endpoint,
+                    requests,
+                    prompt,
+                    completion,
+                    reasoning,
+                    usage,
+                    byok,
+                    workspace_id=workspace,
+                )
+            )
+        return parts
+
+    def truth(
+        self, start: date, end: date, now: datetime, workspace: str | None = None
+    ) -> dict[str, Decimal]:
+        """Exact ``usage`` (and ``byok``) dollars served for days in ``[start, end)``,
+        of one workspace if given."""
         usage = byok = Decimal(0)
         requests = 0
-        for row in self.activity(now):
+        rows = self.activity(now) if workspace is None else self.by_workspace(now)
+        for row in rows:
+            if workspace is not None and row.workspace_id != workspace:
+                continue
             if start <= row.day < end:
                 usage += row.usage
                 byok += row.byok_usage_inference
@@ -215,6 +286,11 @@ class OpenRouterWorld:
 
     def total_usage(self, now: datetime) -> Decimal:
         return OLDER_USAGE + sum((r.usage for r in self.activity(now)), Decimal(0))
+
+
+def counts_of(row: ActivityRow) -> list[int]:
+    """The counts of a row, in :class:`ActivityRow`'s order."""
+    return [row.requests, row.prompt_tokens, row.completion_tokens, row.reasoning_tokens]
 
 
 def error_response(status: int, message: str) -> web.Response:
@@ -271,7 +347,23 @@ def add_routes(
                 return error_response(
                     400, "Invalid request parameters: date must be in the last 30 days"
                 )
-        rows = [r.as_json() for r in world.activity(moment, only)]
+        group_by = request.query.get("group_by")
+        if group_by not in (None, "workspace"):
+            return error_response(400, "Invalid request parameters: group_by must be workspace")
+        workspace = request.query.get("workspace_id")
+        if workspace is not None and workspace not in WORKSPACES:
+            return error_response(400, "Invalid request parameters: unknown workspace_id")
+        if group_by is None and workspace is None:
+            served = world.activity(moment, only)
+        else:
+            served = [
+                r
+                for r in world.by_workspace(moment, only)
+                if workspace is None or r.workspace_id == workspace
+            ]
+            if group_by is None:  # one workspace's share, without the field
+                served = [replace(r, workspace_id=None) for r in served]
+        rows = [r.as_json() for r in served]
         return web.Response(body=dumps({"data": rows}), content_type="application/json")
 
     async def credits(request: web.Request) -> web.StreamResponse:

@@ -2,7 +2,8 @@
 
 ``GET /api/v1/activity`` reports, per completed UTC day, model and upstream
 endpoint, the credits spent (``usage``, dollars) with request and token
-counts. It needs a *management* key; an inference key is refused with 403.
+counts; asked with ``group_by=workspace`` (as every request is), per
+workspace too, which becomes the record's ``project_id``. It needs a *management* key; an inference key is refused with 403.
 :mod:`.decode` gives the mapping to records (one daily ``billed`` record per
 day, model and upstream provider; BYOK inference only with
 ``include_byok = true``, as a separate ``<provider>, byok`` record).

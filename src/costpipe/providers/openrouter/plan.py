@@ -56,6 +56,7 @@ def plan_activity(
     params: list[tuple[str, str]] = []
     if span.duration == DAY:
         params.append(("date", span.start.date().isoformat()))
+    params.append(("group_by", "workspace"))
     if workspace_id:
         params.append(("workspace_id", workspace_id))
     return ActivityPlan(span, params, unavailable)

@@ -11,7 +11,10 @@ TypeScript SDK (OpenRouterTeam/typescript-sdk) and in the API reference
 ``provider_name`` (strings), ``usage`` and ``byok_usage_inference`` (numbers,
 USD), ``requests``, ``prompt_tokens``, ``completion_tokens``,
 ``reasoning_tokens`` (integers: ``int64`` in the Go SDK, ``int`` in the Python
-one); ``workspace_id`` only appears with ``group_by=workspace``.
+one); ``workspace_id`` (string) "Only present when ``group_by=workspace`` is
+passed; the response is then split per workspace" (``ActivityItem`` in
+``.speakeasy/in.openapi.yaml`` of OpenRouterTeam/typescript-sdk commit
+cb9393a8, line 97), which costpipe always passes.
 ``GetCreditsData`` has ``total_credits`` and ``total_usage`` (numbers, USD).
 
 Per-field decisions:
