@@ -106,7 +106,9 @@ def sqlite_totals(db: Path, dimension: str, basis: str) -> dict[str, tuple[Decim
         rows = conn.execute(
             f"SELECT {group}, provider, SUM(cost_nanos), SUM(uncached_input_tokens),"
             " SUM(cached_input_tokens), SUM(cache_write_tokens), SUM(output_tokens),"
-            f" SUM(requests) FROM costs WHERE basis = ? GROUP BY 1, 2",
+            # Model requests; Anthropic's web-search rows are checked on their own.
+            " SUM(CASE WHEN line_item = 'web_search' THEN 0 ELSE requests END)"
+            f" FROM costs WHERE basis = ? GROUP BY 1, 2",
             (basis,),
         ).fetchall()
     result: dict[str, tuple[Decimal, ...]] = {}
@@ -151,6 +153,14 @@ def check_sqlite(db: Path, sim: Simulator) -> None:
         stored_tokens = {k: tuple(int(t) for t in v[1:]) for k, v in usage.items() if any(v[1:])}
         expected_tokens = {k: v for k, v in tokens.items() if any(v)}
         assert expected_tokens == stored_tokens, dimension
+    # Anthropic's server_tool_use.web_search_requests: rows of their own, exact.
+    lo, hi, now = int(SINCE.timestamp()), int(UNTIL.timestamp()), int(NOW.timestamp())
+    searches = sum(b.web_search for b in sim.anthropic.bursts(lo, hi, now))
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute(
+            "SELECT SUM(requests) FROM costs WHERE provider = 'anthropic' AND line_item = 'web_search'"
+        ).fetchone()[0]
+    assert searches == stored > 0
 
 
 async def influx_query(url: str, database: str, query: str) -> list[dict[str, Any]]:

@@ -72,8 +72,8 @@ class CacheCreation(msgspec.Struct, kw_only=True, gc=False):
 
 
 class ServerToolUse(msgspec.Struct, kw_only=True, gc=False):
-    """``server_tool_use``: "Server-side tool usage metrics"; only
-    ``web_search_requests`` ("Number of web search requests made") is documented."""
+    """``server_tool_use``: server-side tool use of the row; the reference's
+    example has ``{"web_search_requests": 10}``, the only field documented."""
 
     web_search_requests: Count | None = None
 
@@ -81,9 +81,11 @@ class ServerToolUse(msgspec.Struct, kw_only=True, gc=False):
 class UsageRow(msgspec.Struct, kw_only=True, gc=False):
     """One result of the messages usage report.
 
-    ``context_window`` is documented as ``"0-200k" | "200k-1M" | null`` ("Context
-    window used. Null if not grouping by context window"); it is filled when
-    the request has ``group_by[]=context_window``."""
+    ``context_window`` takes the values the reference lists for the
+    ``context_window[]`` filter ("Restrict usage returned to the specified
+    context window(s)": ``0-200k``, ``200k-1M``); it is filled when the request
+    has ``group_by[]=context_window`` ("Group by any subset of the available
+    options") and ``null`` otherwise, like every dimension not grouped by."""
 
     uncached_input_tokens: Count
     output_tokens: Count
