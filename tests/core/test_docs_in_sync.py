@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from costpipe.config.doc import render_reference
 from costpipe.config.settings import load_config
+from costpipe.config_doc import render_reference
 from costpipe.plugins import build_plugin_manager
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,7 +15,7 @@ def test_configuration_reference_is_generated_from_the_models() -> None:
     _pm, registry = build_plugin_manager(entry_points=False)
     expected = render_reference(registry)
     actual = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
-    assert expected == actual, "run: python -m costpipe.config.doc > docs/configuration.md"
+    assert expected == actual, "run: python -m costpipe.config_doc > docs/configuration.md"
 
 
 def test_every_built_in_component_is_in_the_reference() -> None:

@@ -15,7 +15,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from costpipe.engine.episodes import DEFAULT_REMINDER, FailureLog, reminder_interval
+from costpipe.episodes import DEFAULT_REMINDER, FailureLog, reminder_interval
 from tests.processes import CliProcesses
 from tests.reliability.daemon_watch import DaemonWatch
 

@@ -29,6 +29,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "logging": set(),
     "notification": set(),
     "version": set(),
+    "episodes": set(),
     "pricing": set(),
     "simulator": set(),
     "redaction": {"logging"},

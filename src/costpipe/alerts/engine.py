@@ -34,7 +34,7 @@ from costpipe.alerts.spend import rule_spends
 from costpipe.alerts.state import AlertState, SlotState
 from costpipe.components import Notifier
 from costpipe.config.settings import BudgetConfig, Settings
-from costpipe.engine.episodes import FailureLog, reminder_interval
+from costpipe.episodes import FailureLog, reminder_interval
 from costpipe.notification import Notification
 from costpipe.query.api import Basis, CostQuery, CostReader
 from costpipe.records import utc

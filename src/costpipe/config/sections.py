@@ -2,7 +2,7 @@
 ``[health]`` and ``[dashboard]``, as strict pydantic models.
 
 Each field's ``description`` is the text of ``docs/configuration.md``
-(:mod:`costpipe.config.doc`). Component tables (``[[providers.openai]]``) are
+(:mod:`costpipe.config_doc`). Component tables (``[[providers.openai]]``) are
 described by each component's own ``config_model``; ``[[prices]]`` by
 :class:`costpipe.pricing.config.PriceConfig`.
 """

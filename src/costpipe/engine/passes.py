@@ -22,13 +22,13 @@ import structlog
 from costpipe.components import Provider
 from costpipe.config.settings import Settings
 from costpipe.engine.deadletters import dead_letter_files, refusal_lines
-from costpipe.engine.episodes import reminder_interval
 from costpipe.engine.metrics import DaemonMetrics
 from costpipe.engine.pipeline import PassResult, Pipeline, ProgressCallback, scheduled_windows
 from costpipe.engine.recorder import PassRecorder
 from costpipe.engine.runtime import Runtime
 from costpipe.engine.spool import Spools
 from costpipe.engine.state import Checkpoints, StatusFile
+from costpipe.episodes import reminder_interval
 from costpipe.plugins import call_each
 from costpipe.records import Window
 from costpipe.sinks.deadletter import DeadLetterFile

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from costpipe.engine.episodes import DEFAULT_REMINDER
 from costpipe.engine.metrics import DaemonMetrics
 from costpipe.engine.pipeline import Outcome, PassResult
 from costpipe.engine.state import ProviderStatus, StatusFile
+from costpipe.episodes import DEFAULT_REMINDER
 from costpipe.redaction import safe_excerpt
 
 __all__ = ["ERROR_LIMIT", "PassRecorder", "shown_error"]
