@@ -8,6 +8,7 @@ first name under ``costpipe`` (``costpipe.engine.spool`` is ``engine``).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,39 @@ def test_nothing_imports_a_concrete_plugin_but_its_own_package() -> None:
         if concrete_home(target) and concrete_home(target) != concrete_home(module)
     }
     assert set() == crossings - KNOWN_CROSSINGS
+
+
+def layout_rows() -> list[tuple[set[str], set[str] | None]]:
+    """CONTRIBUTING.md's layout table: (packages of a row, what the row says they
+    import; None for "anything"). Qualifiers in parentheses are prose."""
+    text = (Path(__file__).resolve().parents[2] / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    table = text.split("| package | owns | imports from costpipe |", 1)[1].split("\n\n", 1)[0]
+    rows = []
+    for line in table.strip().splitlines()[1:]:
+        first, *_, last = (cell.strip() for cell in line.strip("|").split(" | "))
+        names = {
+            "costpipe" if name == "__init__" else name
+            for name in re.findall(r"`([\w.]+?)(?:\.py|/)?`", first)
+        }
+        if last.startswith("anything"):
+            rows.append((names, None))
+            continue
+        listed = re.sub(r"\([^)]*\)", "", last)
+        rows.append((names, {name.split(".")[0] for name in re.findall(r"`([\w.]+)`", listed)}))
+    return rows
+
+
+def test_the_layout_table_says_what_each_package_imports() -> None:
+    """CONTRIBUTING.md stays true: every package has a row, and each row's import
+    column is exactly what its packages import (a change of imports updates it)."""
+    actual = package_imports()
+    rows = layout_rows()
+    assert set() == set(actual) - {name for names, _ in rows for name in names}
+    wrong = {
+        ", ".join(sorted(names)): sorted(found)
+        for names, said in rows
+        if said is not None
+        and said
+        != (found := set().union(*(actual.get(name, {"<no such package>"}) for name in names)))
+    }
+    assert {} == wrong
