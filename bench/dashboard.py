@@ -38,7 +38,9 @@ frame by frame): **page_client** from the select to the change message leaving
 the page, **page_server** from there to the last message of the answer (the
 server's ``compute_view`` and Panel work plus loopback transfer), and
 **page_browser** from that message to the frame showing the new figures;
-**page_received_kib** is what the answer weighed.
+**page_received_kib** is what the answer weighed. **raw_one_request** replays the
+same statements ``;``-joined in one ``/query`` request, to show whether batching
+a view's statements into one request would pay.
 """
 
 from __future__ import annotations
@@ -314,14 +316,21 @@ async def record(recorder: Recorder, selection: Selection, state: Path) -> list[
         await sink.close()
 
 
-async def raw_ms(session: aiohttp.ClientSession, url: str, statements: list[str]) -> float:
+async def raw_ms(
+    session: aiohttp.ClientSession, url: str, statements: list[str], *, one_request: bool = False
+) -> float:
+    """The statements replayed concurrently, or ``;``-joined in one request."""
+
     async def one(statement: str) -> None:
         params = {"db": DATABASE, "epoch": "ns", "q": statement}
         async with session.get(f"{url}/query", params=params) as response:
             await response.read()
 
     began = time.perf_counter()
-    await asyncio.gather(*(one(s) for s in statements))
+    if one_request:
+        await one(";".join(statements))
+    else:
+        await asyncio.gather(*(one(s) for s in statements))
     return (time.perf_counter() - began) * 1000
 
 
@@ -373,6 +382,9 @@ def measure(server: InfluxdServer, state: Path, plan: list[Change], bench: Bench
                 samples.setdefault(f"{change.figure}_raw", []).append(
                     helper.run(raw_ms(session, server.url, statements))
                 )
+                samples.setdefault(f"{change.figure}_raw_one_request", []).append(
+                    helper.run(raw_ms(session, server.url, statements, one_request=True))
+                )
                 samples.setdefault(f"{change.figure}_view", []).append(
                     helper.run(view_ms(reader, change.selection))
                 )
@@ -399,6 +411,9 @@ def measure(server: InfluxdServer, state: Path, plan: list[Change], bench: Bench
         bench.figures[f"{figure}_view_ms"] = spread(view, "ms")
         bench.figures[f"{figure}_view_cached_ms"] = spread(cached, "ms")
         bench.figures[f"{figure}_raw_influxql_ms"] = spread(raw, "ms")
+        one_request = samples[f"{figure}_raw_one_request"]
+        bench.figures[f"{figure}_raw_one_request_ms"] = spread(one_request, "ms")
+        bench.figures[f"{figure}_one_request_vs_concurrent"] = ratio(one_request, raw)
         bench.figures[f"{figure}_browser_vs_raw"] = ratio(browser_ms, raw)
         bench.figures[f"{figure}_view_vs_raw"] = ratio(view, raw)
         bench.figures[f"{figure}_view_cached_vs_raw"] = ratio(cached, raw)
