@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from costpipe.components import ComponentContext
 from costpipe.providers.anthropic import AnthropicConfig, AnthropicProvider
@@ -144,6 +145,7 @@ async def test_context_windows_keep_distinct_rows_and_long_context_is_not_priced
     rows = [
         usage_row(uncached_input_tokens=150_000),
         usage_row(context_window="200k-1M"),
+        usage_row(context_window="200k-1M", api_key_id="apikey_02"),
         usage_row(context_window="200k-1M", service_tier="batch"),
     ]
     bucket = {"starting_at": rfc3339(T0), "ending_at": rfc3339(T0 + HOUR), "results": rows}
@@ -152,9 +154,15 @@ async def test_context_windows_keep_distinct_rows_and_long_context_is_not_priced
     provider = AnthropicProvider(config, make_context(instance="anthropic.main"), clock=lambda: NOW)
     await provider.start()
     try:
-        records = await collect(provider, Window(T0, T0 + HOUR))
+        with structlog.testing.capture_logs() as logs:
+            records = await collect(provider, Window(T0, T0 + HOUR))
     finally:
         await provider.close()
+    # The reason is logged once per model and tier, never per row or bucket.
+    assert sorted(e["tier"] for e in logs if e["event"] == "tier_unpriced") == [
+        "batch@200k-1M",
+        "standard@200k-1M",
+    ]
     by_item = {r.line_item: r for r in records}
     assert {"messages", "messages, 200k-1M", "messages, batch, 200k-1M"} == set(by_item)
     assert by_item["messages"].cost_source == CostSource.ESTIMATED
