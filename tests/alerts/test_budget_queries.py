@@ -168,3 +168,37 @@ async def test_an_unreachable_store_fails_every_rule_and_sends_nothing(tmp_path:
     assert got == []
     failures = [e["rule"] for e in logs if e["event"] == "budget_evaluation_failed"]
     assert failures == ["b0", "b1", "b2"]
+
+
+class ShortAnswers:
+    """A real reader whose ``spend`` drops its last answer (a buggy plugin store)."""
+
+    def __init__(self, reader: SQLiteReader) -> None:
+        self.reader = reader
+
+    async def spend(self, requests: Any) -> Any:
+        answers = await self.reader.spend(requests)
+        return answers[:-1]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reader, name)
+
+
+async def test_a_reader_that_loses_answers_fails_every_rule_without_stopping_the_pass(
+    tmp_path: Path,
+) -> None:
+    sink = SQLiteSink(
+        SQLiteConfig(path=tmp_path / "c.sqlite"), ComponentContext("sqlite.t", tmp_path)
+    )
+    await sink.start()
+    try:
+        await sink.write(spend_rows())
+        with capture_logs() as logs:
+            got = await notifications(ShortAnswers(sink.reader()), rules(6), tmp_path / "a")  # type: ignore[arg-type]
+    finally:
+        await sink.close()
+    # Asked alone, each request gets [] back: the pass goes on, every rule is
+    # reported failed and none is evaluated on a wrong answer.
+    assert got == []
+    failures = [e["rule"] for e in logs if e["event"] == "budget_evaluation_failed"]
+    assert failures == [f"b{i}" for i in range(6)]

@@ -43,6 +43,7 @@ __all__ = ["AlertEngine"]
 
 FORECAST_SLOT = "forecast"
 _RULE_FAILED = "budget_evaluation_failed"
+_RULE_RECOVERED = "budget_evaluation_recovered"
 
 
 class AlertEngine:
@@ -127,11 +128,13 @@ class AlertEngine:
     # -- budgets -----------------------------------------------------------------------
 
     async def _evaluate_budgets(self, now: datetime) -> None:
-        """Every rule's spend from one batch of grouped queries, then each rule's
-        state and notifications; a failing rule is logged and the others go on."""
+        """Every rule's spend from one batch of grouped queries, then each rule's state and
+        notifications in one commit; a failing rule rolls back alone and is logged."""
         assert self.reader is not None
-        outcomes = await rule_spends(self.reader, self.settings.budgets, now, self.timezone)
-        # One commit (one fsync) for the pass; a failing rule's changes roll back alone.
+        try:
+            outcomes = await rule_spends(self.reader, self.settings.budgets, now, self.timezone)
+        except Exception as exc:  # a reader bug must not stop the pass
+            outcomes = [(rule, None, exc) for rule in self.settings.budgets]
         with self.state.transaction():
             for rule, period, spends in outcomes:
                 try:
@@ -143,9 +146,7 @@ class AlertEngine:
                 except Exception as exc:
                     self._failures.failed(rule.name, _RULE_FAILED, now, exc, rule=rule.name)
                 else:
-                    self._failures.succeeded(
-                        rule.name, "budget_evaluation_recovered", rule=rule.name
-                    )
+                    self._failures.succeeded(rule.name, _RULE_RECOVERED, rule=rule.name)
 
     def _evaluate_budget(
         self, rule: BudgetConfig, period: Period, spends: dict[str, Decimal], now: datetime

@@ -17,6 +17,7 @@ from decimal import Decimal
 from costpipe.alerts.periods import Period, period_at
 from costpipe.alerts.rules import MISSING_GROUP
 from costpipe.config.settings import BudgetConfig
+from costpipe.errors import CostpipeError
 from costpipe.query.api import Basis, CostQuery, CostReader, SpendRequest
 from costpipe.query.grouped import spend
 
@@ -80,6 +81,8 @@ async def rule_spends(
     requests = [request for _, request in asked]
     try:
         answers: Sequence[dict[str, Decimal] | Exception] = await spend(reader, requests)
+        if len(answers) != len(requests):
+            raise CostpipeError(f"the reader answered {len(answers)} of {len(requests)} requests")
     except Exception:
         answers = [await _alone(reader, request) for request in requests]
     for (index, _), answer in zip(asked, answers, strict=True):
