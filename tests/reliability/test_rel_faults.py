@@ -38,7 +38,15 @@ async def sims() -> AsyncIterator[tuple[Simulator, Simulator, Simulator]]:
         pytest.skip("too close to UTC midnight: the daemon's windows would move under the test")
     today = today_midnight()
     healthy = Simulator(
-        small_options(41, today, rate_429=0.3, rate_5xx=0.15, slow_ms=1500, slow_rate=0.1)
+        small_options(
+            41,
+            today,
+            rate_429=0.3,
+            rate_5xx=0.15,
+            server_error_request=2,
+            slow_ms=1500,
+            slow_rate=0.1,
+        )
     )
     revoked = Simulator(small_options(42, today, revoke_key=2))
     malformed = Simulator(small_options(43, today, malformed_page=2))

@@ -133,6 +133,18 @@ async def test_malformed_page_of_wrong_shape(
     assert not isinstance(page["has_more"], bool)
 
 
+@pytest.mark.parametrize("faulty", [FaultOptions(server_error_request=2)], indirect=True)
+async def test_server_error_request_fails_exactly_the_nth_request_once(
+    faulty: Simulator, session: aiohttp.ClientSession
+) -> None:
+    statuses = []
+    for _ in range(4):
+        status, _, _ = await get(session, faulty.openai_base_url + COSTS, START, _openai(faulty))
+        statuses.append(status)
+    assert [200, statuses[1], 200, 200] == statuses
+    assert statuses[1] >= 500
+
+
 @pytest.mark.parametrize("faulty", [FaultOptions(revoke_key=2)], indirect=True)
 async def test_revoke_key_turns_a_valid_key_into_401_after_n_requests(
     faulty: Simulator, session: aiohttp.ClientSession

@@ -39,6 +39,7 @@ class FaultState:
         self.options = options
         self._attempts: Counter[str] = Counter()
         self._pages = 0
+        self._requests_seen = 0
         self._endless_pages = 0
         self._key_uses: Counter[str] = Counter()
         self.requests: Counter[tuple[str, int]] = Counter()
@@ -49,6 +50,8 @@ class FaultState:
         self.options.update(changes)
         if "malformed_page" in changes:
             self._pages = 0
+        if "server_error_request" in changes:
+            self._requests_seen = 0
         if "revoke_key" in changes:
             self._key_uses.clear()
 
@@ -58,6 +61,9 @@ class FaultState:
         w = self._hash.words("fault", fingerprint, attempt)
         o = self.options
         delay = o.latency_ms + (o.slow_ms if w[2] < o.slow_rate * _U32 else 0)
+        self._requests_seen += 1
+        if o.server_error_request == self._requests_seen:
+            return Decision("server_error", delay, w[3])
         if w[0] < o.rate_429 * _U32:
             return Decision("rate_limited", delay, w[3])
         if w[1] < o.rate_5xx * _U32:

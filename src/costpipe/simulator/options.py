@@ -39,6 +39,10 @@ class FaultOptions:
     """Fraction of requests delayed by ``slow_ms``."""
     latency_ms: int = 0
     """Fixed delay added to every provider request (for concurrency benchmarks)."""
+    server_error_request: int | None = None
+    """The N-th provider request (1-based, counted over all provider endpoints
+    and attempts) is answered 5xx once, whatever ``rate_5xx`` rolls: a test that
+    must see a server error gets one on every date, not only on lucky ones."""
     malformed_page: int | None = None
     """The N-th data page served (1-based, counted over all provider endpoints)
     is broken once; the next request for it succeeds."""
@@ -84,7 +88,13 @@ class FaultOptions:
                 raise ValueError(f"{name} must be >= 0")
         if self.retry_after_s < 1:
             raise ValueError("retry_after_s must be >= 1")
-        for name in ("malformed_page", "revoke_key", "oversized_page_bytes", "gzip_bomb_bytes"):
+        for name in (
+            "server_error_request",
+            "malformed_page",
+            "revoke_key",
+            "oversized_page_bytes",
+            "gzip_bomb_bytes",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or null")
