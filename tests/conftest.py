@@ -1,8 +1,9 @@
 """Session-wide set-up and the fixtures shared by every test area.
 
 * Hypothesis profiles: ``ci`` (derandomized: the same examples on every run)
-  when ``CI`` is set, ``dev`` (random) otherwise; ``HYPOTHESIS_PROFILE=thorough``
-  for a long random run on demand.
+  when ``CI`` is set, ``dev`` (random) otherwise, ``fast`` (random, a quarter of
+  the examples) for a run outside CI that leaves the ``slow`` tests out (the fast
+  tier); ``HYPOTHESIS_PROFILE=thorough`` for a long random run on demand.
 * The test tiers: ``slow``, ``browser`` and ``influxdb`` markers are applied
   from what each test uses (:mod:`tests.tiers`); the fast tier is
   ``pytest -m "not slow and not browser"``.
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.mark.expression import Expression
 from hypothesis import settings as hypothesis_settings
 
 from costpipe.components import ComponentRegistry
@@ -53,7 +55,31 @@ hypothesis_settings.register_profile(
 hypothesis_settings.register_profile(
     "thorough", _BASE, derandomize=False, max_examples=2000, deadline=None, print_blob=True
 )
+# The fast tier is run many times a day: a quarter of the examples per run, new
+# random ones each time (tests that scale their count from the profile's
+# max_examples scale down with it). CI and the full suite keep the default.
+hypothesis_settings.register_profile(
+    "fast", hypothesis_settings.get_profile("dev"), max_examples=_BASE.max_examples // 4
+)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
+
+
+def hypothesis_profile(environ: Mapping[str, str], markexpr: str) -> str:
+    """The profile a run uses: ``HYPOTHESIS_PROFILE`` if set, else ``ci`` in CI,
+    else ``fast`` when the ``-m`` expression leaves out a test marked ``slow``,
+    else ``dev``."""
+    if environ.get("HYPOTHESIS_PROFILE"):
+        return environ["HYPOTHESIS_PROFILE"]
+    if environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        return "ci"
+    if markexpr and not Expression.compile(markexpr).evaluate(lambda name, **_: name == "slow"):
+        return "fast"
+    return "dev"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Test modules read ``settings.default`` when imported, after this hook.
+    hypothesis_settings.load_profile(hypothesis_profile(os.environ, config.option.markexpr))
 
 
 def influxd_or_skip() -> str:

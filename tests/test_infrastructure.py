@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from tests.conftest import MakeSettings, StartSimulator
+from tests.conftest import MakeSettings, StartSimulator, hypothesis_profile
 from tests.processes import CliProcesses
 
 NOW = datetime(2026, 3, 11, 15, 30, 17, tzinfo=UTC)
@@ -89,13 +89,24 @@ path = "{tmp_path / "costs.sqlite"}"
     assert request.node.get_closest_marker("slow") is not None
 
 
-def test_hypothesis_profile_follows_the_environment() -> None:
-    """``CI`` set: derandomized (the same examples every run); else random."""
-    profile = os.environ.get("HYPOTHESIS_PROFILE") or (
-        "ci" if os.environ.get("CI", "").lower() in {"1", "true", "yes"} else "dev"
-    )
+def test_hypothesis_profile_follows_the_environment_and_the_tier(
+    request: pytest.FixtureRequest,
+) -> None:
+    """``CI`` set: derandomized (the same examples every run); the fast tier
+    (slow tests left out): fewer random examples; else the default count."""
+    assert "ci" == hypothesis_profile({"CI": "true"}, "not slow and not browser")
+    assert "thorough" == hypothesis_profile({"HYPOTHESIS_PROFILE": "thorough", "CI": "1"}, "")
+    assert "fast" == hypothesis_profile({}, "not slow and not browser")
+    assert "fast" == hypothesis_profile({}, "influxdb and not slow")
+    assert "dev" == hypothesis_profile({}, "")
+    assert "dev" == hypothesis_profile({}, "not browser")
+    assert "dev" == hypothesis_profile({}, "slow")
+    profile = hypothesis_profile(os.environ, request.config.option.markexpr)
     assert hypothesis_settings.get_profile(profile) == hypothesis_settings.default
     assert hypothesis_settings.default.derandomize is (profile == "ci")
     assert hypothesis_settings.get_profile("ci").derandomize
+    assert hypothesis_settings.get_profile("ci").max_examples >= 100
+    assert hypothesis_settings.get_profile("dev").max_examples >= 100
+    assert 0 < hypothesis_settings.get_profile("fast").max_examples < 100
     assert not hypothesis_settings.get_profile("thorough").derandomize
     assert hypothesis_settings.get_profile("thorough").max_examples >= 1000

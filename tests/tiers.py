@@ -18,7 +18,9 @@ speed is not asserted).
 
 from __future__ import annotations
 
+import ast
 import inspect
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -63,6 +65,7 @@ MEASURED_SLOW: tuple[str, ...] = (
 )
 
 _ROOT = Path(__file__).resolve().parents[1]
+_SOURCES = tuple(f"{_ROOT / folder}{os.sep}" for folder in ("tests", "plugins", "src"))
 _slow_ids: set[str] = set()
 _durations: dict[str, float] = {}
 
@@ -88,10 +91,69 @@ def _source_of(obj: object) -> str:
 
 
 def _read_source(obj: object) -> str:
+    """The source of *obj* if it is defined in this repository's code, else "":
+    a fixture of pytest or of an installed plugin (``tmp_path``, ``page``) is
+    not read, and only the tier rules above decide what it means."""
     try:
-        return inspect.getsource(obj)  # type: ignore[arg-type]
-    except (OSError, TypeError):
+        obj = inspect.unwrap(obj)  # type: ignore[arg-type]
+        filename = inspect.getsourcefile(obj)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
         return ""
+    if filename is None or not filename.startswith(_SOURCES):
+        return ""
+    lines, starts, classes = _index(filename)
+    code = getattr(obj, "__code__", None)
+    if code is not None and code.co_firstlineno in starts:
+        first, last = code.co_firstlineno, starts[code.co_firstlineno]
+    elif inspect.isclass(obj) and obj.__qualname__ in classes:
+        first, last = classes[obj.__qualname__]
+    else:
+        try:
+            return inspect.getsource(obj)  # type: ignore[arg-type]
+        except (OSError, TypeError):
+            return ""
+    return "".join(lines[first - 1 : last])
+
+
+#: file -> its lines, the first and last line of each def and class (the first
+#: line is its first decorator's), and each class's by qualified name.
+_indexes: dict[str, tuple[list[str], dict[int, int], dict[str, tuple[int, int]]]] = {}
+
+
+def _index(filename: str) -> tuple[list[str], dict[int, int], dict[str, tuple[int, int]]]:
+    """One parse per file: ``inspect.getsource`` tokenizes again for every
+    function and parses the whole file again for every class (a second of
+    collection for the thousand tests)."""
+    if filename in _indexes:
+        return _indexes[filename]
+    starts: dict[int, int] = {}
+    classes: dict[str, tuple[int, int]] = {}
+    try:
+        text = Path(filename).read_text(encoding="utf-8")
+        tree = ast.parse(text)
+    except (OSError, SyntaxError, ValueError):
+        text, tree = "", ast.Module(body=[], type_ignores=[])
+
+    def visit(statements: list[ast.stmt], prefix: str) -> None:
+        for node in statements:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                last = node.end_lineno or node.lineno
+                starts[first] = last
+                if isinstance(node, ast.ClassDef):
+                    classes[prefix + node.name] = (first, last)
+                    visit(node.body, f"{prefix}{node.name}.")
+                else:
+                    visit(node.body, f"{prefix}{node.name}.<locals>.")
+                continue
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                block = getattr(node, field, None)
+                if isinstance(block, list):
+                    visit(block, prefix)
+
+    visit(tree.body, "")
+    _indexes[filename] = (text.splitlines(keepends=True), starts, classes)
+    return _indexes[filename]
 
 
 _spawners_by_module: dict[str, frozenset[str]] = {}
@@ -178,6 +240,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # From the report, not the item: under pytest-xdist the process that
+    # prints the summary collects nothing and only receives the reports.
+    if "slow" in report.keywords or "browser" in report.keywords:
+        _slow_ids.add(report.nodeid)
     _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
 
 
