@@ -61,7 +61,7 @@ async def timed(make: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
 
 
 def statements(start: datetime, end: datetime) -> dict[str, str]:
-    """The InfluxQL the reader sends for each aggregation (see influxdb_query.py)."""
+    """The InfluxQL the reader sends for each aggregation (see costpipe.sinks.influxdb.reader)."""
     where = (
         f"time >= {timestamp_ns(start)} AND time < {timestamp_ns(end)}"
         " AND \"cost_source\" = 'estimated'"
