@@ -40,8 +40,78 @@ def csv_filename(group_by: str, preset: Preset) -> str:
     return f"costpipe-{dimension}-{preset.value}.csv"
 
 
-def _buttons(label: str, options: dict[str, str], value: str) -> pn.widgets.RadioButtonGroup:
-    return pn.widgets.RadioButtonGroup(
+class _ServerHoldsTheState:
+    """Mixin for a Panel selection widget: what the browser sends is checked
+    against the choices the widget offers; anything else changes nothing,
+    raises nothing, and the browser is sent the server's state back.
+
+    Panel maps a client message without bounds: ``RadioButtonGroup`` indexes
+    ``values[active]``, so ``active=-1`` silently picks the *last* option (the
+    page switched to estimated cost) and ``active=7`` raises ``IndexError``;
+    ``Select`` raises ``ValueError`` on an unknown label and maps ``""`` to the
+    first option; ``MultiChoice`` drops unknown labels while the browser keeps
+    showing them chosen. Panel batches a widget's messages that arrive while one
+    is pending, so which of these a page saw depended on timing.
+    """
+
+    _client_overruled: bool = False
+
+    def _screen(self, sent: object) -> object:
+        """The part of *sent* the widget offers, or :data:`_REFUSED`."""
+        raise NotImplementedError
+
+    def _process_property_change(self, props: dict[str, Any]) -> dict[str, Any]:
+        name = "active" if "active" in props else "value"
+        if name in props:
+            kept = self._screen(props[name])
+            if kept != props[name]:
+                self._client_overruled = True
+                props = {k: v for k, v in props.items() if k != name}
+                if kept is not _REFUSED:
+                    props[name] = kept
+        result: dict[str, Any] = super()._process_property_change(props)  # type: ignore[misc]
+        return result
+
+    def _process_events(self, events: dict[str, Any]) -> None:
+        super()._process_events(events)  # type: ignore[misc]
+        if self._client_overruled:
+            self._client_overruled = False
+            # After Panel's echo suppression has ended: the browser's model goes
+            # back to the value the figures are computed for.
+            self.param.trigger("value")  # type: ignore[attr-defined]
+
+
+_REFUSED = object()
+
+
+class StrictSelect(_ServerHoldsTheState, pn.widgets.Select):
+    """A ``Select`` that takes only one of its own labels from the browser."""
+
+    def _screen(self, sent: object) -> object:
+        offered = isinstance(sent, str) and (sent in self.labels or sent in self.unicode_values)
+        return sent if offered else _REFUSED
+
+
+class StrictRadioButtonGroup(_ServerHoldsTheState, pn.widgets.RadioButtonGroup):
+    """A ``RadioButtonGroup`` that takes only the index of one of its buttons."""
+
+    def _screen(self, sent: object) -> object:
+        offered = type(sent) is int and 0 <= sent < len(self.values)
+        return sent if offered else _REFUSED
+
+
+class StrictMultiChoice(_ServerHoldsTheState, pn.widgets.MultiChoice):
+    """A ``MultiChoice`` that keeps the offered labels of a client's choice."""
+
+    def _screen(self, sent: object) -> object:
+        if not isinstance(sent, list):
+            return _REFUSED  # a string would be read character by character
+        labels = set(self.labels)
+        return [label for label in sent if isinstance(label, str) and label in labels]
+
+
+def _buttons(label: str, options: dict[str, str], value: str) -> StrictRadioButtonGroup:
+    return StrictRadioButtonGroup(
         label=label, options=options, value=value, color="primary", variant="outline"
     )
 
@@ -51,13 +121,13 @@ class Controls:
 
     def __init__(self, initial: Selection, top: int, csv: Callable[[], Any]) -> None:
         self._top = top
-        self.range = pn.widgets.Select(
+        self.range = StrictSelect(
             label="Date range",
             options={p.label: p.value for p in Preset},
             value=initial.preset.value,
             sizing_mode="stretch_width",
         )
-        self.group_by = pn.widgets.Select(
+        self.group_by = StrictSelect(
             label="Group by",
             options=group_choices([]),
             value=initial.group_by,
@@ -74,7 +144,7 @@ class Controls:
             initial.basis.value,
         )
         self.filters = {
-            dim: pn.widgets.MultiChoice(
+            dim: StrictMultiChoice(
                 label=f"{GROUP_LABELS[dim]} filter",
                 options={},
                 placeholder="all",
