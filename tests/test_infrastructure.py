@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from tests import tiers
 from tests.conftest import MakeSettings, StartSimulator, hypothesis_profile
 from tests.processes import CliProcesses
 
@@ -110,3 +111,31 @@ def test_hypothesis_profile_follows_the_environment_and_the_tier(
     assert 0 < hypothesis_settings.get_profile("fast").max_examples < 100
     assert not hypothesis_settings.get_profile("thorough").derandomize
     assert hypothesis_settings.get_profile("thorough").max_examples >= 1000
+
+
+def test_slow_tests_are_known_from_the_reports_as_pytest_xdist_sends_them() -> None:
+    """Under ``-n 2`` the process printing the summary collects nothing: a test's
+    tier comes with its report, and only an unmarked slow test is listed."""
+
+    def report(name: str, keywords: dict[str, int], when: str, seconds: float) -> pytest.TestReport:
+        nodeid = f"tests/fake_tier.py::{name}"
+        return pytest.TestReport(
+            nodeid, ("tests/fake_tier.py", 1, name), keywords, "passed", None, when, [], seconds
+        )
+
+    reports = [
+        report("marked", {"marked": 1, "slow": 1}, "call", 3.0),
+        report("in_browser", {"in_browser": 1, "browser": 1}, "call", 3.0),
+        report("unmarked", {"unmarked": 1}, "setup", 1.5),
+        report("unmarked", {"unmarked": 1}, "call", 1.0),
+        report("quick", {"quick": 1}, "call", 0.1),
+    ]
+    try:
+        for each in reports:
+            tiers.pytest_runtest_logreport(each)
+        listed = [(s, n) for s, n in tiers.unmarked_slow_tests() if "fake_tier" in n]
+        assert [(2.5, "tests/fake_tier.py::unmarked")] == listed
+    finally:  # the session's own summary must not list them
+        for each in reports:
+            tiers._durations.pop(each.nodeid, None)
+            tiers._slow_ids.discard(each.nodeid)

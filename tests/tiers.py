@@ -32,6 +32,7 @@ __all__ = [
     "pytest_collection_modifyitems",
     "pytest_runtest_logreport",
     "pytest_terminal_summary",
+    "unmarked_slow_tests",
 ]
 
 SLOW_SECONDS = 2.0
@@ -235,8 +236,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         for tier in sorted(_tiers(item)):
             item.add_marker(getattr(pytest.mark, tier))
-        if item.get_closest_marker("slow") or item.get_closest_marker("browser"):
-            _slow_ids.add(item.nodeid)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -247,12 +246,18 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    unmarked = sorted(
+def unmarked_slow_tests() -> list[tuple[float, str]]:
+    """(seconds, node id) of the tests reported so far that took longer than
+    :data:`SLOW_SECONDS` (setup, call and teardown) without the slow marker."""
+    return sorted(
         (seconds, nodeid)
         for nodeid, seconds in _durations.items()
         if seconds > SLOW_SECONDS and nodeid not in _slow_ids
     )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    unmarked = unmarked_slow_tests()
     if not unmarked:
         return
     terminalreporter.section("tests slower than the fast tier allows")

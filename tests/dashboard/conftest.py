@@ -85,9 +85,9 @@ def sqlite_path(records: list[CostRecord], tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture(scope="session")
 def memory_sink(records: list[CostRecord]) -> MemorySink:
-    """:func:`records` in the in-memory fake, filled once per session (keying
-    70 days of records took 0.3 s per test): tests only read it; a test that
-    writes makes its own ``MemorySink``."""
+    """:func:`records` in the in-memory fake, filled once per session instead
+    of once per test: tests only read it; a test that writes makes its own
+    ``MemorySink``."""
     sink = MemorySink.create()
     sink.add(*records)
     return sink
