@@ -38,10 +38,9 @@ def private_dir(path: Path) -> Path:
             directory.mkdir(mode=DIR_MODE)
         os.chmod(directory, DIR_MODE)
     if path.is_dir() and (path.stat().st_mode & 0o777) != DIR_MODE:
-        try:
+        # Not ours (e.g. a shared parent given as state_dir): files stay 0600.
+        with contextlib.suppress(PermissionError):
             os.chmod(path, DIR_MODE)
-        except PermissionError:
-            pass  # not ours (e.g. a shared parent given as state_dir); files stay 0600
     return path
 
 
