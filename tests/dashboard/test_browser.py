@@ -134,6 +134,37 @@ def test_group_by_and_date_range_change_every_figure_to_the_right_values(
     expect(unpriced).to_have_text(["gpt-5-preview-2026-10-01", "unpriced", "n/a"])
 
 
+#: Set the buttons' ``active`` from the page's JavaScript: the websocket message
+#: a forged client sends. Returns how many radio groups were set.
+FORGE_ACTIVE = """(index) => {
+    const groups = [...Bokeh.documents[0]._all_models.values()].filter(
+        (m) => m.type.endsWith("RadioButtonGroup"));
+    for (const group of groups) group.active = index;
+    return groups.length;
+}"""
+ALL_ACTIVE_ARE = """(index) => [...Bokeh.documents[0]._all_models.values()]
+    .filter((m) => m.type.endsWith("RadioButtonGroup")).every((m) => m.active === index)"""
+
+
+def test_a_forged_button_index_leaves_the_figures_and_the_buttons_as_they_were(
+    page: Page, dashboard_url: str, records: list[CostRecord]
+) -> None:
+    """``active=-1`` used to reach Panel's ``values[active]`` and switch the page
+    to estimated cost and hourly; ``7`` raised there. Now the server refuses both
+    and sends the browser its buttons back (Daily, Billed)."""
+    page.goto(dashboard_url)
+    span = preset_range(Preset.LAST_7_DAYS, NOW, TIMEZONE)
+    billed = format_usd(expected_total(records, span.start, span.end, "billed"))
+    expect(page.get_by_test_id("total")).to_have_text(billed)
+    for forged in (-1, 7, -1):
+        assert page.evaluate(FORGE_ACTIVE, forged) == 2
+        page.wait_for_function(ALL_ACTIVE_ARE, arg=0, timeout=20_000)
+    _select(page, "Model")  # a real change afterwards: its refresh shows billed daily figures
+    expect(page.get_by_test_id("breakdown").locator("th").first).to_have_text("Model")
+    expect(page.get_by_test_id("range")).to_contain_text("billed cost")
+    expect(page.get_by_test_id("total")).to_have_text(billed)
+
+
 def test_csv_download_matches_the_table_exactly(
     page: Page, dashboard_url: str, records: list[CostRecord]
 ) -> None:
