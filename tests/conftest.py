@@ -6,7 +6,7 @@
   tier); ``HYPOTHESIS_PROFILE=thorough`` for a long random run on demand.
 * The test tiers: ``slow``, ``browser`` and ``influxdb`` markers are applied
   from what each test uses (:mod:`tests.tiers`); the fast tier is
-  ``pytest -m "not slow and not browser"``.
+  ``pytest -n 2 --dist loadfile -m "not slow and not browser"``.
 * Fixtures: ``free_port``, ``start_simulator`` (a simulator factory),
   ``make_settings`` (a validated config from a TOML text or a dict),
   ``costpipe_cli`` (CLI processes that never outlive their deadline) and the
