@@ -45,6 +45,17 @@ def requests(sim: Simulator) -> int:
     return int(sim.stats()["total"])  # type: ignore[call-overload]
 
 
+async def settled_requests(sim: Simulator, quiet: float = 0.5) -> int:
+    """The simulator's request count once it has not changed for *quiet* seconds."""
+    count = requests(sim)
+    while True:
+        await asyncio.sleep(quiet)
+        now = requests(sim)
+        if now == count:
+            return count
+        count = now
+
+
 async def test_sigterm_mid_backfill_exits_0_and_resumes_exactly(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -68,7 +79,10 @@ async def test_sigterm_mid_backfill_exits_0_and_resumes_exactly(
         out, err = await process.communicate()
     assert process.returncode == 0, err.decode()[-3000:]
     assert "stopped" in out.decode() or "stopping" in err.decode()
-    first = requests(sim)
+    # A request the stopped process had sent may reach the simulator's handler
+    # after the process is gone (the stop cancels it client-side): let the
+    # counter settle before taking it as the first run's share.
+    first = await settled_requests(sim)
     print(f"SIGTERM after request {stop_after}; {first} requests before exit")
 
     final = await run_cli(config, *args, env=env)
