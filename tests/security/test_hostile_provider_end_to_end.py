@@ -141,7 +141,12 @@ def test_hostile_names_reach_the_dashboard_as_text_only(
         _group_by(page, "Model")
         for title in ("Model filter", "Project filter"):
             _filter(page, title).click()
-            options = _filter(page, title).locator(".choices__item--choice").all_inner_texts()
+            choices = _filter(page, title).locator(".choices__item--choice")
+            for name in MARKUP:
+                # The options are re-sent after the group-by change: wait for them
+                # (expect polls) rather than reading whatever is there at the click.
+                expect(choices.filter(has_text=name).first).to_be_attached()
+            options = choices.all_inner_texts()
             for name in MARKUP:
                 assert any(option.endswith(name) for option in options), (title, name)
             page.keyboard.press("Escape")
