@@ -1,5 +1,5 @@
-"""The fixed sections of ``config.toml``: ``[pipeline]``, ``[[budgets]]``, ``[alerts]``,
-``[health]`` and ``[dashboard]``, as strict pydantic models.
+"""The fixed sections of ``config.toml``: ``[pipeline]``, ``[[budgets]]``,
+``[[anomalies]]``, ``[alerts]``, ``[health]`` and ``[dashboard]``, as strict pydantic models.
 
 Each field's ``description`` is the text of ``docs/configuration.md``
 (:mod:`costpipe.config_doc`). Component tables (``[[providers.openai]]``) are
@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from costpipe.config.durations import Duration
+from costpipe.query.api import Basis
 
 __all__ = [
     "AlertSettings",
+    "AnomalyConfig",
     "BudgetConfig",
     "DashboardSettings",
     "HealthSettings",
@@ -126,6 +128,78 @@ class BudgetConfig(_Strict):
         if any(t <= 0 for t in value):
             raise ValueError("thresholds are positive percentages")
         return sorted(set(value))
+
+
+#: ``best`` (allocated where the bill is in, else estimated) where the query layer has it.
+DEFAULT_ANOMALY_BASIS = "best" if "best" in {b.value for b in Basis} else "estimated"
+
+
+class AnomalyConfig(_Strict):
+    """``[[anomalies]]``: one spend-anomaly rule (see docs/alerts.md, "Anomalies")."""
+
+    name: str = Field(description="Unique rule name, shown in alerts.")
+    group_by: str | None = Field(
+        default=None, description="One baseline per value of this dimension or enricher tag."
+    )
+    filters: dict[str, list[str]] = Field(
+        default_factory=dict, description="Dimension -> allowed values (AND across keys)."
+    )
+    cost_basis: str = Field(
+        default=DEFAULT_ANOMALY_BASIS,
+        description="Money the rule sums: `best` where available, else `estimated`.",
+    )
+    granularity: Literal["hour", "day"] = Field(
+        default="day", description="Bucket judged: the latest complete one and the current one."
+    )
+    baseline: Duration = Field(
+        default=timedelta(days=14),
+        description="Trailing history the expected value comes from (whole days, 3 to 90); "
+        "daily rules correct for the weekday, hourly rules compare the same hour of day.",
+    )
+    sensitivity: Decimal = Field(
+        default=Decimal(6),
+        gt=0,
+        description="Robust standard deviations (1.4826 x MAD) above the expected value "
+        "where the band ends; higher fires less.",
+    )
+    min_increase_usd: Decimal = Field(
+        default=Decimal(20),
+        ge=0,
+        description="Spend over the expected value a bucket must add before it fires.",
+    )
+    floor_usd: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="Spend in one bucket that fires for a group with no history "
+        "(default: `min_increase_usd`).",
+    )
+    explain_by: list[str] | None = Field(
+        default=None,
+        description="Dimensions one level down whose top contributors the alert names "
+        "(default: user_id, api_key_id and model, less `group_by`).",
+    )
+    notify: list[str] = Field(default_factory=list, description="Notifier instance names.")
+    repeat_interval: Duration | None = Field(
+        default=None, description="Re-notify at this pace while the bucket is still anomalous."
+    )
+    send_resolved: bool = Field(
+        default=True, description="Notify when the bucket's spend is back inside the band."
+    )
+
+    @field_validator("cost_basis")
+    @classmethod
+    def _known_basis(cls, value: str) -> str:
+        known = [b.value for b in Basis]
+        if value not in known:
+            raise ValueError(f"expected one of {', '.join(known)}")
+        return value
+
+    @field_validator("baseline")
+    @classmethod
+    def _whole_days(cls, value: timedelta) -> timedelta:
+        if value % timedelta(days=1) or not 3 <= value.days <= 90:
+            raise ValueError("expected whole days between 3d and 90d")
+        return value
 
 
 class AlertSettings(_Strict):

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from costpipe.components import KINDS, Component, ComponentConfig, ComponentRegistry
 from costpipe.config.sections import (
     AlertSettings,
+    AnomalyConfig,
     BudgetConfig,
     DashboardSettings,
     HealthSettings,
@@ -37,6 +38,7 @@ from costpipe.pricing.config import PriceConfig
 __all__ = [
     "DEFAULT_CONFIG",
     "AlertSettings",
+    "AnomalyConfig",
     "BudgetConfig",
     "ComponentSpec",
     "DashboardSettings",
@@ -78,6 +80,7 @@ class Settings:
     dashboard: DashboardSettings
     prices: list[PriceConfig] = field(default_factory=list)
     source: Path | None = None
+    anomalies: list[AnomalyConfig] = field(default_factory=list)
 
     @property
     def providers(self) -> list[ComponentSpec]:
@@ -146,7 +149,7 @@ def _components(
     return specs
 
 
-_TOP_LEVEL = {"pipeline", "budgets", "alerts", "health", "dashboard", "prices", *KINDS}
+_TOP_LEVEL = {"pipeline", "budgets", "anomalies", "alerts", "health", "dashboard", "prices", *KINDS}
 
 
 def parse_config(
@@ -187,6 +190,7 @@ def parse_config(
                 raise ConfigError(
                     f"budgets[{index}].notify", f"no notifier instance is named {target!r}{hint}"
                 )
+    anomalies = _anomalies(resolved.get("anomalies", []), notifier_names)
     for key in ("unpriced_notify", "stale_notify"):
         for target in getattr(alerts, key):
             if target not in notifier_names:
@@ -198,7 +202,27 @@ def parse_config(
     if not isinstance(prices_raw, list):
         raise ConfigError("prices", "write [[prices]] (an array of tables)")
     prices = [validate_table(PriceConfig, p, f"prices[{i}]") for i, p in enumerate(prices_raw)]
-    return Settings(pipeline, components, budgets, alerts, health, dashboard, prices, source)
+    return Settings(
+        pipeline, components, budgets, alerts, health, dashboard, prices, source, anomalies
+    )
+
+
+def _anomalies(raw: Any, notifier_names: set[str]) -> list[AnomalyConfig]:
+    if not isinstance(raw, list):
+        raise ConfigError("anomalies", "write [[anomalies]] (an array of tables)")
+    rules = [validate_table(AnomalyConfig, r, f"anomalies[{i}]") for i, r in enumerate(raw)]
+    names: set[str] = set()
+    for index, rule in enumerate(rules):
+        if rule.name in names:
+            raise ConfigError(f"anomalies[{index}].name", f"{rule.name!r} is used twice")
+        names.add(rule.name)
+        for target in rule.notify:
+            if target not in notifier_names:
+                hint = did_you_mean(target, notifier_names)
+                raise ConfigError(
+                    f"anomalies[{index}].notify", f"no notifier instance is named {target!r}{hint}"
+                )
+    return rules
 
 
 def load_config(
