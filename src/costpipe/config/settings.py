@@ -31,6 +31,7 @@ from costpipe.config.sections import (
     HealthSettings,
     PipelineSettings,
 )
+from costpipe.config.operations import MaintenanceConfig, ReportConfig, parse_operations
 from costpipe.config.validation import did_you_mean, substitute_env, validate_table
 from costpipe.errors import ConfigError
 from costpipe.pricing.config import PriceConfig
@@ -81,6 +82,8 @@ class Settings:
     prices: list[PriceConfig] = field(default_factory=list)
     source: Path | None = None
     anomalies: list[AnomalyConfig] = field(default_factory=list)
+    maintenance: list[MaintenanceConfig] = field(default_factory=list)
+    reports: list[ReportConfig] = field(default_factory=list)
 
     @property
     def providers(self) -> list[ComponentSpec]:
@@ -150,6 +153,7 @@ def _components(
 
 
 _TOP_LEVEL = {"pipeline", "budgets", "anomalies", "alerts", "health", "dashboard", "prices", *KINDS}
+_TOP_LEVEL |= {"maintenance", "reports"}
 
 
 def parse_config(
@@ -202,8 +206,19 @@ def parse_config(
     if not isinstance(prices_raw, list):
         raise ConfigError("prices", "write [[prices]] (an array of tables)")
     prices = [validate_table(PriceConfig, p, f"prices[{i}]") for i, p in enumerate(prices_raw)]
+    maintenance, reports = parse_operations(resolved, notifier_names)
     return Settings(
-        pipeline, components, budgets, alerts, health, dashboard, prices, source, anomalies
+        pipeline,
+        components,
+        budgets,
+        alerts,
+        health,
+        dashboard,
+        prices,
+        source,
+        anomalies,
+        maintenance,
+        reports,
     )
 
 
