@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from costpipe.components import KINDS, Component, ComponentConfig, ComponentRegistry
+from costpipe.config.operations import MaintenanceConfig, ReportConfig, parse_operations
 from costpipe.config.sections import (
     AlertSettings,
     AnomalyConfig,
@@ -31,7 +32,6 @@ from costpipe.config.sections import (
     HealthSettings,
     PipelineSettings,
 )
-from costpipe.config.operations import MaintenanceConfig, ReportConfig, parse_operations
 from costpipe.config.validation import did_you_mean, substitute_env, validate_table
 from costpipe.errors import ConfigError
 from costpipe.pricing.config import PriceConfig
