@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-__all__ = ["Notification", "NotificationKind"]
+__all__ = ["Notification", "NotificationKind", "Table"]
 
 
 class NotificationKind(StrEnum):
@@ -25,7 +25,26 @@ class NotificationKind(StrEnum):
     STALE = "stale"
     """A provider instance has had no successful pass for too long."""
     TEST = "test"
-    """Sent by `costpipe check --connect` to prove delivery works."""
+    """Sent by `costpipe alerts test` to prove delivery works."""
+    DIGEST = "digest"
+    """A scheduled spend report (``[[reports]]``)."""
+    ANOMALY = "anomaly"
+    """A group's spend in an hour or a day left its expected band (``[[anomalies]]``)."""
+    ANOMALY_RESOLVED = "anomaly_resolved"
+    """An anomalous bucket's spend is back inside its band."""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A titled table of text cells that every notifier can show (digests, contributors).
+
+    Cells are text already formatted for people (money as ``$1,234.57``); they
+    may come from provider data, so every renderer escapes them.
+    """
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +71,8 @@ class Notification:
     exhaustion_date: str | None = None
     dashboard_url: str | None = None
     details: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """What silences and maintenance windows match on, besides ``rule``,
+    ``group`` and the kind (``costpipe.alerts.silences.alert_labels``): e.g.
+    ``{"kind": "anomaly", "user_id": "alice"}``. Not shown to people."""
+    tables: tuple[Table, ...] = ()

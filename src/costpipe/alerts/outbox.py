@@ -8,7 +8,10 @@ becomes ``failed``, is logged once for that pass, and is tried again on the next
 pass or after a restart. A row whose notifier raises
 :class:`~costpipe.errors.UndeliverableError` (its message cannot be built)
 becomes ``rejected``: logged once, kept with its reason, never tried again, and
-never in the way of the rows after it. A row is marked ``sent`` the moment its notifier acknowledged it, in
+never in the way of the rows after it. With a delivery *gate*
+(:mod:`costpipe.alerts.suppression`: silences and maintenance windows), a row
+the gate drops becomes ``silenced`` (kept with the reason, never sent) and a
+row it holds becomes ``held`` until the gate lets it through. A row is marked ``sent`` the moment its notifier acknowledged it, in
 its own commit, so an acknowledged notification is never sent again. A crash
 between the acknowledgement and that commit can repeat one delivery: that is
 what the stable ``notification.id`` (the idempotency key) is for.
@@ -27,9 +30,10 @@ from typing import Any
 import backoff
 
 from costpipe.alerts.state import AlertState
+from costpipe.alerts.suppression import DeliveryGate, Verdict
 from costpipe.components import Notifier
 from costpipe.errors import CostpipeError, UndeliverableError
-from costpipe.notification import Notification, NotificationKind
+from costpipe.notification import Notification, NotificationKind, Table
 
 __all__ = ["Outbox", "OutboxRow", "notification_from_json", "notification_to_json"]
 
@@ -51,6 +55,11 @@ def notification_to_json(notification: Notification) -> str:
         "exhaustion_date": notification.exhaustion_date,
         "dashboard_url": notification.dashboard_url,
         "details": dict(notification.details),
+        "labels": dict(notification.labels),
+        "tables": [
+            {"title": t.title, "columns": list(t.columns), "rows": [list(r) for r in t.rows]}
+            for t in notification.tables
+        ],
     }
     for name in _MONEY:
         value = getattr(notification, name)
@@ -65,6 +74,11 @@ def notification_from_json(text: str) -> Notification:
             data[name] = Decimal(data[name])
     data["kind"] = NotificationKind(data["kind"])
     data["created_at"] = datetime.fromisoformat(data["created_at"])
+    # Rows stored before labels and tables existed have neither.
+    data["tables"] = tuple(
+        Table(t["title"], tuple(t["columns"]), tuple(tuple(r) for r in t["rows"]))
+        for t in data.get("tables", ())
+    )
     return Notification(**data)
 
 
@@ -101,12 +115,14 @@ class Outbox:
         max_attempts: int = 5,
         retry_delay: float = 1.0,
         max_delay: float = 60.0,
+        gate: DeliveryGate | None = None,
     ) -> None:
         self.state = state
         self.log = log
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.max_delay = max_delay
+        self.gate = gate
         self._lock = asyncio.Lock()
 
     def enqueue(self, notification: Notification, targets: Iterable[str], now: datetime) -> int:
@@ -126,7 +142,7 @@ class Outbox:
     def undelivered(self) -> list[OutboxRow]:
         rows = self.state.db.execute(
             "SELECT seq, target, payload, status, attempts FROM outbox"
-            " WHERE status IN ('pending', 'failed') ORDER BY seq"
+            " WHERE status IN ('pending', 'failed', 'held') ORDER BY seq"
         )
         return [OutboxRow(r[0], r[1], notification_from_json(r[2]), r[3], r[4]) for r in rows]
 
@@ -161,10 +177,31 @@ class Outbox:
         async with self._lock:
             by_target: dict[str, list[OutboxRow]] = {}
             for row in self.undelivered():
+                if not self._admitted(row):
+                    continue
                 by_target.setdefault(row.target, []).append(row)
             await asyncio.gather(
                 *(self._deliver_target(t, rows, notifiers.get(t)) for t, rows in by_target.items())
             )
+
+    def _admitted(self, row: OutboxRow) -> bool:
+        """Whether the gate lets *row* be sent now; a row it stops is marked so."""
+        if self.gate is None:
+            return True
+        decision = self.gate(row.notification)
+        if decision.verdict is Verdict.DELIVER:
+            return True
+        status = "held" if decision.verdict is Verdict.HOLD else "silenced"
+        if row.status != status:
+            self._mark(row, status, 0, decision.reason)
+            self.log.info(
+                f"notification_{status}",
+                notifier=row.target,
+                notification=row.notification.id,
+                kind=row.notification.kind.value,
+                reason=decision.reason,
+            )
+        return False
 
     async def _deliver_target(
         self, target: str, rows: list[OutboxRow], notifier: Notifier[Any] | None
