@@ -14,16 +14,61 @@ field                      meaning
 ``uncached_input_tokens``  input tokens that were neither read from nor
                            written to a prompt cache
 ``cached_input_tokens``    input tokens read from a prompt cache
-``cache_write_tokens``     input tokens written to a prompt cache (Anthropic
-                           5-minute and 1-hour writes together)
+``cache_write_tokens``     input tokens written to a prompt cache (OpenAI's
+                           writes, Anthropic's 5-minute writes)
+``cache_write_1h_tokens``  Anthropic's 1-hour cache writes: apart, because
+                           they cost more and a reprice must tell them apart
 ``output_tokens``          output tokens (reasoning tokens included)
 ``requests``               number of model requests
 =========================  ==================================================
 
-Total input is ``uncached + cached + cache_write`` (:attr:`CostRecord.input_tokens`).
-OpenAI's ``input_tokens`` *includes* cached and cache-write tokens, so the
-OpenAI provider subtracts them; Anthropic's ``uncached_input_tokens`` already
-excludes them, so the Anthropic provider maps it directly.
+The three text categories above hold every input or output token that no
+modality field below claims: text, and the images or audio of providers that
+bill them as ordinary tokens. Audio and image tokens that a provider reports
+apart (OpenAI's completions usage) are disjoint fields of their own, because
+they have prices of their own:
+
+================================  ===========================================
+``uncached_audio_input_tokens``   audio input, neither read from nor written
+                                  to a cache
+``cached_audio_input_tokens``     audio input read from a prompt cache
+``audio_output_tokens``           audio output
+``uncached_image_input_tokens``   image input, neither read from nor written
+                                  to a cache
+``cached_image_input_tokens``     image input read from a prompt cache
+``image_output_tokens``           image output
+================================  ===========================================
+
+Cache writes are not split by modality (no provider reports them so):
+``cache_write_tokens`` and ``cache_write_1h_tokens`` hold all of them. Total
+input is the sum of the eight input fields (:attr:`CostRecord.input_tokens`),
+total output the sum of the three output fields (:attr:`CostRecord.all_output_tokens`). OpenAI's
+``input_tokens`` *includes* cached and cache-write tokens of every modality,
+so the OpenAI provider subtracts them; Anthropic's ``uncached_input_tokens``
+already excludes them, so the Anthropic provider maps it directly.
+
+Usage that is not tokens is counted in its own unit (:data:`UNIT_FIELDS`), one
+field per unit, never added to a token field or to ``requests``:
+
+============================  ===============================================
+``images``                    images generated, edited or varied (the size
+                              and source are in ``line_item``)
+``speech_characters``         characters turned into speech
+``transcription_seconds``     seconds of audio transcribed
+``vector_store_byte_days``    vector-store storage: bytes held times days
+                              (see below)
+``code_interpreter_sessions`` code-interpreter sessions
+``file_search_calls``         file-search tool calls
+``web_search_calls``          web-search tool calls (OpenAI's web search,
+                              Anthropic's ``web_search_requests``)
+============================  ===============================================
+
+Every counter, units included, sums over time and over groups: that is what
+stores and queries do with them. Storage is a *gauge* (the bytes a vector store
+holds at a moment), which summed over buckets means nothing, so it is recorded
+as its time integral: a daily bucket holding ``b`` bytes contributes ``b``
+byte-days. A month's sum is then byte-days (what storage is billed by, per
+GB-day), and the average size over a range is the sum divided by its days.
 """
 
 from __future__ import annotations
@@ -35,6 +80,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import NewType
 
 import msgspec
 
@@ -44,9 +90,12 @@ __all__ = [
     "RECORD_FIELDS",
     "TEXT_DIMENSIONS",
     "TOKEN_FIELDS",
+    "UNIT_FIELDS",
     "CostRecord",
     "CostSource",
+    "PriceSource",
     "Window",
+    "basis_of",
     "utc",
 ]
 
@@ -61,16 +110,60 @@ class CostSource(StrEnum):
     UNPRICED = "unpriced"
     """Usage of a model that has no price: tokens are real, ``cost_usd`` is 0 and
     must not be read as free."""
+    ALLOCATED = "allocated"
+    """Billed money split over the usage rows of its billed cell in proportion to
+    their estimated cost (:mod:`costpipe.allocation`); the cell's money with no
+    matching usage is one row with ``user_id`` ``unattributed``. A basis of its
+    own: allocated rows never replace billed or estimated ones."""
 
 
-#: Integer counters of a record, in canonical order.
+_BASES = {CostSource.BILLED: "billed", CostSource.ALLOCATED: "allocated"}
+
+
+def basis_of(source: CostSource) -> str:
+    """The money basis of a cost source: ``billed``, ``allocated`` or ``estimated``
+    (``estimated`` and ``unpriced`` rows are one basis)."""
+    return _BASES.get(source, "estimated")
+
+
+#: Where an estimated record's price came from, e.g. ``genai-prices 0.2.3`` or
+#: ``override:config``, so a figure can be audited. Deliberately not a ``str``
+#: field type: it is a note on the money, not a dimension, so it is neither a
+#: tag nor part of :attr:`CostRecord.key` (a reprice replaces the row).
+PriceSource = NewType("PriceSource", str)
+
+
+#: Counters of usage that is not tokens, each in its own unit (see the module
+#: docstring); the tail of :data:`TOKEN_FIELDS`, which every store, codec and
+#: encoder iterates, so a unit is stored wherever a token count is.
+UNIT_FIELDS: tuple[str, ...] = (
+    "images",
+    "speech_characters",
+    "transcription_seconds",
+    "vector_store_byte_days",
+    "code_interpreter_sessions",
+    "file_search_calls",
+    "web_search_calls",
+)
+
+#: Integer counters of a record (tokens by disjoint category, requests, then the
+#: units), in canonical order: the record's field order.
 TOKEN_FIELDS: tuple[str, ...] = (
     "uncached_input_tokens",
     "cached_input_tokens",
     "cache_write_tokens",
+    "cache_write_1h_tokens",
     "output_tokens",
     "requests",
+    "uncached_audio_input_tokens",
+    "cached_audio_input_tokens",
+    "audio_output_tokens",
+    "uncached_image_input_tokens",
+    "cached_image_input_tokens",
+    "image_output_tokens",
+    *UNIT_FIELDS,
 )
+
 
 
 def utc(value: datetime) -> datetime:
@@ -150,9 +243,26 @@ class CostRecord(msgspec.Struct, frozen=True, gc=False):
     uncached_input_tokens: int = 0
     cached_input_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
     output_tokens: int = 0
     requests: int = 0
+    uncached_audio_input_tokens: int = 0
+    cached_audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
+    uncached_image_input_tokens: int = 0
+    cached_image_input_tokens: int = 0
+    image_output_tokens: int = 0
+    images: int = 0
+    speech_characters: int = 0
+    transcription_seconds: int = 0
+    vector_store_byte_days: int = 0
+    code_interpreter_sessions: int = 0
+    file_search_calls: int = 0
+    web_search_calls: int = 0
     tags: tuple[tuple[str, str], ...] = ()
+    price_source: PriceSource = PriceSource("")
+    """The price data an estimated cost was computed with (:data:`PriceSource`);
+    ``""`` for billed and unpriced rows and rows stored before it was recorded."""
 
     def __post_init__(self) -> None:
         # Runs once per usage row (millions in a backfill): the common case (a
@@ -195,8 +305,22 @@ class CostRecord(msgspec.Struct, frozen=True, gc=False):
 
     @property
     def input_tokens(self) -> int:
-        """All input tokens: uncached + cache reads + cache writes."""
-        return self.uncached_input_tokens + self.cached_input_tokens + self.cache_write_tokens
+        """All input tokens: uncached + cache reads + cache writes, every modality."""
+        return (
+            self.uncached_input_tokens
+            + self.cached_input_tokens
+            + self.cache_write_tokens
+            + self.cache_write_1h_tokens
+            + self.uncached_audio_input_tokens
+            + self.cached_audio_input_tokens
+            + self.uncached_image_input_tokens
+            + self.cached_image_input_tokens
+        )
+
+    @property
+    def all_output_tokens(self) -> int:
+        """All output tokens: text, audio and image."""
+        return self.output_tokens + self.audio_output_tokens + self.image_output_tokens
 
     @property
     def is_billed(self) -> bool:
@@ -204,12 +328,13 @@ class CostRecord(msgspec.Struct, frozen=True, gc=False):
 
     @property
     def basis(self) -> str:
-        """``billed`` for provider-billed money, ``estimated`` for usage-derived rows.
+        """``billed`` for provider-billed money, ``allocated`` for billed money split
+        over usage, ``estimated`` for usage-derived rows.
 
         Unpriced rows belong to the estimated basis: they are usage whose price is
-        unknown, and the two bases are never summed together.
+        unknown, and the bases are never summed together.
         """
-        return "billed" if self.is_billed else "estimated"
+        return basis_of(self.cost_source)
 
     @property
     def tag_map(self) -> Mapping[str, str]:
@@ -236,8 +361,9 @@ class CostRecord(msgspec.Struct, frozen=True, gc=False):
         Fetching the same provider bucket twice yields the same key, so a store
         can upsert by it; two rows of one bucket differ in at least one
         dimension (line item included) and so never share a key. The money basis
-        (billed vs usage) is part of the key, ``unpriced`` vs ``estimated`` is not,
-        so a re-priced row replaces its unpriced predecessor.
+        (billed, allocated or usage) is part of the key, ``unpriced`` vs
+        ``estimated`` is not, so a re-priced row replaces its unpriced predecessor
+        and an allocated row never replaces the usage row it was split onto.
         """
         # The order of KEY_FIELDS: the source, the basis, the bucket, the other dimensions.
         parts = (

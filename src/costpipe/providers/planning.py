@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from costpipe.errors import MalformedDataError
 from costpipe.pricing.prices import PriceTable, TokenUsage, UsageRate
 from costpipe.providers.base import HttpProvider, PageError
-from costpipe.records import CostRecord, CostSource, Window
+from costpipe.records import TOKEN_FIELDS, CostRecord, CostSource, Window
 
 __all__ = [
     "WIDTHS",
@@ -164,12 +164,9 @@ def add_records(first: CostRecord, second: CostRecord) -> CostRecord:
         project_id=first.project_id,
         api_key_id=first.api_key_id,
         line_item=first.line_item,
-        uncached_input_tokens=first.uncached_input_tokens + second.uncached_input_tokens,
-        cached_input_tokens=first.cached_input_tokens + second.cached_input_tokens,
-        cache_write_tokens=first.cache_write_tokens + second.cache_write_tokens,
-        output_tokens=first.output_tokens + second.output_tokens,
-        requests=first.requests + second.requests,
         tags=first.tags,
+        # Every counter (tokens, requests, units) adds up; rare (duplicate keys only).
+        **{name: getattr(first, name) + getattr(second, name) for name in TOKEN_FIELDS},
     )
 
 

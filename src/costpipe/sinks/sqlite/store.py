@@ -46,21 +46,19 @@ T = TypeVar("T")
 
 # One column per text dimension, from the one definition in costpipe.records.
 _DIMENSION_COLUMNS = "".join(f"\n    {name} TEXT NOT NULL," for name in TEXT_DIMENSIONS)
+# One column per counter (tokens by category, requests, usage units), likewise.
+_COUNTER_COLUMNS = "".join(f"\n    {name} INTEGER NOT NULL DEFAULT 0," for name in TOKEN_FIELDS)
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS costs (
     key TEXT PRIMARY KEY,
     ts INTEGER NOT NULL,              -- bucket start, microseconds since the epoch (UTC)
     width_us INTEGER NOT NULL,{_DIMENSION_COLUMNS}
-    basis TEXT NOT NULL,              -- billed | estimated
-    cost_source TEXT NOT NULL,        -- billed | estimated | unpriced
+    basis TEXT NOT NULL,              -- billed | allocated | estimated
+    cost_source TEXT NOT NULL,        -- billed | allocated | estimated | unpriced
     cost_nanos INTEGER NOT NULL,
-    cost_usd TEXT NOT NULL,
-    uncached_input_tokens INTEGER NOT NULL,
-    cached_input_tokens INTEGER NOT NULL,
-    cache_write_tokens INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL,
-    requests INTEGER NOT NULL,
-    tags TEXT NOT NULL                -- JSON object of enricher tags
+    cost_usd TEXT NOT NULL,{_COUNTER_COLUMNS}
+    tags TEXT NOT NULL,               -- JSON object of enricher tags
+    price_source TEXT NOT NULL DEFAULT ''  -- where an estimate's price came from (audit)
 );
 CREATE INDEX IF NOT EXISTS costs_basis_ts ON costs (basis, ts);
 CREATE INDEX IF NOT EXISTS costs_source_ts ON costs (cost_source, ts);
@@ -78,6 +76,7 @@ _COLUMNS = (
     "cost_usd",
     *TOKEN_FIELDS,
     "tags",
+    "price_source",
 )
 _UPSERT = (
     f"INSERT INTO costs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
@@ -87,6 +86,7 @@ _UPSERT = (
 
 
 _dimension_values = operator.attrgetter(*TEXT_DIMENSIONS)
+_counter_values = operator.attrgetter(*TOKEN_FIELDS)
 
 
 def _row(record: CostRecord) -> tuple[Any, ...]:
@@ -100,12 +100,9 @@ def _row(record: CostRecord) -> tuple[Any, ...]:
         record.cost_source.value,
         cost_nanos(record.cost_usd),
         str(record.cost_usd),
-        record.uncached_input_tokens,
-        record.cached_input_tokens,
-        record.cache_write_tokens,
-        record.output_tokens,
-        record.requests,
+        *_counter_values(record),
         json.dumps(tags, ensure_ascii=False, sort_keys=True),
+        record.price_source,
     )
 
 
@@ -200,13 +197,22 @@ class SQLiteDatabase:
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables; add a column for a dimension a newer costpipe introduced."""
+    """Create the tables; add a column for a dimension or counter a newer
+    costpipe introduced (a store created by an older one is migrated in place)."""
     conn.executescript(SCHEMA)
     present = {row[1] for row in conn.execute("PRAGMA table_info(costs)")}
     for name in TEXT_DIMENSIONS:
         if name not in present:
             # Rows stored before the dimension existed simply do not have it.
             conn.execute(f"ALTER TABLE costs ADD COLUMN {name} TEXT NOT NULL DEFAULT ''")
+    for name in TOKEN_FIELDS:
+        if name not in present:
+            # Rows stored before the counter existed counted none of it (e.g. audio
+            # tokens were inside the text categories then).
+            conn.execute(f"ALTER TABLE costs ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
+    if "price_source" not in present:
+        # A database written before prices were audited: its rows read as "".
+        conn.execute("ALTER TABLE costs ADD COLUMN price_source TEXT NOT NULL DEFAULT ''")
 
 
 class SQLiteConfig(ComponentConfig):
