@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from costpipe.records import TEXT_DIMENSIONS, TOKEN_FIELDS, CostRecord, CostSource
+from costpipe.records import TEXT_DIMENSIONS, TOKEN_FIELDS, CostRecord, CostSource, PriceSource
 
 __all__ = ["decode_lines", "encode_lines", "record_from_json", "record_to_json"]
 
@@ -31,6 +31,8 @@ def record_to_json(record: CostRecord) -> dict[str, Any]:
     for name in TOKEN_FIELDS:
         data[name] = getattr(record, name)
     data["tags"] = dict(record.tags)
+    if record.price_source:
+        data["price_source"] = record.price_source
     return data
 
 
@@ -46,6 +48,7 @@ def record_from_json(data: Mapping[str, Any]) -> CostRecord:
         cost_source=CostSource(data["cost_source"]),
         cost_usd=Decimal(data["cost_usd"]),
         tags=tuple((str(k), str(v)) for k, v in data.get("tags", {}).items()),
+        price_source=PriceSource(str(data.get("price_source", ""))),
         **fields,
     )
 
