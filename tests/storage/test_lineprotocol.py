@@ -177,7 +177,7 @@ def test_cost_texts_are_float_repr_and_half_even_nanos(cost: Decimal) -> None:
 @settings(max_examples=settings.default.max_examples * 2)
 @given(
     COSTS,
-    st.lists(st.integers(0, 2**62), min_size=5, max_size=5),
+    st.lists(st.integers(0, 2**62), min_size=5, max_size=len(TOKEN_FIELDS)),
     st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1)),
 )
 @example(Decimal("0.0142675500"), [0, 0, 0, 0, 1], datetime(2026, 3, 2))
@@ -191,6 +191,8 @@ def test_encoded_line_holds_exact_money_counts_and_time(
 ) -> None:
     """Every field of a point against the plain computation (the encoder's
     inlined money path, cached timestamps and cached series head included)."""
+    # Counters the examples leave out (the modality tokens and units) get values too.
+    counts = [*counts, *range(1, 1 + len(TOKEN_FIELDS) - len(counts))]
     record = load_case("basic")[0].replace(
         cost_usd=cost,
         start=start.replace(tzinfo=UTC),

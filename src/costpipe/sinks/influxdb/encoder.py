@@ -8,7 +8,7 @@ Series identity. The tag set is the record key minus the time: the text
 dimensions (:data:`~costpipe.records.TEXT_DIMENSIONS`: ``provider``,
 ``account``, ``model``, ``user_id``, ``project_id``, ``api_key_id``,
 ``line_item``) and ``cost_source``, whose value is the record's *basis*
-(``billed`` or ``estimated``), never ``unpriced``. Unpriced-ness is the boolean
+(``billed``, ``allocated`` or ``estimated``), never ``unpriced``. Unpriced-ness is the boolean
 field ``unpriced``: re-pricing a row that was stored unpriced rewrites the same
 series and timestamp, so InfluxDB overwrites the point instead of adding one.
 Every field is always written, because InfluxDB merges the field sets of two
@@ -45,7 +45,14 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from costpipe.records import DIMENSIONS, TEXT_DIMENSIONS, TOKEN_FIELDS, CostRecord, CostSource
+from costpipe.records import (
+    DIMENSIONS,
+    TEXT_DIMENSIONS,
+    TOKEN_FIELDS,
+    CostRecord,
+    CostSource,
+    basis_of,
+)
 
 __all__ = [
     "FIELDS",
@@ -54,6 +61,7 @@ __all__ = [
     "LineEncoder",
     "cost_nanos",
     "escape_tag",
+    "price_source_field",
     "stored_tag_name",
     "stored_tag_value",
     "timestamp_ns",
@@ -61,8 +69,18 @@ __all__ = [
 
 MEASUREMENT = "ai_costs"
 #: Field keys, in the order they are written.
-FIELDS: tuple[str, ...] = ("cost_usd", "cost_nanos", *TOKEN_FIELDS, "unpriced")
+FIELDS: tuple[str, ...] = ("cost_usd", "cost_nanos", *TOKEN_FIELDS, "price_source", "unpriced")
 MAX_TAG_CHARS = 256
+# The counters after ``requests`` (modality tokens, usage units) as one format:
+# written on every point like the others, so an overwrite never leaves a stale one.
+_LATER = TOKEN_FIELDS[TOKEN_FIELDS.index("requests") + 1 :]
+_LATER_FORMAT = "".join(f",{name}={{}}i" for name in _LATER)
+_later_values = operator.attrgetter(*_LATER)
+
+
+def _later_counters(record: CostRecord) -> str:
+    return _LATER_FORMAT.format(*_later_values(record))
+
 _HASH_SUFFIX = 17  # "~" + 16 hex digits
 _BUILTIN_TAGS = frozenset(DIMENSIONS)
 _RESERVED_TAG_NAMES = _BUILTIN_TAGS | set(FIELDS) | {"time"}
@@ -101,6 +119,14 @@ def cost_nanos(cost: Decimal) -> int:
     return int(cost.scaleb(9).to_integral_value(ROUND_HALF_EVEN))
 
 
+def price_source_field(source: str) -> str:
+    """``price_source="<text>"``: the record's price source as a string *field*
+    (an audit note, not a tag: re-pricing rewrites the same series), escaped
+    as line protocol wants a string field value (backslash and double quote)."""
+    text = source.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'price_source="{text}"'
+
+
 def timestamp_ns(moment: datetime) -> int:
     """Nanoseconds since the epoch of an aware datetime, exactly."""
     return (moment - _EPOCH) // _MICROSECOND * 1000
@@ -123,7 +149,8 @@ def _series_text(key: _SeriesKey) -> _SeriesText:
     source = key[_TEXT_COUNT]
     tags = key[_TEXT_COUNT + 1]
     assert isinstance(tags, tuple)
-    basis = "billed" if source == CostSource.BILLED else "estimated"
+    assert isinstance(source, CostSource)
+    basis = basis_of(source)
     pairs: dict[str, str] = {}
     for name, value in tags:
         if name and value:
@@ -190,6 +217,14 @@ class LineEncoder:
         self.cache_size = cache_size
         self._cache: dict[_SeriesKey, _SeriesText] = {}
         self._stamps: dict[datetime, str] = {}
+        # A handful of distinct price sources (a data version, an override).
+        self._sources: dict[str, str] = {}
+
+    def _price_source(self, source: str) -> str:
+        if len(self._sources) >= self.cache_size:
+            self._sources.clear()
+        text = self._sources[source] = price_source_field(source)
+        return text
 
     def _series(self, key: _SeriesKey) -> _SeriesText:
         if len(self._cache) >= self.cache_size:
@@ -218,6 +253,7 @@ class LineEncoder:
         can be looked up per series or per bucket start is)."""
         cache_get = self._cache.get
         stamp_get = self._stamps.get
+        source_get = self._sources.get
         out: list[str] = []
         append = out.append
         last_start: datetime | None = None
@@ -256,7 +292,9 @@ class LineEncoder:
                 f"cached_input_tokens={record.cached_input_tokens}i,"
                 f"cache_write_tokens={record.cache_write_tokens}i,"
                 f"output_tokens={record.output_tokens}i,"
-                f"requests={record.requests}i{series[1]}{stamp}"
+                f"requests={record.requests}i{_later_counters(record)},"
+                f"{source_get(record.price_source) or self._price_source(record.price_source)}"
+                f"{series[1]}{stamp}"
             )
         return out
 
