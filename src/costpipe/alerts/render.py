@@ -13,7 +13,8 @@ The JSON body (``format = "json"`` webhooks) is version 1::
       "spend_usd": "812.40" | null, "budget_usd": "1000" | null,
       "forecast_usd": "1433.10" | null, "exhaustion_date": "2026-11-21" | null,
       "dashboard_url": "https://..." | null,
-      "details": {"model": "...", ...}
+      "details": {"model": "...", ...},
+      "tables": [{"title": "...", "columns": ["..."], "rows": [["..."]]}]
     }
 
 Money is a decimal *string* so that no receiver parses it into a float by accident.
@@ -25,11 +26,13 @@ import html
 from typing import Any
 
 from costpipe.alerts.messages import format_usd
-from costpipe.notification import Notification
+from costpipe.notification import Notification, Table
 
 __all__ = ["JSON_VERSION", "facts", "render_html", "render_json", "render_slack", "render_text"]
 
 JSON_VERSION = 1
+# Slack allows 50 blocks per message; the fixed ones take at most 6.
+_SLACK_TABLES = 40
 
 
 def facts(notification: Notification) -> list[tuple[str, str]]:
@@ -59,6 +62,9 @@ def facts(notification: Notification) -> list[tuple[str, str]]:
 def render_text(notification: Notification) -> str:
     lines = [notification.title, "", notification.summary, ""]
     lines += [f"{label}: {value}" for label, value in facts(notification)]
+    for table in notification.tables:
+        lines += ["", table.title, " | ".join(table.columns)]
+        lines += [" | ".join(row) for row in table.rows]
     if notification.dashboard_url:
         lines += ["", f"Dashboard: {notification.dashboard_url}"]
     lines += ["", f"Alert id: {notification.id}"]
@@ -80,10 +86,19 @@ def render_html(notification: Notification) -> str:
         "<!DOCTYPE html><html><body>"
         f"<h2>{e(notification.title)}</h2>"
         f"<p>{e(notification.summary)}</p>"
-        f"<table>{rows}</table>{link}"
+        f"<table>{rows}</table>{''.join(_html_table(t) for t in notification.tables)}{link}"
         f"<p style='color:#888'>Alert id: {e(notification.id)}</p>"
         "</body></html>"
     )
+
+
+def _html_table(table: Table) -> str:
+    e = html.escape
+    head = "".join(f"<th align='left'>{e(c)}</th>" for c in table.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{e(cell)}</td>" for cell in row) + "</tr>" for row in table.rows
+    )
+    return f"<h3>{e(table.title)}</h3><table><tr>{head}</tr>{body}</table>"
 
 
 def _slack_escape(text: str) -> str:
@@ -108,6 +123,13 @@ def render_slack(notification: Notification) -> dict[str, Any]:
     if fields:
         # Slack allows at most 10 fields per section.
         blocks.append({"type": "section", "fields": fields[:10]})
+    for table in notification.tables[:_SLACK_TABLES]:
+        lines = [f"*{_slack_escape(table.title)}*", _slack_escape(" · ".join(table.columns))]
+        lines += [_slack_escape(" · ".join(row)) for row in table.rows]
+        text = "\n".join(lines)
+        # A section's text holds at most 3,000 characters.
+        text = text if len(text) <= 3000 else text[:2999] + "…"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     if notification.dashboard_url:
         blocks.append(
             {
@@ -151,4 +173,8 @@ def render_json(notification: Notification) -> dict[str, Any]:
         "exhaustion_date": n.exhaustion_date,
         "dashboard_url": n.dashboard_url,
         "details": dict(n.details),
+        "tables": [
+            {"title": t.title, "columns": list(t.columns), "rows": [list(r) for r in t.rows]}
+            for t in n.tables
+        ],
     }
