@@ -51,10 +51,27 @@ def check_dimension(name: str, extra_tags: Sequence[str] = ()) -> str:
 
 
 class Basis(StrEnum):
-    """Which money a query sums. The two are never added together."""
+    """Which money a query sums. Bases are never added together.
+
+    ``best`` is not a stored basis but a choice made per provider account and
+    UTC day: the ``allocated`` rows of a day whose bill is in, the ``estimated``
+    rows of a day whose bill is not. A day's bill is *in* for a provider account
+    when the store holds at least one ``allocated`` row of that provider and
+    account starting in that UTC day (allocation writes at least one row, the
+    ``unattributed`` one, for every billed cell, once the bill's rows are stored);
+    the choice ignores the query's filters, so a filter never turns a billed day
+    into an estimated one. See ``docs/allocation.md``.
+    """
 
     BILLED = "billed"
     ESTIMATED = "estimated"
+    ALLOCATED = "allocated"
+    BEST = "best"
+
+    @property
+    def stored(self) -> bool:
+        """True for a basis rows are stored under (every one but ``best``)."""
+        return self is not Basis.BEST
 
 
 class Granularity(StrEnum):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
@@ -24,6 +24,7 @@ from costpipe.notification import Notification
 from costpipe.query.api import (
     OTHER,
     QUERYABLE_DIMENSIONS,
+    Basis,
     Breakdown,
     CostQuery,
     Granularity,
@@ -96,11 +97,23 @@ class MemoryReader:
         tags = self._known_tags()
         for dim in query.filters:
             check_dimension(dim, tags)
+        bases = {query.basis.value}
+        billed: set[tuple[str, str, date]] = set()
+        if query.basis is Basis.BEST:
+            # Basis.BEST: a provider account's UTC day with an allocated row is billed.
+            bases = {"allocated", "estimated"}
+            billed = {
+                (r.provider, r.account, r.start.date())
+                for r in self._source()
+                if r.cost_source is CostSource.ALLOCATED
+            }
+        records = list(self._source())
         return [
             r
-            for r in self._source()
+            for r in records
             if query.start <= r.start < query.end
-            and r.basis == query.basis.value
+            and r.basis in bases
+            and (r.basis != "estimated" or (r.provider, r.account, r.start.date()) not in billed)
             and all(r.dimension(d) in values for d, values in query.filters.items())
         ]
 

@@ -27,6 +27,7 @@ import pytest
 from costpipe.components import Sink
 from costpipe.query.api import OTHER, Basis, CostQuery, CostReader, Granularity
 from costpipe.records import CostRecord, CostSource
+from costpipe.testing.basis_contract import BasisContract
 
 __all__ = ["AWKWARD_VALUES", "SinkContract", "contract_record"]
 
@@ -79,8 +80,9 @@ def _query(start: datetime = T0, end: datetime = T0 + 30 * DAY, **kw: Any) -> Co
     return CostQuery(start=start, end=end, **kw)
 
 
-class SinkContract:
-    """Storage and query semantics shared by every readable sink."""
+class SinkContract(BasisContract):
+    """Storage and query semantics shared by every readable sink (the money
+    bases' part in :class:`~costpipe.testing.basis_contract.BasisContract`)."""
 
     @staticmethod
     def stored(value: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ from costpipe.query.api import (
     SpendRequest,
     check_dimension,
 )
+from costpipe.query.best import Account, Slice, best_slices, day_span
 from costpipe.query.grouped import Batch, answer_batch, empty_answer, plan_batches
 from costpipe.records import DIMENSIONS
 from costpipe.redaction import redact_url
@@ -157,13 +158,52 @@ class InfluxDBReader:
         return quote_ident(checked if checked in _BUILTIN_TAGS else stored_tag_name(checked))
 
     async def _where(self, query: CostQuery, *, basis: bool = True) -> str | None:
-        """The WHERE clause, or None when a filter admits no value at all."""
-        parts = [
-            f"time >= {timestamp_ns(query.start)}",
-            f"time < {timestamp_ns(query.end)}",
-        ]
+        """The WHERE clause of a stored basis (or of none), or None when a filter
+        admits no value at all."""
+        filters = await self._filters(query)
+        if filters is None:
+            return None
+        parts = [f"time >= {timestamp_ns(query.start)}", f"time < {timestamp_ns(query.end)}"]
         if basis:
             parts.append(f'"cost_source" = {quote_string(query.basis.value)}')
+        return " AND ".join([*parts, *filters])
+
+    async def _wheres(self, query: CostQuery) -> list[str] | None:
+        """One WHERE clause per slice of the query's basis: one for a stored basis,
+        those of :func:`~costpipe.query.best.best_slices` for ``best``."""
+        if query.basis.stored:
+            where = await self._where(query)
+            return None if where is None else [where]
+        filters = await self._filters(query)
+        if filters is None:
+            return None
+        billed = await self._billed_days(query)
+        return [
+            " AND ".join([*_slice_conditions(piece), *filters])
+            for piece in best_slices(query.start, query.end, billed)
+        ]
+
+    async def _billed_days(self, query: CostQuery) -> dict[Account, set[date]]:
+        """Per provider account, the UTC days of the query's range whose bill is
+        in (an allocated row exists), whatever the query's filters."""
+        lower, upper = day_span(query.start, query.end)
+        series = await self._select(
+            'count("cost_nanos")',
+            f"time >= {timestamp_ns(lower)} AND time < {timestamp_ns(upper)} "
+            "AND \"cost_source\" = 'allocated'",
+            ' GROUP BY time(1d), "provider", "account" fill(none)',
+        )
+        days: dict[Account, set[date]] = {}
+        for item in series:
+            account = (_tag(item, "provider"), _tag(item, "account"))
+            for stamp, count in item["values"]:
+                if count:
+                    days.setdefault(account, set()).add(_instant(stamp).date())
+        return days
+
+    async def _filters(self, query: CostQuery) -> list[str] | None:
+        """The filters' conditions, or None when a filter admits no value at all."""
+        parts: list[str] = []
         for name, values in sorted(query.filters.items()):
             if not values:
                 return None
@@ -172,30 +212,43 @@ class InfluxDBReader:
                 f"{key} = {quote_string(stored_tag_value(v))}" for v in sorted(set(values))
             )
             parts.append(f"({alternatives})")
-        return " AND ".join(parts)
+        return parts
 
     async def _select(self, fields: str, where: str, group_by: str = "") -> list[dict[str, Any]]:
         http = self._http()
         statement = f"SELECT {fields} FROM {http.measurement} WHERE {where}{group_by}"
         return await http.query(statement)
 
+    async def _select_all(
+        self, fields: str, wheres: list[str], group_by: str = "", *, by_time: bool = False
+    ) -> list[dict[str, Any]]:
+        """The series of one statement per WHERE clause, sent in one request and
+        added per group (and per period when *by_time*)."""
+        if len(wheres) == 1:
+            return await self._select(fields, wheres[0], group_by)
+        http = self._http()
+        results = await http.query_many(
+            [f"SELECT {fields} FROM {http.measurement} WHERE {w}{group_by}" for w in wheres]
+        )
+        return _merged(results, by_time=by_time)
+
     # -- CostReader --------------------------------------------------------------
 
     async def total(self, query: CostQuery) -> Decimal:
-        where = await self._where(query)
-        if where is None:
+        wheres = await self._wheres(query)
+        if wheres is None:
             return Decimal(0)
-        series = await self._select('sum("cost_nanos")', where)
+        series = await self._select_all('sum("cost_nanos")', wheres)
         if not series:
             return Decimal(0)
         return _dollars(series[0]["values"][0][1])
 
     async def breakdown(self, query: CostQuery, by: str, top: int | None = None) -> list[Breakdown]:
         key = await self._dimension(by)
-        where = await self._where(query)
-        if where is None:
+        wheres = await self._wheres(query)
+        if wheres is None:
             return []
-        series = await self._select('sum("cost_nanos")', where, f" GROUP BY {key}")
+        series = await self._select_all('sum("cost_nanos")', wheres, f" GROUP BY {key}")
         tag = key.strip('"')
         groups = sorted(
             ((int(s["values"][0][1] or 0), _tag(s, tag)) for s in series),
@@ -216,13 +269,13 @@ class InfluxDBReader:
     ) -> list[SeriesPoint]:
         zone = ZoneInfo(timezone)
         key = await self._dimension(by) if by is not None else None
-        where = await self._where(query)
-        if where is None:
+        wheres = await self._wheres(query)
+        if wheres is None:
             return []
         step = "1h" if granularity is Granularity.HOUR else "1d"
         group = f" GROUP BY time({step})" + (f", {key}" if key else "")
         group += f" fill(none) tz({quote_string(timezone)})"
-        series = await self._select('sum("cost_nanos")', where, group)
+        series = await self._select_all('sum("cost_nanos")', wheres, group, by_time=True)
         tag = key.strip('"') if key else None
         points: list[SeriesPoint] = []
         for item in series:
@@ -230,7 +283,7 @@ class InfluxDBReader:
             for stamp, nanos in item["values"]:
                 if nanos is None:
                     continue
-                start = (_EPOCH + timedelta(microseconds=int(stamp) // 1000)).astimezone(zone)
+                start = _instant(stamp).astimezone(zone)
                 points.append(SeriesPoint(start, label, _dollars(nanos)))
         points.sort(key=lambda p: (p.start, p.group))
         return points
@@ -251,9 +304,11 @@ class InfluxDBReader:
         basis, grouped by every dimension the requests use, all sent in one request."""
         batches, empty = plan_batches(requests)
         answers = {i: empty_answer(requests[i], Decimal(0)) for i in empty}
-        statements = [await self._grouped_statement(batch) for batch in batches]
-        results = await self._http().query_many([text for text, _ in statements])
-        for batch, (_, tags), series in zip(batches, statements, results, strict=True):
+        statements = [await self._grouped_statements(batch) for batch in batches]
+        results = await self._http().query_many([text for texts, _ in statements for text in texts])
+        for batch, (texts, tags) in zip(batches, statements, strict=True):
+            mine, results = results[: len(texts)], results[len(texts) :]
+            series = mine[0] if len(mine) == 1 else _merged(mine, by_time=False)
             rows = [
                 (tuple(_tag(s, tag) for tag in tags), int(s["values"][0][1] or 0)) for s in series
             ]
@@ -263,22 +318,68 @@ class InfluxDBReader:
     async def spend_statements(self, requests: Sequence[SpendRequest]) -> list[str]:
         """The InfluxQL :meth:`spend` sends for *requests* (benchmarks, diagnostics)."""
         batches, _ = plan_batches(requests)
-        return [(await self._grouped_statement(batch))[0] for batch in batches]
+        return [text for batch in batches for text in (await self._grouped_statements(batch))[0]]
 
-    async def _grouped_statement(self, batch: Batch) -> tuple[str, list[str]]:
-        """The statement of one batch and the tag keys of its groups, in dims order."""
+    async def _grouped_statements(self, batch: Batch) -> tuple[list[str], list[str]]:
+        """The statements of one batch (one per slice of its basis) and the tag
+        keys of its groups, in dims order."""
         keys = [await self._dimension(dim) for dim in batch.dims]
-        where = await self._where(batch.query)
-        assert where is not None  # a batch's query has no filters
+        wheres = await self._wheres(batch.query)
+        assert wheres is not None  # a batch's query has no filters
         group = f" GROUP BY {', '.join(keys)}" if keys else ""
-        text = f'SELECT sum("cost_nanos") FROM {self._http().measurement} WHERE {where}{group}'
-        return text, [key.strip('"') for key in keys]
+        measurement = self._http().measurement
+        texts = [f'SELECT sum("cost_nanos") FROM {measurement} WHERE {w}{group}' for w in wheres]
+        return texts, [key.strip('"') for key in keys]
 
     async def tag_names(self) -> list[str]:
         http = self._http()
         series = await http.query(f"SHOW TAG KEYS FROM {http.measurement}")
         names = {row[0] for s in series for row in s.get("values", [])}
         return sorted(names - _BUILTIN_TAGS)
+
+
+def _instant(stamp: Any) -> datetime:
+    """An aware UTC datetime from InfluxDB's ``epoch=ns`` timestamp."""
+    return _EPOCH + timedelta(microseconds=int(stamp) // 1000)
+
+
+def _slice_conditions(piece: Slice) -> list[str]:
+    """The time, basis and provider-account conditions of one slice of ``best``."""
+    parts = [
+        f"time >= {timestamp_ns(piece.start)}",
+        f"time < {timestamp_ns(piece.end)}",
+        f'"cost_source" = {quote_string(piece.basis.value)}',
+    ]
+    # Provider and account come back from the store in their stored form.
+    if piece.only is not None:
+        provider, account = piece.only
+        parts.append(
+            f'"provider" = {quote_string(provider)} AND "account" = {quote_string(account)}'
+        )
+    for provider, account in piece.excluded:
+        parts.append(
+            f'("provider" != {quote_string(provider)} OR "account" != {quote_string(account)})'
+        )
+    return parts
+
+
+def _merged(results: Sequence[list[dict[str, Any]]], *, by_time: bool) -> list[dict[str, Any]]:
+    """The series of several statements added per tag set (and per timestamp when
+    *by_time*); aggregated integers only, never raw points."""
+    sums: dict[tuple[tuple[str, str], ...], dict[int, int]] = {}
+    for series in results:
+        for item in series:
+            tags: Mapping[str, str] = item.get("tags") or {}
+            slot = sums.setdefault(tuple(sorted(tags.items())), {})
+            for stamp, value in item["values"]:
+                if value is not None:
+                    at = int(stamp) if by_time else 0
+                    slot[at] = slot.get(at, 0) + int(value)
+    return [
+        {"tags": dict(key), "values": [[at, nanos] for at, nanos in sorted(slot.items())]}
+        for key, slot in sums.items()
+        if slot
+    ]
 
 
 def _tag(series: Mapping[str, Any], name: str) -> str:

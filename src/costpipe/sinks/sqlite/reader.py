@@ -84,6 +84,25 @@ def period_bounds(
     return bounds
 
 
+_DAY_US = 86_400_000_000
+# The best basis (see Basis): allocated rows, and estimated rows of a provider
+# account's UTC day that holds no allocated row. The subquery reads allocated
+# rows only (the (basis, ts) index) over whole UTC days around the range.
+_BEST = (
+    "c.basis IN ('allocated', 'estimated') AND (c.basis = 'allocated' OR "
+    f"(c.provider, c.account, c.ts - c.ts % {_DAY_US}) NOT IN "
+    f"(SELECT b.provider, b.account, b.ts - b.ts % {_DAY_US} FROM costs b "
+    "WHERE b.basis = 'allocated' AND b.ts >= ? AND b.ts < ?))"
+)
+
+
+def _basis_clause(query: CostQuery) -> tuple[str, list[Any]]:
+    if query.basis.stored:
+        return "c.basis = ?", [query.basis.value]
+    lo, hi = micros(query.start), micros(query.end)
+    return _BEST, [lo - lo % _DAY_US, -(-hi // _DAY_US) * _DAY_US]
+
+
 def _dollars(nanos: Any) -> Decimal:
     return Decimal(int(nanos or 0)).scaleb(-9)
 
@@ -109,8 +128,9 @@ class SQLiteReader:
         clauses = ["c.ts >= ?", "c.ts < ?"]
         params: list[Any] = [micros(query.start), micros(query.end)]
         if basis:
-            clauses.append("c.basis = ?")
-            params.append(query.basis.value)
+            basis_clause, basis_params = _basis_clause(query)
+            clauses.append(basis_clause)
+            params += basis_params
         for name, values in sorted(query.filters.items()):
             if not values:
                 return None
