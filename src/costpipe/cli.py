@@ -5,7 +5,8 @@ config, a missing credential, an unknown plugin, a bad option), with one clear
 line and never a traceback; 1 when the command ran and something failed: a
 provider's pass, a point a store refused (``backfill``, ``run --once``), a
 notification not delivered (``run --once``), a dead letter not accepted
-(``deadletter replay``), a connection (``check --connect``); 0 otherwise.
+(``deadletter replay``), a connection (``check --connect``), a test message
+(``alerts test``); 0 otherwise.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TextIO
 import pluggy
 import structlog
 
-from costpipe import __version__, cli_deadletter, demo
+from costpipe import __version__, cli_alerts, cli_deadletter, demo
 from costpipe.config.settings import Settings, config_path, load_config
 from costpipe.dashboard import cli as dashboard_cli
 from costpipe.engine.progress import ProgressPrinter
@@ -120,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     deadletter = command("deadletter", "list or re-send the points a store refused")
     cli_deadletter.add_arguments(deadletter)
+
+    alerts = command("alerts", "list, silence and test alerts")
+    cli_alerts.add_arguments(alerts)
 
     # These modules import only argparse-level code; Panel and the simulator's
     # server load when the command runs.
@@ -233,7 +237,7 @@ async def _run(args: argparse.Namespace, loaded: Loaded) -> int:
     metrics = DaemonMetrics()
 
     def open_runner(pm: pluggy.PluginManager, settings: Settings) -> PassRunner:
-        return PassRunner(settings, pm, alerts=alert_engine_for, metrics=metrics)
+        return PassRunner(settings, pm, alerts=alert_engine_for, metrics=metrics, serving=True)
 
     def reload_config() -> tuple[pluggy.PluginManager, Settings]:
         again = _load(args)
@@ -325,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_backfill(args, loaded, out))
         if args.command == "dashboard":
             return dashboard_cli.run_from_args(args, loaded.settings)
+        if args.command == "alerts":
+            return cli_alerts.run(args, loaded.settings, out)
         if args.command == "deadletter":
             if args.action == "list":
                 return cli_deadletter.list_dead_letters(loaded.settings, out)
