@@ -42,11 +42,14 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "costpipe.providers.anthropic",
     "costpipe.providers.openrouter",
     "costpipe.providers.litellm",
+    "costpipe.providers.ollama",
     "costpipe.enrichers.teams",
     "costpipe.sinks.sqlite.store",
     "costpipe.sinks.influxdb.writer",
     "costpipe.notifiers.email",
     "costpipe.notifiers.webhook",
+    "costpipe.notifiers.teams",
+    "costpipe.notifiers.pagerduty",
 )
 
 T = TypeVar("T")
