@@ -19,6 +19,7 @@ import abc
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -83,6 +84,10 @@ class ComponentContext:
     secret_env: dict[str, str] = field(default_factory=dict)
     """Secret config key -> environment variable it came from (``ComponentSpec.env_vars``),
     so that a refused credential's message can name the variable to fix."""
+    serving: bool = False
+    """True inside ``costpipe run`` only: a component that listens for traffic (the
+    Ollama metering proxy) opens its socket then, so ``check``, ``backfill`` and
+    ``demo`` never compete with the daemon for its port."""
 
     def __post_init__(self) -> None:
         if self.log is None:
@@ -161,6 +166,12 @@ class Provider(Component[ConfigT]):
     def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
         """Yield batches of the records of the buckets that end in the window
         (``window.start < bucket.end <= window.end``; see the class docs)."""
+
+    def checkpointed(self, moment: datetime) -> None:
+        """Called by the core after this instance's checkpoint advanced to *moment*:
+        the buckets that end at or before it are stored in every sink. A provider
+        that keeps its own copy of the data (a journal) may drop them. Must not
+        raise or block; the default does nothing."""
 
     def set_aside(self, url: str, reason: str) -> None:
         """Log a page that could not be parsed; the run goes on without it."""

@@ -75,11 +75,12 @@ class PassRunner:
         only_providers: set[str] | None = None,
         clock: Callable[[], datetime] = _now,
         progress: ProgressCallback | None = None,
+        serving: bool = False,
     ) -> None:
         self.settings = settings
         self.pm = pm
         self.clock = clock
-        self.runtime = Runtime.create(settings, only_providers=only_providers)
+        self.runtime = Runtime.create(settings, only_providers=only_providers, serving=serving)
         state_dir = settings.pipeline.state_dir
         self.checkpoints = Checkpoints(state_dir / "checkpoints.json")
         self.recorder = PassRecorder(

@@ -77,6 +77,7 @@ def build_component(
     *,
     request_slots: asyncio.Semaphore | None = None,
     prices: PriceTable | None = None,
+    serving: bool = False,
 ) -> Component[Any]:
     """Create one configured component (no IO) with its context: its private
     directory ``<state_dir>/<kind>/<instance>``, the timezone, the shared request
@@ -89,6 +90,7 @@ def build_component(
         dashboard_url=settings.dashboard.url,
         prices=prices,
         secret_env=dict(spec.env_vars),
+        serving=serving,
     )
     return spec.cls(spec.config, context)
 
@@ -120,15 +122,24 @@ class Runtime:
         return self.settings.pipeline.state_dir
 
     @classmethod
-    def create(cls, settings: Settings, *, only_providers: set[str] | None = None) -> Runtime:
+    def create(
+        cls,
+        settings: Settings,
+        *,
+        only_providers: set[str] | None = None,
+        serving: bool = False,
+    ) -> Runtime:
         """Instantiate components (no IO). ``only_providers`` keeps the providers
-        whose instance name (``openai.prod``) or short name (``prod``) is listed."""
+        whose instance name (``openai.prod``) or short name (``prod``) is listed;
+        ``serving`` (``costpipe run``) lets components listen for traffic."""
         prices = _price_table(settings)
         runtime = cls(settings, prices=prices)
         slots = asyncio.Semaphore(settings.pipeline.max_concurrent_requests)
 
         def build(spec: ComponentSpec) -> Any:
-            return build_component(settings, spec, request_slots=slots, prices=prices)
+            return build_component(
+                settings, spec, request_slots=slots, prices=prices, serving=serving
+            )
 
         for spec in settings.providers:
             short = spec.instance.split(".", 1)[1]
