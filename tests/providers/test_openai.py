@@ -102,7 +102,9 @@ async def start_openai(
         **options: Any,
     ) -> OpenAIProvider:
         base = await serve(fake.app())
-        options = {"max_retries": 2, **options}
+        # The fake serves costs, completions and embeddings (the other usage
+        # endpoints are tested against the simulator).
+        options = {"max_retries": 2, "usage_endpoints": ["completions", "embeddings"], **options}
         config = OpenAIConfig(api_key=key, base_url=base + "/v1", **options)
         provider = OpenAIProvider(
             config,

@@ -30,7 +30,7 @@ from costpipe.providers.openrouter.decode import (
     decode_activity,
     decode_credits,
 )
-from costpipe.records import CostRecord, Window
+from costpipe.records import TOKEN_FIELDS, CostRecord, Window
 
 CASES = Path(__file__).parent.parent / "providers" / "cases"
 
@@ -83,6 +83,15 @@ def record_json(record: CostRecord) -> dict[str, Any]:
         elif name in ("cost_usd", "cost_source"):
             value = str(value)
         out[name] = value
+    # Counters past the pinned ones (modality tokens, usage units) when non-zero,
+    # so the files of endpoints that never have them stay as they were.
+    out.update(
+        (name, getattr(record, name))
+        for name in TOKEN_FIELDS
+        if name not in FIELDS and getattr(record, name)
+    )
+    if record.price_source:
+        out["price_source"] = record.price_source  # the audit note of an estimate
     return out
 
 

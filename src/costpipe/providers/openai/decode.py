@@ -9,9 +9,21 @@ the JSON path of the bad value (``$.data[0].results[3].input_tokens: ...``).
 No IO: the price table and the account come in a :class:`~costpipe.providers.bucketed.Scope`.
 
 Token mapping (the double-count trap): OpenAI's ``input_tokens`` *includes*
-cached and cache-write tokens. costpipe's disjoint ``uncached_input_tokens``
-is ``input_uncached_tokens`` when the server sends it, else
-``input_tokens - input_cached_tokens - input_cache_write_tokens``.
+cached and cache-write tokens of every modality; ``input_uncached_tokens``,
+``input_cached_tokens`` and ``output_tokens`` include the audio and image
+tokens that ``input_audio_tokens``, ``input_cached_audio_tokens``,
+``output_audio_tokens`` (and the three image fields) report apart. costpipe's
+categories are disjoint, so each text category is the total minus its audio and
+image parts: ``uncached_input_tokens`` = uncached (``input_uncached_tokens``, or
+``input_tokens - input_cached_tokens - input_cache_write_tokens`` when absent)
+minus uncached audio and image; ``cached_input_tokens`` = cached minus cached
+audio and image; ``output_tokens`` = output minus audio and image output. A
+split larger than its total sets the page aside (naming the field). A row with
+audio or image tokens is priced counter by counter (:func:`.units.priced`):
+``unpriced`` when the model has no audio or image rate, never the text rate.
+
+The other usage endpoints (images, audio, vector stores, tools) are decoded
+by :mod:`costpipe.providers.openai.units`.
 
 Adding an endpoint: a row Struct in ``schema``, a ``<name>_record(row, at)``
 function here, one :data:`ENDPOINTS` entry (path, ``group_by``, the decoder
@@ -30,11 +42,26 @@ from typing import Any
 import msgspec
 
 from costpipe.providers.bucketed import At, Endpoint, RowError, Scope, decode_buckets
-from costpipe.providers.openai.schema import Bucket, CompletionsRow, CostRow, EmbeddingsRow, Page
+from costpipe.providers.openai import units
+from costpipe.providers.openai.schema import (
+    Bucket,
+    CompletionsRow,
+    CostRow,
+    EmbeddingsRow,
+    FileSearchesRow,
+    ImagesRow,
+    ModerationsRow,
+    Page,
+    SessionsRow,
+    SpeechesRow,
+    TranscriptionsRow,
+    VectorStoresRow,
+    WebSearchesRow,
+)
 from costpipe.providers.planning import DecodedPage
 from costpipe.records import CostRecord, CostSource
 
-__all__ = ["COSTS", "ENDPOINTS", "decode", "model_from_line_item"]
+__all__ = ["COSTS", "DAILY_ENDPOINTS", "ENDPOINTS", "decode", "model_from_line_item"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO = Decimal(0)
@@ -106,6 +133,16 @@ def usage_line_item(endpoint: str, batch: bool, service_tier: str) -> tuple[str,
     return ", ".join(parts), tier
 
 
+def _text_part(total: int, total_field: str, audio: int, image: int, audio_field: str) -> int:
+    """*total* less its audio and image parts; RowError when they exceed it."""
+    text = total - audio - image
+    if text < 0:
+        raise RowError(
+            audio_field, f"audio {audio} + image {image} tokens exceed {total_field} {total}"
+        )
+    return text
+
+
 def completions_record(row: CompletionsRow, at: At) -> CostRecord:
     """An estimated (or unpriced) record of one completions usage row."""
     cached = row.input_cached_tokens or 0
@@ -118,15 +155,28 @@ def completions_record(row: CompletionsRow, at: At) -> CostRecord:
                 "input_tokens",
                 f"input_tokens {row.input_tokens} < cached {cached} + cache writes {cache_write}",
             )
+    audio_in = row.input_audio_tokens or 0
+    image_in = row.input_image_tokens or 0
+    audio_cached = row.input_cached_audio_tokens or 0
+    image_cached = row.input_cached_image_tokens or 0
+    audio_out = row.output_audio_tokens or 0
+    image_out = row.output_image_tokens or 0
+    uncached = _text_part(
+        uncached, "input_uncached_tokens", audio_in, image_in, "input_audio_tokens"
+    )
+    cached = _text_part(
+        cached, "input_cached_tokens", audio_cached, image_cached, "input_cached_audio_tokens"
+    )
+    output = _text_part(
+        row.output_tokens, "output_tokens", audio_out, image_out, "output_audio_tokens"
+    )
     model = row.model or ""
     line_item, tier = usage_line_item("completions", row.batch is True, row.service_tier or "")
-    output = row.output_tokens
     rate = at.rate(model, tier)
-    if rate is None:
-        cost, source = _ZERO, CostSource.UNPRICED
-    else:
-        cost, source = rate.cost(uncached, cached, cache_write, 0, output), CostSource.ESTIMATED
-    return CostRecord(
+    modal = audio_in or image_in or audio_cached or image_cached or audio_out or image_out
+    cost = None if rate is None or modal else rate.cost(uncached, cached, cache_write, 0, output)
+    cost, source = (_ZERO, CostSource.UNPRICED) if cost is None else (cost, CostSource.ESTIMATED)
+    record = CostRecord(
         start=at.start,
         width=at.width,
         provider="openai",
@@ -143,17 +193,24 @@ def completions_record(row: CompletionsRow, at: At) -> CostRecord:
         cache_write_tokens=cache_write,
         output_tokens=output,
         requests=row.num_model_requests,
+        uncached_audio_input_tokens=audio_in,
+        cached_audio_input_tokens=audio_cached,
+        audio_output_tokens=audio_out,
+        uncached_image_input_tokens=image_in,
+        cached_image_input_tokens=image_cached,
+        image_output_tokens=image_out,
     )
+    # Audio and image tokens have prices of their own (or none: then unpriced,
+    # never the text rate); rare enough that pricing the whole record is fine.
+    return units.priced(record, rate) if modal else record
 
 
 def embeddings_record(row: EmbeddingsRow, at: At) -> CostRecord:
     """Embeddings are uncached input only."""
     model = row.model or ""
     rate = at.rate(model)
-    if rate is None:
-        cost, source = _ZERO, CostSource.UNPRICED
-    else:
-        cost, source = rate.cost(row.input_tokens), CostSource.ESTIMATED
+    cost = None if rate is None else rate.cost(row.input_tokens)
+    cost, source = (_ZERO, CostSource.UNPRICED) if cost is None else (cost, CostSource.ESTIMATED)
     return CostRecord(
         start=at.start,
         width=at.width,
@@ -179,7 +236,9 @@ COSTS: Endpoint[CostRow] = Endpoint(
     msgspec.json.Decoder(Page[CostRow]),
     cost_record,
 )
-#: The usage endpoints costpipe reads, by name (the name starts their line items).
+_BY_KEY_AND_MODEL = ("model", "project_id", "user_id", "api_key_id")
+#: Every usage endpoint of the spec, by name (the name starts their line items);
+#: ``group_by`` is every value the spec lists that a record keeps.
 ENDPOINTS: dict[str, Endpoint[Any]] = {
     "completions": Endpoint(
         "/organization/usage/completions",
@@ -189,8 +248,61 @@ ENDPOINTS: dict[str, Endpoint[Any]] = {
     ),
     "embeddings": Endpoint(
         "/organization/usage/embeddings",
-        ("model", "project_id", "user_id", "api_key_id"),
+        _BY_KEY_AND_MODEL,
         msgspec.json.Decoder(Page[EmbeddingsRow]),
         embeddings_record,
     ),
+    "moderations": Endpoint(
+        "/organization/usage/moderations",
+        _BY_KEY_AND_MODEL,
+        msgspec.json.Decoder(Page[ModerationsRow]),
+        units.moderation_record,
+    ),
+    "images": Endpoint(
+        "/organization/usage/images",
+        (*_BY_KEY_AND_MODEL, "size", "source"),
+        msgspec.json.Decoder(Page[ImagesRow]),
+        units.image_record,
+    ),
+    "audio_speeches": Endpoint(
+        "/organization/usage/audio_speeches",
+        _BY_KEY_AND_MODEL,
+        msgspec.json.Decoder(Page[SpeechesRow]),
+        units.speech_record,
+    ),
+    "audio_transcriptions": Endpoint(
+        "/organization/usage/audio_transcriptions",
+        _BY_KEY_AND_MODEL,
+        msgspec.json.Decoder(Page[TranscriptionsRow]),
+        units.transcription_record,
+    ),
+    "vector_stores": Endpoint(
+        "/organization/usage/vector_stores",
+        ("project_id",),
+        msgspec.json.Decoder(Page[VectorStoresRow]),
+        units.vector_store_record,
+    ),
+    "code_interpreter_sessions": Endpoint(
+        "/organization/usage/code_interpreter_sessions",
+        ("project_id",),
+        msgspec.json.Decoder(Page[SessionsRow]),
+        units.session_record,
+    ),
+    # Not grouped by vector_store_id: the record has no such dimension, and a
+    # call costs the same whichever store it searched.
+    "file_search_calls": Endpoint(
+        "/organization/usage/file_search_calls",
+        ("project_id", "user_id", "api_key_id"),
+        msgspec.json.Decoder(Page[FileSearchesRow]),
+        units.file_search_record,
+    ),
+    "web_search_calls": Endpoint(
+        "/organization/usage/web_search_calls",
+        (*_BY_KEY_AND_MODEL, "context_level"),
+        msgspec.json.Decoder(Page[WebSearchesRow]),
+        units.web_search_record,
+    ),
 }
+#: Endpoints whose buckets are always daily, whatever ``bucket_width`` says:
+#: vector-store bytes are a gauge stored as byte-days (:mod:`.units`).
+DAILY_ENDPOINTS = frozenset({"vector_stores"})

@@ -4,16 +4,21 @@ Fetching ``[a, b)`` requests the complete buckets ending in ``(a, b]`` (see
 :mod:`costpipe.providers.planning`), costs first, in pieces of one page's worth
 of buckets (the API's ``limit`` maxima), so that a malformed page costs at most
 one piece. Array parameters are repeated keys (``group_by=model&group_by=...``).
+Every usage endpoint of the spec takes ``bucket_width`` ``1m``/``1h``/``1d``
+with the same ``limit`` maxima (1440/168/31); the usage endpoints requested are
+the configured ones, in :data:`~costpipe.providers.openai.decode.ENDPOINTS`
+order, and vector stores are always daily (a gauge stored as byte-days).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from costpipe.providers.bucketed import Endpoint
-from costpipe.providers.openai.decode import COSTS, ENDPOINTS
+from costpipe.providers.openai.decode import COSTS, DAILY_ENDPOINTS, ENDPOINTS
 from costpipe.providers.planning import WIDTHS, aligned_range
 from costpipe.records import Window
 
@@ -40,8 +45,10 @@ def plan(
     bucket_width: str,
     project_ids: list[str],
     cost_group_by_api_key: bool,
+    usage_endpoints: Collection[str] | None = None,
 ) -> list[Request]:
-    """Every request to fetch for *window*, costs first, then each usage endpoint."""
+    """Every request to fetch for *window*, costs first, then each usage endpoint
+    (those named in *usage_endpoints*, every one when None)."""
     requests: list[Request] = []
     projects = [("project_ids", p) for p in project_ids]
     day = WIDTHS["1d"]
@@ -52,14 +59,17 @@ def plan(
             params = _params(piece, "1d", day, groups, projects)
             requests.append(Request(COSTS, params, piece))
 
-    width = WIDTHS[bucket_width]
-    span = aligned_range(window, width, now)
-    if span is not None:
-        limit = USAGE_PAGE_LIMITS[bucket_width]
-        for endpoint in ENDPOINTS.values():
-            for piece in span.split(width * limit):
-                params = _params(piece, bucket_width, width, endpoint.group_by, projects)
-                requests.append(Request(endpoint, params, piece))
+    for name, endpoint in ENDPOINTS.items():
+        if usage_endpoints is not None and name not in usage_endpoints:
+            continue
+        width_name = "1d" if name in DAILY_ENDPOINTS else bucket_width
+        width = WIDTHS[width_name]
+        span = aligned_range(window, width, now)
+        if span is None:
+            continue
+        for piece in span.split(width * USAGE_PAGE_LIMITS[width_name]):
+            params = _params(piece, width_name, width, endpoint.group_by, projects)
+            requests.append(Request(endpoint, params, piece))
     return requests
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from functools import partial
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, get_args
 
 from pydantic import Field
 
 from costpipe.components import ComponentContext
 from costpipe.providers.base import HttpProvider, HttpProviderConfig, Timer
 from costpipe.providers.bucketed import Scope, check_page
-from costpipe.providers.openai.decode import COSTS, decode
+from costpipe.providers.openai.decode import COSTS, ENDPOINTS, decode
 from costpipe.providers.openai.plan import plan
 from costpipe.providers.planning import (
     WIDTHS,
@@ -26,6 +26,22 @@ from costpipe.records import CostRecord, Window
 __all__ = ["AUTH_REQUIREMENT", "OpenAIConfig", "OpenAIProvider"]
 
 AUTH_REQUIREMENT = "an OpenAI Admin key (sk-admin-...) with the api.usage.read scope"
+
+#: The names ``usage_endpoints`` accepts: every usage endpoint of the spec.
+UsageEndpoint = Literal[
+    "completions",
+    "embeddings",
+    "moderations",
+    "images",
+    "audio_speeches",
+    "audio_transcriptions",
+    "vector_stores",
+    "code_interpreter_sessions",
+    "file_search_calls",
+    "web_search_calls",
+]
+USAGE_ENDPOINTS: tuple[UsageEndpoint, ...] = get_args(UsageEndpoint)
+assert set(USAGE_ENDPOINTS) == set(ENDPOINTS), "the config's names are the decoder's"
 
 
 class OpenAIConfig(HttpProviderConfig):
@@ -41,6 +57,14 @@ class OpenAIConfig(HttpProviderConfig):
     cost_group_by_api_key: bool = Field(
         default=True,
         description="Group costs by API key too (turn off for servers that reject it).",
+    )
+    usage_endpoints: list[UsageEndpoint] = Field(
+        default_factory=lambda: list(USAGE_ENDPOINTS),
+        description=(
+            "Usage endpoints to read (default: all ten): "
+            + ", ".join(USAGE_ENDPOINTS)
+            + ". Costs are always read."
+        ),
     )
 
 
@@ -87,5 +111,6 @@ class OpenAIProvider(HttpProvider[OpenAIConfig]):
                 bucket_width=config.bucket_width,
                 project_ids=config.project_ids,
                 cost_group_by_api_key=config.cost_group_by_api_key,
+                usage_endpoints=frozenset(config.usage_endpoints),
             )
         ]

@@ -15,30 +15,41 @@ Struct                   spec schema
 :class:`CostRow`         ``CostsResult`` (``amount: {value: number, currency}``)
 :class:`CompletionsRow`  ``UsageCompletionsResult``
 :class:`EmbeddingsRow`   ``UsageEmbeddingsResult``
+:class:`ModerationsRow`  ``UsageModerationsResult``
+:class:`ImagesRow`       ``UsageImagesResult``
+:class:`SpeechesRow`     ``UsageAudioSpeechesResult``
+:class:`TranscriptionsRow` ``UsageAudioTranscriptionsResult``
+:class:`VectorStoresRow` ``UsageVectorStoresResult``
+:class:`SessionsRow`     ``UsageCodeInterpreterSessionsResult``
+:class:`FileSearchesRow` ``UsageFileSearchCallsResult``
+:class:`WebSearchesRow`  ``UsageWebSearchCallsResult``
 =======================  =====================================================
 
 Per-field decisions, against the spec:
 
 * Counts are ``type: integer``: a JSON integer from 0 to 2**63-1 (what a store
   holds); ``5.0``, ``"5"`` or ``true`` reject the page. The spec's required
-  counts (``input_tokens``, ``output_tokens``, ``num_model_requests``) are
-  required; the optional cache counts may also be ``null`` (older servers
+  counts (``input_tokens``, ``output_tokens``, ``num_model_requests``,
+  ``images``, ``characters``, ``seconds``, ``usage_bytes``, ``num_sessions``,
+  ``num_requests``) are required; the optional counts (cache counts, the
+  completions' text/audio/image splits) may also be ``null`` (older servers
   sent nulls), read as absent.
 * ``amount.value`` is ``type: number``: decoded straight from the JSON text to
   :class:`~decimal.Decimal` (``0.10`` stays ``0.10``; a decimal string is
   accepted too, exactly); NaN, infinities and amounts past 10**9 USD reject
   the page. ``currency`` must be ``usd`` (any case).
 * Dimensions (``project_id``, ``user_id``, ``api_key_id``, ``model``,
-  ``line_item``, ``service_tier``) are ``string | null``; ``batch`` is
+  ``line_item``, ``service_tier``, ``size``, ``source``, ``context_level``,
+  ``vector_store_id``) are ``string | null``; ``batch`` is
   ``boolean | null``. A number where a string belongs rejects the page.
 * ``has_more`` is required (without it a page could silently end the walk);
   ``next_page`` is ``string | null``; ``results: null`` is an empty bucket.
 * Bucket times are integers within years 1..9999 (anything else rejects the
   page). Fields costpipe does not read (``object``, ``quantity``,
-  ``input_audio_tokens``...) are skipped without being materialized.
+  ``input_text_tokens``...) are skipped without being materialized.
 
-Adding an endpoint (``/organization/usage/images``...): a row Struct here
-mirroring its ``Usage*Result``, and an entry in :data:`~costpipe.providers.openai.decode.ENDPOINTS`.
+Adding an endpoint: a row Struct here mirroring its ``Usage*Result``, and an
+entry in :data:`~costpipe.providers.openai.decode.ENDPOINTS`.
 """
 
 from __future__ import annotations
@@ -56,8 +67,16 @@ __all__ = [
     "CompletionsRow",
     "CostRow",
     "EmbeddingsRow",
+    "FileSearchesRow",
+    "ImagesRow",
+    "ModerationsRow",
     "Page",
+    "SessionsRow",
+    "SpeechesRow",
+    "TranscriptionsRow",
     "UnixSeconds",
+    "VectorStoresRow",
+    "WebSearchesRow",
 ]
 
 #: 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: what a datetime can hold.
@@ -109,7 +128,9 @@ class CostRow(msgspec.Struct, kw_only=True, gc=False):
 
 
 class CompletionsRow(msgspec.Struct, kw_only=True, gc=False):
-    """``UsageCompletionsResult`` (the token totals; the audio/image splits are not read yet)."""
+    """``UsageCompletionsResult``: the token totals and their audio and image
+    splits. The text splits (``input_text_tokens``...) are not read: text is
+    what the totals leave once audio and image are taken out."""
 
     input_tokens: Count
     output_tokens: Count
@@ -117,6 +138,14 @@ class CompletionsRow(msgspec.Struct, kw_only=True, gc=False):
     input_cached_tokens: Count | None = None
     input_cache_write_tokens: Count | None = None
     input_uncached_tokens: Count | None = None
+    input_audio_tokens: Count | None = None
+    """Uncached audio input (spec: "uncached audio input tokens")."""
+    input_cached_audio_tokens: Count | None = None
+    output_audio_tokens: Count | None = None
+    input_image_tokens: Count | None = None
+    """Uncached image input (spec: "uncached image input tokens")."""
+    input_cached_image_tokens: Count | None = None
+    output_image_tokens: Count | None = None
     project_id: str | None = None
     user_id: str | None = None
     api_key_id: str | None = None
@@ -134,3 +163,76 @@ class EmbeddingsRow(msgspec.Struct, kw_only=True, gc=False):
     user_id: str | None = None
     api_key_id: str | None = None
     model: str | None = None
+
+
+class _Grouped(msgspec.Struct, kw_only=True, gc=False):
+    """The ``group_by`` dimensions most usage results share."""
+
+    project_id: str | None = None
+    user_id: str | None = None
+    api_key_id: str | None = None
+    model: str | None = None
+
+
+class ModerationsRow(_Grouped, kw_only=True, gc=False):
+    """``UsageModerationsResult``."""
+
+    input_tokens: Count
+    num_model_requests: Count
+
+
+class ImagesRow(_Grouped, kw_only=True, gc=False):
+    """``UsageImagesResult``: ``size`` (``1024x1024``...) and ``source``
+    (``image.generation``, ``image.edit``, ``image.variation``) when grouped so."""
+
+    images: Count
+    num_model_requests: Count
+    size: str | None = None
+    source: str | None = None
+
+
+class SpeechesRow(_Grouped, kw_only=True, gc=False):
+    """``UsageAudioSpeechesResult``."""
+
+    characters: Count
+    num_model_requests: Count
+
+
+class TranscriptionsRow(_Grouped, kw_only=True, gc=False):
+    """``UsageAudioTranscriptionsResult`` (``seconds``: integer, int64)."""
+
+    seconds: Count
+    num_model_requests: Count
+
+
+class VectorStoresRow(msgspec.Struct, kw_only=True, gc=False):
+    """``UsageVectorStoresResult``: bytes held (a gauge), by project only."""
+
+    usage_bytes: Count
+    project_id: str | None = None
+
+
+class SessionsRow(msgspec.Struct, kw_only=True, gc=False):
+    """``UsageCodeInterpreterSessionsResult``, by project only."""
+
+    num_sessions: Count
+    project_id: str | None = None
+
+
+class FileSearchesRow(msgspec.Struct, kw_only=True, gc=False):
+    """``UsageFileSearchCallsResult`` (``object: organization.usage.file_searches.result``)."""
+
+    num_requests: Count
+    project_id: str | None = None
+    user_id: str | None = None
+    api_key_id: str | None = None
+    vector_store_id: str | None = None
+
+
+class WebSearchesRow(_Grouped, kw_only=True, gc=False):
+    """``UsageWebSearchCallsResult`` (``object: organization.usage.web_searches.result``):
+    ``num_requests`` web-search calls made by ``num_model_requests`` model requests."""
+
+    num_model_requests: Count
+    num_requests: Count
+    context_level: str | None = None

@@ -1,0 +1,221 @@
+"""Records of OpenAI's usage endpoints that are not chat tokens: moderations,
+images, audio speeches and transcriptions, vector stores, code-interpreter
+sessions, file-search and web-search calls (one function per endpoint; pure).
+
+Each counts in its own unit, in the :data:`~costpipe.records.UNIT_FIELDS` of the
+record, never in a token field or ``requests`` of another meaning:
+
+===========================  ===============================================
+endpoint                     record
+===========================  ===============================================
+``moderations``              ``uncached_input_tokens``, ``requests``; priced
+                             like embeddings (input tokens)
+``images``                   ``images``, ``requests``; size and source in the
+                             line item (``images, 1024x1024, image.generation``)
+``audio_speeches``           ``speech_characters``, ``requests``
+``audio_transcriptions``     ``transcription_seconds``, ``requests``
+``vector_stores``            ``vector_store_byte_days`` (daily buckets only)
+``code_interpreter_sessions`` ``code_interpreter_sessions``
+``file_search_calls``        ``file_search_calls``
+``web_search_calls``         ``web_search_calls``; the context level in the
+                             line item (``web_search_calls, medium``)
+===========================  ===============================================
+
+Web search's ``num_model_requests`` is not stored: those model requests are
+already counted by the completions endpoint, and ``requests`` must stay
+disjoint. A unit row is priced by its model's rate where the price data has a
+price for its unit (speech characters, transcription seconds, web-search and
+file-search calls: :mod:`costpipe.pricing.categories`); images, byte-days and
+sessions have none there, so those rows are ``unpriced`` (0, never read as
+free); their money is on the billed basis (the Costs API's line items).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from functools import lru_cache
+
+from costpipe.pricing.prices import UsageRate
+from costpipe.providers.bucketed import At, RowError
+from costpipe.providers.openai.schema import (
+    FileSearchesRow,
+    ImagesRow,
+    ModerationsRow,
+    SessionsRow,
+    SpeechesRow,
+    TranscriptionsRow,
+    VectorStoresRow,
+    WebSearchesRow,
+)
+from costpipe.records import CostRecord, CostSource
+
+__all__ = [
+    "file_search_record",
+    "image_record",
+    "moderation_record",
+    "priced",
+    "session_record",
+    "speech_record",
+    "transcription_record",
+    "vector_store_record",
+    "web_search_record",
+]
+
+_ZERO = Decimal(0)
+_DAY = timedelta(days=1)
+#: Units the price data has no price for (per image by size, per GB-day, per
+#: session): a record with any of them stays unpriced.
+_NEVER_PRICED = ("images", "vector_store_byte_days", "code_interpreter_sessions")
+
+
+@lru_cache(maxsize=256)  # bounded: a server inventing sizes costs nothing
+def _line_item(*parts: str) -> str:
+    """``endpoint, qualifier, ...`` without empty qualifiers."""
+    return ", ".join(part for part in parts if part)
+
+
+def priced(record: CostRecord, rate: UsageRate | None) -> CostRecord:
+    """*record* priced counter by counter with *rate*: ``estimated`` when every
+    non-zero counter has a price, else ``unpriced`` at 0. A record with a unit
+    no rate prices (images, byte-days, sessions) stays unpriced."""
+    if rate is None or any(getattr(record, name) for name in _NEVER_PRICED):
+        return record.replace(cost_source=CostSource.UNPRICED, cost_usd=_ZERO)
+    cost = rate.cost_of(record)
+    if cost is None:
+        return record.replace(cost_source=CostSource.UNPRICED, cost_usd=_ZERO)
+    return record.replace(cost_source=CostSource.ESTIMATED, cost_usd=cost)
+
+
+def _unit_record(
+    at: At,
+    line_item: str,
+    counts: dict[str, int],
+    *,
+    model: str | None = None,
+    project_id: str | None = None,
+    user_id: str | None = None,
+    api_key_id: str | None = None,
+) -> CostRecord:
+    """The record of one unit row, priced by its model's rate where it has one."""
+    record = CostRecord(
+        start=at.start,
+        width=at.width,
+        provider="openai",
+        account=at.account,
+        cost_source=CostSource.UNPRICED,
+        model=model or "",
+        user_id=user_id or "",
+        project_id=project_id or "",
+        api_key_id=api_key_id or "",
+        line_item=line_item,
+    ).replace(**counts)
+    return priced(record, at.rate(model) if model else None)
+
+
+def moderation_record(row: ModerationsRow, at: At) -> CostRecord:
+    """Moderations are uncached input tokens, priced when the model has a price."""
+    model = row.model or ""
+    rate = at.rate(model)
+    cost = None if rate is None else rate.cost(row.input_tokens)
+    cost, source = (_ZERO, CostSource.UNPRICED) if cost is None else (cost, CostSource.ESTIMATED)
+    return CostRecord(
+        start=at.start,
+        width=at.width,
+        provider="openai",
+        account=at.account,
+        cost_source=source,
+        cost_usd=cost,
+        model=model,
+        user_id=row.user_id or "",
+        project_id=row.project_id or "",
+        api_key_id=row.api_key_id or "",
+        line_item="moderations",
+        uncached_input_tokens=row.input_tokens,
+        requests=row.num_model_requests,
+    )
+
+
+def image_record(row: ImagesRow, at: At) -> CostRecord:
+    return _unit_record(
+        at,
+        _line_item("images", row.size or "", row.source or ""),
+        {"images": row.images, "requests": row.num_model_requests},
+        model=row.model,
+        project_id=row.project_id,
+        user_id=row.user_id,
+        api_key_id=row.api_key_id,
+    )
+
+
+def speech_record(row: SpeechesRow, at: At) -> CostRecord:
+    return _unit_record(
+        at,
+        "audio_speeches",
+        {"speech_characters": row.characters, "requests": row.num_model_requests},
+        model=row.model,
+        project_id=row.project_id,
+        user_id=row.user_id,
+        api_key_id=row.api_key_id,
+    )
+
+
+def transcription_record(row: TranscriptionsRow, at: At) -> CostRecord:
+    return _unit_record(
+        at,
+        "audio_transcriptions",
+        {"transcription_seconds": row.seconds, "requests": row.num_model_requests},
+        model=row.model,
+        project_id=row.project_id,
+        user_id=row.user_id,
+        api_key_id=row.api_key_id,
+    )
+
+
+def vector_store_record(row: VectorStoresRow, at: At) -> CostRecord:
+    """Bytes held are a gauge: a daily bucket's ``usage_bytes`` is stored as that
+    many byte-days, so sums over days mean something (see :mod:`costpipe.records`)."""
+    if at.width != _DAY:
+        # The planner asks for 1d; another width could not be turned into whole
+        # byte-days without guessing.
+        raise RowError("usage_bytes", f"vector-store usage in a {at.width} bucket, not 1d")
+    return _unit_record(
+        at,
+        "vector_stores",
+        {"vector_store_byte_days": row.usage_bytes},
+        project_id=row.project_id,
+    )
+
+
+def session_record(row: SessionsRow, at: At) -> CostRecord:
+    return _unit_record(
+        at,
+        "code_interpreter_sessions",
+        {"code_interpreter_sessions": row.num_sessions},
+        project_id=row.project_id,
+    )
+
+
+def file_search_record(row: FileSearchesRow, at: At) -> CostRecord:
+    """File search has no model: its calls are priced per call by nothing here
+    (the price data prices calls per model), so the row is unpriced."""
+    return _unit_record(
+        at,
+        "file_search_calls",
+        {"file_search_calls": row.num_requests},
+        project_id=row.project_id,
+        user_id=row.user_id,
+        api_key_id=row.api_key_id,
+    )
+
+
+def web_search_record(row: WebSearchesRow, at: At) -> CostRecord:
+    return _unit_record(
+        at,
+        _line_item("web_search_calls", row.context_level or ""),
+        {"web_search_calls": row.num_requests},
+        model=row.model,
+        project_id=row.project_id,
+        user_id=row.user_id,
+        api_key_id=row.api_key_id,
+    )
