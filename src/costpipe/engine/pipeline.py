@@ -148,6 +148,7 @@ class Pipeline:
                         )
                     else:
                         self.checkpoints.advance(provider.instance, piece.end)
+                    provider.checkpointed(piece.end)
                 result.pieces_done += 1
                 if self.progress is not None:
                     self.progress(

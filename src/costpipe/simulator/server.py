@@ -13,6 +13,8 @@ Routes (``P`` is the port)::
       GET  /api/v1/activity, /api/v1/credits
     LiteLLM     base_url http://127.0.0.1:P
       GET  /spend/logs/v2
+    Ollama      upstream http://127.0.0.1:P (the inference API: see ollama_api)
+      POST /api/chat, /api/generate, /api/embed, /v1/chat/completions, ...
     Control     /_sim/... (see :mod:`costpipe.simulator.control_api`)
 
 Every vendor route goes through the same middleware, parameterised by the
@@ -32,7 +34,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from costpipe.simulator import anthropic_api, litellm_api, openai_api, openrouter_api
+from costpipe.simulator import anthropic_api, litellm_api, ollama_api, openai_api, openrouter_api
 from costpipe.simulator.auth import authentication
 from costpipe.simulator.control_api import add_control_routes
 from costpipe.simulator.fault_middleware import FaultMiddleware
@@ -65,6 +67,7 @@ class Simulator:
         hostile = self.options.hostile_names
         self.openrouter = openrouter_api.OpenRouterWorld(self.options.seed, hostile)
         self.litellm = litellm_api.LiteLLMWorld(self.options.seed, hostile)
+        self.ollama = ollama_api.FakeOllama()
         self.faults = FaultState(self.options.seed, self.options.faults)
         self._request_ids = RequestIds(self.options.seed)
         self._runner: web.AppRunner | None = None
@@ -111,6 +114,11 @@ class Simulator:
 
     @property
     def litellm_base_url(self) -> str:
+        return self.base_url
+
+    @property
+    def ollama_base_url(self) -> str:
+        """The fake Ollama (:mod:`costpipe.simulator.ollama_api`): an upstream for the proxy."""
         return self.base_url
 
     def now_datetime(self) -> datetime:
@@ -259,6 +267,7 @@ class Simulator:
             litellm_api.add_routes(app, self.litellm, self.now_datetime),
             self._request_ids,
         )
+        ollama_api.add_routes(app, self.ollama)
         add_control_routes(app, self)
         return app
 
