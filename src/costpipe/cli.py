@@ -23,7 +23,7 @@ from typing import TextIO
 import pluggy
 import structlog
 
-from costpipe import __version__, cli_alerts, cli_deadletter, demo
+from costpipe import __version__, cli_alerts, cli_deadletter, cli_export, demo
 from costpipe.config.settings import Settings, config_path, load_config
 from costpipe.dashboard import cli as dashboard_cli
 from costpipe.engine.progress import ProgressPrinter
@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     deadletter = command("deadletter", "list or re-send the points a store refused")
     cli_deadletter.add_arguments(deadletter)
+
+    export = command("export", "write stored costs as FOCUS, CSV, JSON lines or Parquet")
+    cli_export.add_arguments(export, _parse_moment)
 
     alerts = command("alerts", "list, silence and test alerts")
     cli_alerts.add_arguments(alerts)
@@ -331,6 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return dashboard_cli.run_from_args(args, loaded.settings)
         if args.command == "alerts":
             return cli_alerts.run(args, loaded.settings, out)
+        if args.command == "export":
+            return cli_export.run_export(args, loaded.settings)
         if args.command == "deadletter":
             if args.action == "list":
                 return cli_deadletter.list_dead_letters(loaded.settings, out)

@@ -40,6 +40,7 @@ from costpipe.sinks.influxdb.encoder import (
     stored_tag_value,
     timestamp_ns,
 )
+from costpipe.sinks.influxdb.stream import stream_records
 
 __all__ = ["InfluxDBReader", "InfluxHTTP", "quote_ident", "quote_string"]
 
@@ -330,6 +331,8 @@ class InfluxDBReader:
         measurement = self._http().measurement
         texts = [f'SELECT sum("cost_nanos") FROM {measurement} WHERE {w}{group}' for w in wheres]
         return texts, [key.strip('"') for key in keys]
+
+    stream_records = stream_records  # what `costpipe export` reads (module docstring)
 
     async def tag_names(self) -> list[str]:
         http = self._http()

@@ -33,6 +33,7 @@ from costpipe.query.api import (
     check_dimension,
 )
 from costpipe.query.grouped import answer_batch, empty_answer, plan_batches
+from costpipe.sinks.sqlite.stream import stream_records
 
 __all__ = ["SQLiteReader", "micros", "period_bounds"]
 
@@ -245,6 +246,8 @@ class SQLiteReader:
             ]
             answers.update(answer_batch(batch, requests, rows, empty_total=no_rows))
         return [answers[i] for i in range(len(requests))]
+
+    stream_records = stream_records  # what `costpipe export` reads (module docstring)
 
     async def tag_names(self) -> list[str]:
         rows = await self._fetch("SELECT name FROM tag_names ORDER BY name", [])

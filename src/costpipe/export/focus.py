@@ -1,0 +1,211 @@
+"""costpipe records as FOCUS cost-and-usage rows (see :mod:`.focus_schema`).
+
+One record becomes one FOCUS row per priced token category (input, cached
+input, cache writes, output): each is a SKU price of its own in the provider's
+price list, so ``ListUnitPrice`` (USD per 1M tokens, from costpipe's price
+table) times ``PricingQuantity`` (millions of tokens) is exactly ``ListCost``,
+as the spec requires. The record's money (billed, allocated or estimated, the
+export's basis) is split over those rows in proportion to their list cost by
+largest remainder on integer nanodollars, so the rows of a record add up to
+its money exactly and the export's total equals the store's.
+
+A record with no priced tokens (a billed line item without usage, usage of a
+model with no price) is one row of one ``Line Item`` at its own money. A
+negative amount is a ``Credit`` (no quantities, the spec's rules for credits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from costpipe.export.columns import Cell, Column, tags_json
+from costpipe.export.focus_schema import (
+    SERVICE_CATEGORY,
+    SERVICE_SUBCATEGORY,
+    counter_column,
+    focus_columns,
+)
+from costpipe.pricing.prices import ModelPrice, PriceTable
+from costpipe.records import TOKEN_FIELDS, CostRecord
+
+__all__ = ["PRICED_COUNTERS", "FocusRows", "host_provider", "service_provider"]
+
+#: Counters the price table prices per million tokens, and the price that applies.
+PRICED_COUNTERS: dict[str, str] = {
+    "uncached_input_tokens": "input",
+    "cached_input_tokens": "cached_input",
+    "cache_write_tokens": "cache_write",
+    "cache_write_1h_tokens": "cache_write_1h",
+    "output_tokens": "output",
+}
+_MILLION = Decimal(1_000_000)
+_NANO = Decimal("1e-9")
+_DISPLAY = {
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "openrouter": "OpenRouter",
+    "litellm": "LiteLLM",
+    "bedrock": "Amazon Web Services",
+    "azure_openai": "Microsoft",
+    "vertex": "Google",
+}
+#: Model-name prefixes of cloud-resold models (LiteLLM's and the clouds' own), and the cloud.
+_CLOUDS = (
+    (("bedrock/", "anthropic.", "amazon."), "AWS"),
+    (("azure/", "azure_ai/"), "Microsoft"),
+    (("vertex_ai/", "vertex/", "gemini/"), "Google"),
+)
+
+
+def service_provider(provider: str) -> str:
+    """The display name of the vendor that sells the service."""
+    return _DISPLAY.get(provider, provider.replace("_", " ").title() or "Unknown")
+
+
+def host_provider(record: CostRecord) -> str | None:
+    """The cloud a cloud-resold model runs on (AWS, Microsoft, Google), else None."""
+    for prefixes, cloud in _CLOUDS:
+        if record.model.startswith(prefixes):
+            return cloud
+    return None
+
+
+def _month(moment: datetime) -> tuple[datetime, datetime]:
+    start = datetime(moment.year, moment.month, 1, tzinfo=UTC)
+    end = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def _nanos(money: Decimal) -> int:
+    return int(money.scaleb(9).to_integral_value())
+
+
+def split_nanos(total: int, weights: list[Decimal]) -> list[int]:
+    """*total* split in proportion to *weights* by largest remainder; the parts
+    add up to *total* exactly (all to the first when the weights are all 0)."""
+    weight = sum(weights, Decimal(0))
+    if weight <= 0:
+        return [total] + [0] * (len(weights) - 1)
+    exact = [Decimal(total) * w / weight for w in weights]
+    parts = [int(x.to_integral_value(rounding="ROUND_FLOOR")) for x in exact]
+    order = sorted(range(len(weights)), key=lambda i: (parts[i] - exact[i], i))
+    for i in order[: total - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+class FocusRows:
+    """Builds FOCUS rows of one *version*, pricing list costs with *prices*."""
+
+    def __init__(self, version: str, prices: PriceTable | None) -> None:
+        self.columns: tuple[Column, ...] = focus_columns(version)
+        self.version = version
+        self.prices = prices
+        self._index = {c.name: i for i, c in enumerate(self.columns)}
+
+    def rows(self, record: CostRecord) -> Iterator[tuple[Cell, ...]]:
+        money = _nanos(record.cost_usd)
+        price = self._price(record)
+        parts = [
+            (field, getattr(record, field), getattr(price, attr))
+            for field, attr in PRICED_COUNTERS.items()
+            if price is not None and getattr(record, field) > 0
+        ]
+        if money < 0 or not parts:
+            yield self._row(record, money, None)
+            return
+        lists = [Decimal(count) / _MILLION * unit for _, count, unit in parts]
+        shares = split_nanos(money, lists)
+        for index, ((field, count, unit), share) in enumerate(zip(parts, shares, strict=True)):
+            yield self._row(record, share, (field, count, unit), first=index == 0)
+
+    def _price(self, record: CostRecord) -> ModelPrice | None:
+        if self.prices is None or not record.model:
+            return None
+        day: date = record.start.date()
+        return self.prices.lookup(record.provider, record.model, day)
+
+    def _row(
+        self,
+        record: CostRecord,
+        nanos: int,
+        part: tuple[str, int, Decimal] | None,
+        *,
+        first: bool = True,
+    ) -> tuple[Cell, ...]:
+        money = Decimal(nanos) * _NANO if nanos else Decimal(0)
+        credit = nanos < 0
+        seller = service_provider(record.provider)
+        host = host_provider(record)
+        tokens = sum(getattr(record, f) for f in PRICED_COUNTERS)
+        row: dict[str, Cell] = {
+            "BilledCost": money,
+            "EffectiveCost": money,
+            "ContractedCost": money,
+            "BillingAccountId": f"{record.provider}:{record.account}",
+            "BillingAccountName": record.account or record.provider,
+            "BillingCurrency": "USD",
+            "ChargeCategory": "Credit" if credit else "Usage",
+            "ChargeClass": None,
+            "ChargeFrequency": "One-Time" if credit else "Usage-Based",
+            "ChargePeriodStart": record.start,
+            "ChargePeriodEnd": record.end,
+            "InvoiceIssuerName": host or seller,
+            "ServiceCategory": SERVICE_CATEGORY,
+            "ServiceSubcategory": SERVICE_SUBCATEGORY,
+            "ServiceName": f"{seller} API",
+            "ServiceProviderName": seller,
+            "HostProviderName": host or seller,
+            "ProviderName": seller,
+            "PublisherName": seller,
+            "SubAccountId": record.project_id or None,
+            "SubAccountName": record.project_id or None,
+            "SubAccountType": "Project" if record.project_id else None,
+            "ResourceId": record.api_key_id or None,
+            "ResourceName": record.api_key_id or None,
+            "ResourceType": "API Key" if record.api_key_id else None,
+            "Tags": self._tags(record),
+            "x_CostSource": record.cost_source.value,
+            "x_Basis": record.basis,
+            "x_PriceSource": getattr(record, "price_source", "") or None,
+            "x_PriceTableVersion": self.prices.version if self.prices and part else None,
+            "x_TokenCategory": part[0] if part else None,
+            "x_LineItem": record.line_item or None,
+            "x_UserId": record.user_id or None,
+        }
+        row["BillingPeriodStart"], row["BillingPeriodEnd"] = _month(record.start)
+        for field in TOKEN_FIELDS:
+            mine = part is None or field == part[0]
+            unpriced_counter = field not in PRICED_COUNTERS and first
+            row[counter_column(field)] = getattr(record, field) if mine or unpriced_counter else 0
+        if credit:
+            row.update(ConsumedQuantity=None, ConsumedUnit=None, PricingQuantity=None)
+            row.update(PricingUnit=None, ListUnitPrice=None, PricingCategory=None, ListCost=money)
+            row.update(SkuId=record.model or None, SkuPriceId=None)
+            row["ChargeDescription"] = f"Credit: {record.line_item or record.model or seller}"
+        elif part is not None:
+            field, count, unit = part
+            quantity = Decimal(count) / _MILLION
+            row.update(ConsumedQuantity=Decimal(count), ConsumedUnit="Tokens")
+            row.update(PricingQuantity=quantity, PricingUnit="1M Tokens", ListUnitPrice=unit)
+            row.update(ListCost=quantity * unit, PricingCategory="Standard")
+            row.update(SkuId=record.model, SkuPriceId=f"{record.provider}:{record.model}:{field}")
+            row["ChargeDescription"] = f"{record.model} {field.replace('_', ' ')}"
+        else:
+            # No list price known: one line item at its own money (ListCost = BilledCost).
+            row.update(PricingQuantity=Decimal(1), PricingUnit="Line Item", ListUnitPrice=money)
+            row.update(ListCost=money, PricingCategory="Standard")
+            row.update(ConsumedQuantity=Decimal(tokens) if tokens else Decimal(1))
+            row["ConsumedUnit"] = "Tokens" if tokens else "Line Item"
+            sku = record.model or record.line_item or record.provider
+            row.update(SkuId=sku, SkuPriceId=f"{record.provider}:{sku}")
+            row["ChargeDescription"] = record.line_item or f"{record.model or seller} usage"
+        return tuple(row[c.name] for c in self.columns)
+
+    @staticmethod
+    def _tags(record: CostRecord) -> str | None:
+        pairs = [("user", record.user_id)] if record.user_id else []
+        pairs += [(k, v) for k, v in record.tags if v and k != "user"]
+        return tags_json(pairs) if pairs else None
