@@ -74,7 +74,7 @@ def event(
         severity = "info"
     elif n.kind in _WARNINGS:
         severity = "warning"
-    details = {label: _cut(value, _MAX_DETAIL) for label, value in facts(n)}
+    details: dict[str, Any] = {label: _cut(value, _MAX_DETAIL) for label, value in facts(n)}
     details["notification_id"] = n.id
     for table in n.tables:
         details[_cut(table.title, 100)] = [
