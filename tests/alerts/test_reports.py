@@ -8,11 +8,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import structlog
 
 from costpipe.alerts.messages import format_usd
 from costpipe.config.operations import ReportConfig
 from costpipe.config.settings import Settings
+from costpipe.errors import ConfigError
 from costpipe.notification import Notification, NotificationKind
 from costpipe.query.api import Basis, CostQuery
 from costpipe.reports.schedule import latest_due
@@ -215,3 +217,57 @@ async def test_digest_lists_the_periods_anomalies_from_the_outbox(
     assert "Spend of user bob is 4.0x its usual" in text
     assert "An older spike" not in text
     assert "&lt;script&gt;" in text  # Slack mrkdwn escaping of the hostile user
+
+
+# -- configuration and wiring ------------------------------------------------------------------
+
+CONFIG = """
+[[sinks.sqlite]]
+path = "{path}"
+
+[[notifiers.webhook]]
+name = "hooks"
+url = "http://127.0.0.1:9/hook"
+
+[[reports]]
+name = "weekly"
+notify = ["hooks"]
+
+[[maintenance]]
+name = "nightly"
+every = "day"
+at = "02:00"
+duration = "1h"
+"""
+
+
+def test_reports_and_maintenance_are_validated_with_their_paths(
+    make_settings: Any, tmp_path: Path
+) -> None:
+    document = CONFIG.format(path=tmp_path / "c.sqlite")
+    parsed = make_settings(document)
+    assert ["weekly"] == [r.name for r in parsed.reports]
+    assert ["nightly"] == [m.name for m in parsed.maintenance]
+    with pytest.raises(ConfigError, match=r"reports\[1\]\.name: 'weekly' is used twice"):
+        make_settings(document + '[[reports]]\nname = "weekly"\nnotify = ["hooks"]\n')
+    with pytest.raises(ConfigError, match=r"reports\[0\]\.notify: no notifier instance is named"):
+        make_settings(document.replace('notify = ["hooks"]', 'notify = ["hoks"]'))
+    with pytest.raises(ConfigError, match=r"maintenance\[0\]"):
+        make_settings(document.replace('duration = "1h"', ""))
+
+
+async def test_the_daemon_wiring_gates_the_outbox_and_adds_the_reports(
+    make_settings: Any, tmp_path: Path
+) -> None:
+    from costpipe.alerts.suppression import Suppressor
+    from costpipe.engine.runtime import Runtime
+    from costpipe.engine.wiring import alert_engine_for
+
+    parsed = make_settings(CONFIG.format(path=tmp_path / "c.sqlite"))
+    evaluator = alert_engine_for(parsed, Runtime.create(parsed))
+    try:
+        assert isinstance(evaluator, AlertsWithReports)
+        assert isinstance(evaluator.engine.outbox.gate, Suppressor)
+        assert ["nightly"] == [w.name for w in evaluator.engine.outbox.gate.windows]
+    finally:
+        evaluator.close()
