@@ -21,7 +21,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import budgets, concurrency, dashboard, decode, encoder, idle, ingest, memory, queries
+from bench import (
+    budgets,
+    concurrency,
+    dashboard,
+    decode,
+    encoder,
+    idle,
+    ingest,
+    memory,
+    ollama_proxy,
+    queries,
+)
 from bench.common import ROOT, Bench, loadavg, machine
 from bench.report import markdown, replace_between_markers
 from costpipe.logging import configure_logging
@@ -37,6 +48,7 @@ BENCHMARKS = (
     "queries",
     "budgets",
     "dashboard",
+    "ollama_proxy",
 )
 
 
@@ -96,6 +108,7 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 "queries": lambda: queries.run(server, quick=args.quick, runs=args.runs),
                 "budgets": lambda: budgets.run(server, quick=args.quick, runs=args.runs),
                 "dashboard": lambda: dashboard.run(server, quick=args.quick, runs=args.runs),
+                "ollama_proxy": lambda: ollama_proxy.run(quick=args.quick, runs=args.runs),
             }
             for name in args.only:
                 began = time.perf_counter()

@@ -62,6 +62,7 @@ def test_quick_harness_writes_results_of_the_documented_shape(tmp_path: Path) ->
         "queries",
         "budgets",
         "dashboard",
+        "ollama_proxy",
     ]
     for name, section in result["benchmarks"].items():
         assert section["figures"], name
