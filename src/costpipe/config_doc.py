@@ -21,6 +21,7 @@ from pydantic_core import PydanticUndefined
 
 from costpipe.components import KINDS, ComponentRegistry
 from costpipe.config.durations import format_duration
+from costpipe.config.operations import MaintenanceConfig, ReportConfig
 from costpipe.config.sections import (
     AlertSettings,
     BudgetConfig,
@@ -37,6 +38,8 @@ _SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("[pipeline]", PipelineSettings),
     ("[[budgets]]", BudgetConfig),
     ("[alerts]", AlertSettings),
+    ("[[maintenance]]", MaintenanceConfig),
+    ("[[reports]]", ReportConfig),
     ("[health]", HealthSettings),
     ("[dashboard]", DashboardSettings),
     ("[[prices]]", PriceConfig),
