@@ -105,7 +105,7 @@ def sqlite_totals(db: Path, dimension: str, basis: str) -> dict[str, tuple[Decim
         group = "date(ts / 1000000, 'unixepoch')" if dimension == "day" else dimension
         rows = conn.execute(
             f"SELECT {group}, provider, SUM(cost_nanos), SUM(uncached_input_tokens),"
-            " SUM(cached_input_tokens), SUM(cache_write_tokens), SUM(output_tokens),"
+            " SUM(cached_input_tokens), SUM(cache_write_tokens + cache_write_1h_tokens), SUM(output_tokens),"
             # Model requests; Anthropic's web-search rows are checked on their own.
             " SUM(CASE WHEN line_item = 'web_search' THEN 0 ELSE requests END)"
             f" FROM costs WHERE basis = ? GROUP BY 1, 2",
@@ -158,7 +158,7 @@ def check_sqlite(db: Path, sim: Simulator) -> None:
     searches = sum(b.web_search for b in sim.anthropic.bursts(lo, hi, now))
     with sqlite3.connect(db) as conn:
         stored = conn.execute(
-            "SELECT SUM(requests) FROM costs WHERE provider = 'anthropic' AND line_item = 'web_search'"
+            "SELECT SUM(web_search_calls) FROM costs WHERE provider = 'anthropic' AND line_item = 'web_search'"
         ).fetchone()[0]
     assert searches == stored > 0
 

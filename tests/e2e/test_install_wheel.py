@@ -55,4 +55,5 @@ def test_documented_install_runs_on_a_clean_clone(tmp_path: Path) -> None:
     assert "config config.toml: ok" in output, output
     # The installed program is the wheel's, in its own venv, not this checkout.
     assert [] == list(opt.glob("lib/python*/site-packages/__editable__*"))
-    assert list(opt.glob("lib/python*/site-packages/costpipe/pricing/prices.toml"))
+    # The price data comes with its pinned dependency (docs/pricing.md).
+    assert list(opt.glob("lib/python*/site-packages/genai_prices/data.py"))

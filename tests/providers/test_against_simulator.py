@@ -62,7 +62,7 @@ def totals(records: list[CostRecord]) -> tuple[Decimal, int, int, int, int, int]
         sum((r.cost_usd for r in records if r.is_billed), Decimal(0)),
         sum(r.uncached_input_tokens for r in usage),
         sum(r.cached_input_tokens for r in usage),
-        sum(r.cache_write_tokens for r in usage),
+        sum(r.cache_write_tokens + r.cache_write_1h_tokens for r in usage),
         sum(r.output_tokens for r in usage),
         # Model requests; Anthropic's web-search request rows are checked in
         # tests/providers/test_anthropic_windows.py.

@@ -102,8 +102,9 @@ async def test_every_token_category_maps_once_and_1h_writes_cost_more(
         record.uncached_input_tokens,
         record.cached_input_tokens,
         record.cache_write_tokens,
+        record.cache_write_1h_tokens,
         record.output_tokens,
-    ) == (1500, 200, 1500, 500)
+    ) == (1500, 200, 500, 1000, 500)
     assert record.input_tokens == 3200
     # sonnet-4: 1500 x 3 + 200 x 0.30 + 500 x 3.75 (5m) + 1000 x 6 (1h) + 500 x 15 per M
     assert Decimal("0.019935") == record.cost_usd
@@ -114,11 +115,12 @@ async def test_every_token_category_maps_once_and_1h_writes_cost_more(
         record.api_key_id,
         record.line_item,
     ) == ("claude-sonnet-4-20250514", "wrkspc_01", "apikey_01", "messages")
-    # server_tool_use.web_search_requests: a row of its own, counted, no tokens.
+    # server_tool_use.web_search_requests: a row of its own, counted, no tokens,
+    # priced at the model's web-search price ($10 per 1,000 in the price data).
     assert (
         searches.line_item,
-        searches.requests,
-        searches.input_tokens + searches.output_tokens + searches.cache_write_tokens,
+        searches.web_search_calls,
+        searches.input_tokens + searches.output_tokens + searches.requests,
         searches.cost_source,
         searches.cost_usd,
         searches.model,
@@ -128,8 +130,8 @@ async def test_every_token_category_maps_once_and_1h_writes_cost_more(
         "web_search",
         10,
         0,
-        CostSource.UNPRICED,
-        Decimal(0),
+        CostSource.ESTIMATED,
+        Decimal("0.1"),
         "claude-sonnet-4-20250514",
         "wrkspc_01",
         "apikey_01",
@@ -138,10 +140,12 @@ async def test_every_token_category_maps_once_and_1h_writes_cost_more(
 
 
 async def test_default_workspace_and_service_tiers(start_anthropic: Start) -> None:
+    # Opus 4.6: the price data has its batch prices (half), and no priority tier.
+    opus = "claude-opus-4-6"
     rows = [
-        usage_row(workspace_id=None, server_tool_use=None),
-        usage_row(workspace_id=None, service_tier="batch", server_tool_use=None),
-        usage_row(workspace_id=None, service_tier="priority", server_tool_use=None),
+        usage_row(workspace_id=None, server_tool_use=None, model=opus),
+        usage_row(workspace_id=None, service_tier="batch", server_tool_use=None, model=opus),
+        usage_row(workspace_id=None, service_tier="priority", server_tool_use=None, model=opus),
     ]
     fake = FakeAnthropic(buckets={COST: [], USAGE: [bucket(T0, HOUR, rows)]})
     provider = await start_anthropic(fake)
@@ -150,6 +154,8 @@ async def test_default_workspace_and_service_tiers(start_anthropic: Start) -> No
     assert {"messages", "messages, batch", "messages, priority"} == set(by_item)
     assert {"default"} == {r.project_id for r in records}
     assert by_item["messages"].cost_usd / 2 == by_item["messages, batch"].cost_usd
+    priority = by_item["messages, priority"]
+    assert (CostSource.UNPRICED, Decimal(0)) == (priority.cost_source, priority.cost_usd)
 
 
 async def test_missing_and_null_cache_fields_count_as_zero(start_anthropic: Start) -> None:

@@ -61,7 +61,7 @@ def usage_seen(records: list[CostRecord]) -> dict[str, int]:
     return {
         "output": sum(r.output_tokens for r in usage),
         "long_context_output": sum(r.output_tokens for r in usage if "200k-1M" in r.line_item),
-        "web_search": sum(r.requests for r in usage if r.line_item == "web_search"),
+        "web_search": sum(r.web_search_calls for r in usage if r.line_item == "web_search"),
     }
 
 
@@ -87,7 +87,7 @@ async def test_backfill_is_exact_to_the_cent_whichever_way_ending_at_is_read(
     assert truth.cost_usd == billed
     assert truth.cost_usd.quantize(Decimal("0.01")) == billed.quantize(Decimal("0.01"))
     assert truth.uncached_input == sum(r.uncached_input_tokens for r in records)
-    assert truth.cache_write == sum(r.cache_write_tokens for r in records)
+    assert truth.cache_write == sum(r.cache_write_tokens + r.cache_write_1h_tokens for r in records)
     expected = usage_truth(sim, window)
     assert expected == usage_seen(records)
     assert expected["long_context_output"] > 0

@@ -114,7 +114,7 @@ def sqlite_totals(db: Path, name: str | None = None) -> tuple[Totals, Totals, di
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
             "SELECT basis, provider, project_id, SUM(cost_nanos), SUM(uncached_input_tokens),"
-            " SUM(cached_input_tokens), SUM(cache_write_tokens), SUM(output_tokens),"
+            " SUM(cached_input_tokens), SUM(cache_write_tokens + cache_write_1h_tokens), SUM(output_tokens),"
             # Model requests: Anthropic's web-search rows count searches, not requests.
             " SUM(CASE WHEN line_item = 'web_search' THEN 0 ELSE requests END), COUNT(*)"
             " FROM costs WHERE ? IS NULL OR account = provider || '.' || ?"

@@ -17,7 +17,9 @@ __all__ = ["PriceConfig"]
 
 
 class PriceConfig(BaseModel):
-    """``[[prices]]``: add or override a model's price (USD per million tokens)."""
+    """``[[prices]]``: add or override a model's price in one tier (USD per million
+    tokens). An override wins over the genai-prices data for that model and tier;
+    records it prices carry ``price_source = "override:<name>"``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -33,6 +35,22 @@ class PriceConfig(BaseModel):
     )
     cache_write_1h: Decimal | None = Field(
         default=None, ge=0, description="1-hour cache writes; defaults to `cache_write`."
+    )
+    web_search: Decimal | None = Field(
+        default=None, ge=0, description="Web-search tool calls, USD per 1,000 (default: unknown)."
+    )
+    tier: str = Field(
+        default="",
+        pattern=r"^[a-z_]*(@200k-1M)?$",
+        description=(
+            "Service tier this price is for: empty (standard), `batch`, `flex`, `priority`...;"
+            " `@200k-1M` after it for Anthropic long-context rows, e.g. `batch@200k-1M`."
+        ),
+    )
+    name: str = Field(
+        default="config",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="Label recorded on the records it prices as `override:<name>` (a contract).",
     )
     effective_from: date | None = Field(
         default=None, description="First UTC day this price applies (default: always)."

@@ -1,33 +1,38 @@
-"""The cost of token usage: :class:`TokenUsage`, :class:`ModelPrice` and the
-integer fast path :class:`UsageRate`, which prices many rows with the same result.
+"""The cost of usage: :class:`ModelPrice` (one model's prices in one tier on one
+day) and the integer fast path :class:`UsageRate`, which prices many rows.
 
-Costs are computed in :class:`~decimal.Decimal` and quantized to
-:data:`COST_QUANTUM` (1e-10 USD) with banker's rounding. Token counts are
-integers and bundled prices have at most four decimals per million tokens,
-so for them the quantization is exact; it only rounds overrides with more
-decimals, by less than a ten-billionth of a dollar per row. Which price
-applies to a row is :class:`~costpipe.pricing.prices.PriceTable`'s job.
+Costs are exact: each price is turned once into an integer weight per unit at a
+common denominator (a :class:`~fractions.Fraction` of :data:`COST_QUANTUM`), a
+row costs one integer product per counter and one division rounded half-even,
+and the result is a :class:`~decimal.Decimal` with exactly ten decimals. Python
+integers do not overflow, so no row needs a slower path. Which price applies to
+a row is :class:`~costpipe.pricing.prices.PriceTable`'s job.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from fractions import Fraction
+
+from costpipe.pricing.categories import CATEGORIES, PER, TEXT_CATEGORIES
 
 __all__ = ["COST_QUANTUM", "ModelPrice", "TokenUsage", "UsageRate"]
 
 #: Smallest unit of an estimated cost (USD).
 COST_QUANTUM = Decimal("1e-10")
-_MILLION = Decimal(1_000_000)
-# Enough digits that no product of a token count and a price is rounded
-# before the final quantization.
-_CONTEXT = Context(prec=40, rounding=ROUND_HALF_EVEN)
+_QUANTA_PER_USD = 10**10
+_INDEX = {name: i for i, name in enumerate(CATEGORIES)}
+# Turning whole quanta into dollars must never round, however many digits.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
-    """Disjoint token counts of one usage row, the way they are priced."""
+    """The text token counts of one usage row, the way they are priced."""
 
     uncached_input: int = 0
     cached_input: int = 0
@@ -39,16 +44,22 @@ class TokenUsage:
 
 @dataclass(frozen=True, slots=True)
 class ModelPrice:
-    """One model's prices in USD per million tokens, valid from ``effective_from``."""
+    """One model's prices in one tier, valid from ``effective_from``.
+
+    ``prices`` maps a record counter (:data:`~costpipe.pricing.categories.CATEGORIES`)
+    to USD per :data:`~costpipe.pricing.categories.PER` units of it (per million
+    tokens, per thousand calls). A counter without an entry has no known price:
+    a row that uses it is unpriced, never charged 0. ``source`` says where the
+    prices come from (``genai-prices 0.2.3``, ``override:<name>``) and is stored
+    on every record they price.
+    """
 
     provider: str
     model: str
-    input: Decimal
-    output: Decimal
-    cached_input: Decimal
-    cache_write: Decimal
-    cache_write_1h: Decimal
+    prices: Mapping[str, Decimal]
+    source: str
     effective_from: date | None = None
+    tier: str = ""
 
     @classmethod
     def build(
@@ -61,90 +72,114 @@ class ModelPrice:
         cached_input: Decimal | None = None,
         cache_write: Decimal | None = None,
         cache_write_1h: Decimal | None = None,
+        source: str = "override:config",
         effective_from: date | None = None,
+        tier: str = "",
+        extra: Mapping[str, Decimal] | None = None,
     ) -> ModelPrice:
-        """Fill omitted cache prices the documented way (input, then cache_write)."""
+        """Text prices per million tokens; omitted cache prices default the
+        documented way (input, then cache_write). *extra* prices other counters."""
         write = input if cache_write is None else cache_write
-        return cls(
-            provider=provider,
-            model=model,
-            input=Decimal(input),
-            output=Decimal(output),
-            cached_input=Decimal(input if cached_input is None else cached_input),
-            cache_write=Decimal(write),
-            cache_write_1h=Decimal(write if cache_write_1h is None else cache_write_1h),
-            effective_from=effective_from,
+        prices = {
+            "uncached_input_tokens": Decimal(input),
+            "cached_input_tokens": Decimal(input if cached_input is None else cached_input),
+            "cache_write_tokens": Decimal(write),
+            "cache_write_1h_tokens": Decimal(write if cache_write_1h is None else cache_write_1h),
+            "output_tokens": Decimal(output),
+            **(extra or {}),
+        }
+        return cls(provider, model, prices, source, effective_from, tier)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.prices) - set(CATEGORIES)
+        if unknown:
+            raise ValueError(f"price of {self.model!r}: unknown counters {sorted(unknown)}")
+        for name, value in self.prices.items():
+            if not (value.is_finite() and value >= 0):
+                raise ValueError(f"price of {self.model!r}: {name} must be >= 0, got {value}")
+
+    def _price(self, name: str) -> Decimal:
+        return self.prices.get(name, Decimal(0))
+
+    @property
+    def input(self) -> Decimal:
+        return self._price("uncached_input_tokens")
+
+    @property
+    def output(self) -> Decimal:
+        return self._price("output_tokens")
+
+    @property
+    def cached_input(self) -> Decimal:
+        return self._price("cached_input_tokens")
+
+    @property
+    def cache_write(self) -> Decimal:
+        return self._price("cache_write_tokens")
+
+    @property
+    def cache_write_1h(self) -> Decimal:
+        return self._price("cache_write_1h_tokens")
+
+    def cost(self, usage: TokenUsage) -> Decimal | None:
+        """USD for *usage*, exact to :data:`COST_QUANTUM`; ``None`` when a count
+        has no price."""
+        return UsageRate(self).cost(
+            usage.uncached_input,
+            usage.cached_input,
+            usage.cache_write,
+            usage.cache_write_1h,
+            usage.output,
         )
 
-    def cost(self, usage: TokenUsage, multiplier: Decimal = Decimal(1)) -> Decimal:
-        """USD for *usage*, times *multiplier* (a tier discount), quantized."""
-        total = _CONTEXT.add(
-            _CONTEXT.add(
-                _CONTEXT.multiply(Decimal(usage.uncached_input), self.input),
-                _CONTEXT.multiply(Decimal(usage.cached_input), self.cached_input),
-            ),
-            _CONTEXT.add(
-                _CONTEXT.add(
-                    _CONTEXT.multiply(Decimal(usage.cache_write), self.cache_write),
-                    _CONTEXT.multiply(Decimal(usage.cache_write_1h), self.cache_write_1h),
-                ),
-                _CONTEXT.multiply(Decimal(usage.output), self.output),
-            ),
-        )
-        scaled = _CONTEXT.divide(_CONTEXT.multiply(total, multiplier), _MILLION)
-        return scaled.quantize(COST_QUANTUM, context=_CONTEXT)
 
-
-#: Above this many digits the Decimal path (precision 40) might round before the end.
-_EXACT_LIMIT = 10**38
-
-
+@dataclass(slots=True)
 class UsageRate:
-    """One :class:`ModelPrice` times one tier multiplier, for pricing many rows.
+    """A :class:`ModelPrice` as integer weights, for pricing many rows.
 
-    :meth:`cost` returns exactly what ``price.cost(usage, multiplier)`` returns
-    (the same Decimal, exponent included) but computes it in integers: each
-    price times the multiplier is turned once into an integer weight per token
-    at a common power of ten, so a row costs five integer products and one
-    rounding (half-even, as ``quantize``). Rows the integer path cannot prove
-    identical for (negative prices or counts, non-finite prices, more than 38
-    digits) take the Decimal path.
+    ``weights[i]`` is the price of one unit of ``CATEGORIES[i]`` in
+    ``COST_QUANTUM / denominator``, or ``None`` when unknown.
     """
 
-    __slots__ = ("_divisor", "_factor", "_weights", "multiplier", "price")
+    price: ModelPrice
+    weights: tuple[int | None, ...] = field(init=False)
+    denominator: int = field(init=False)
+    _text: tuple[int, int, int, int, int] | None = field(init=False)
 
-    def __init__(self, price: ModelPrice, multiplier: Decimal = Decimal(1)) -> None:
-        self.price = price
-        self.multiplier = multiplier
-        self._weights: tuple[int, int, int, int, int] | None = None
-        self._factor = 1
-        self._divisor = 1
-        values = (
-            price.input,
-            price.cached_input,
-            price.cache_write,
-            price.cache_write_1h,
-            price.output,
-        )
-        if not all(v.is_finite() and not v.is_signed() for v in (*values, multiplier)):
-            return
-        _, m_digits, m_exp = multiplier.as_tuple()
-        m_coefficient = int("".join(map(str, m_digits)))
-        parts = []
-        for value in values:
-            _, digits, exponent = value.as_tuple()
-            parts.append(
-                (int("".join(map(str, digits))) * m_coefficient, int(exponent) + int(m_exp))
-            )
-        common = min(0, *(exponent for _, exponent in parts))
-        weights = [coefficient * 10 ** (exponent - common) for coefficient, exponent in parts]
-        # cost in units of COST_QUANTUM = sum(tokens * weight) * 10**common / 1e6 * 1e10
-        shift = common + 4
-        if shift >= 0:
-            self._factor = 10**shift
+    def __post_init__(self) -> None:
+        exact = [
+            None
+            if name not in self.price.prices
+            else Fraction(self.price.prices[name]) * _QUANTA_PER_USD / PER[name]
+            for name in CATEGORIES
+        ]
+        denominator = math.lcm(1, *(w.denominator for w in exact if w is not None))
+        weights = tuple(
+            None if w is None else int(w * denominator) for w in exact
+        )  # exact: denominator is a multiple of every w's
+        self.weights = weights
+        self.denominator = denominator
+        a, b, c, d, e = weights[: len(TEXT_CATEGORIES)]
+        if a is not None and b is not None and c is not None and d is not None and e is not None:
+            self._text = (a, b, c, d, e)
         else:
-            self._divisor = 10**-shift
-        self._weights = (weights[0], weights[1], weights[2], weights[3], weights[4])
+            self._text = None
+
+    @property
+    def source(self) -> str:
+        """Where the prices come from, recorded on each record they price."""
+        return self.price.source
+
+    def _round(self, total: int) -> Decimal:
+        divisor = self.denominator
+        if divisor == 1:
+            units = total
+        else:
+            units, rest = divmod(total, divisor)
+            doubled = 2 * rest
+            if doubled > divisor or (doubled == divisor and units & 1):
+                units += 1
+        return Decimal(units).scaleb(-10, _EXACT)
 
     def cost(
         self,
@@ -153,34 +188,48 @@ class UsageRate:
         cache_write: int = 0,
         cache_write_1h: int = 0,
         output: int = 0,
-    ) -> Decimal:
-        """USD for these token counts, quantized to :data:`COST_QUANTUM`."""
-        weights = self._weights
-        if (
-            weights is not None
-            and uncached_input >= 0
-            and cached_input >= 0
-            and cache_write >= 0
-            and cache_write_1h >= 0
-            and output >= 0
-        ):
-            total = (
-                uncached_input * weights[0]
-                + cached_input * weights[1]
-                + cache_write * weights[2]
-                + cache_write_1h * weights[3]
-                + output * weights[4]
+    ) -> Decimal | None:
+        """USD for these text token counts (the decoders' hot path), or ``None``
+        when one of them is non-zero and has no price."""
+        text = self._text
+        if text is not None:
+            return self._round(
+                uncached_input * text[0]
+                + cached_input * text[1]
+                + cache_write * text[2]
+                + cache_write_1h * text[3]
+                + output * text[4]
             )
-            if total < _EXACT_LIMIT:
-                divisor = self._divisor
-                if divisor == 1:
-                    units = total * self._factor
-                else:
-                    units, rest = divmod(total, divisor)
-                    doubled = 2 * rest
-                    if doubled > divisor or (doubled == divisor and units & 1):
-                        units += 1
-                if units < _EXACT_LIMIT:
-                    return Decimal(units).scaleb(-10, _CONTEXT)
-        usage = TokenUsage(uncached_input, cached_input, cache_write, cache_write_1h, output)
-        return self.price.cost(usage, self.multiplier)
+        counts = (uncached_input, cached_input, cache_write, cache_write_1h, output)
+        return self._weighted(zip(self.weights, counts, strict=False))
+
+    def cost_of(self, counted: object) -> Decimal | None:
+        """USD for every priced counter of *counted* (a record), or ``None`` when
+        a non-zero counter has no price (see :meth:`missing`)."""
+        counts = (getattr(counted, name, 0) for name in CATEGORIES)
+        return self._weighted(zip(self.weights, counts, strict=True))
+
+    def cost_counts(self, counts: Mapping[str, int]) -> Decimal | None:
+        """USD for *counts* by counter name (``{"web_search_calls": 3}``), or
+        ``None`` when a non-zero one has no price."""
+        index = _INDEX
+        pairs = [(self.weights[index[name]], count) for name, count in counts.items()]
+        return self._weighted(pairs)
+
+    def missing(self, counted: object) -> str | None:
+        """The first counter of *counted* with usage but no price, else ``None``."""
+        for name, weight in zip(CATEGORIES, self.weights, strict=True):
+            count: int = getattr(counted, name, 0)
+            if weight is None and count:
+                return name
+        return None
+
+    def _weighted(self, pairs: Iterable[tuple[int | None, int]]) -> Decimal | None:
+        total = 0
+        for weight, count in pairs:
+            if not count:
+                continue
+            if weight is None:
+                return None
+            total += count * weight
+        return self._round(total)

@@ -1,38 +1,34 @@
-"""Model prices and the cost of token usage.
+"""The price table: which price applies to a usage row, looked up once per
+(provider, model, UTC day, tier) and memoized.
 
-A :class:`PriceTable` holds USD prices **per million tokens** by provider and
-model, each with the UTC day it takes effect, so a price change is one more
-entry rather than an edit. The bundled table (``costpipe/pricing/prices.toml``)
-is versioned; ``[[prices]]`` tables in the config override or extend it.
+Precedence, per (provider, model, tier): a ``[[prices]]`` override from the
+config (contracts, fine-tunes, in-house models) > pydantic's ``genai-prices``
+data (:mod:`costpipe.pricing.genai`, historic prices included) > *unpriced*.
+An unpriced row keeps its usage with ``cost_source = unpriced`` and
+:meth:`PriceTable.unpriced_reason` says why, for a log line per model and tier
+(never per row).
 
-Lookup (:meth:`PriceTable.lookup`) guarantees:
+Tiers are strings: the service tier (``""`` standard, ``batch``, ``flex``,
+``priority``...), then ``@200k-1M`` for Anthropic long-context rows. Override
+lookup guarantees:
 
 * an exact model name wins over its base alias; a dated snapshot without an
-  entry of its own (``gpt-4o-2024-08-06``, ``claude-sonnet-4-20250514``) is
-  priced as its alias (``gpt-4o``, ``claude-sonnet-4``);
-* of one name's entries, the one with the latest ``effective_from`` on or
-  before the usage day applies;
-* an unknown model returns ``None``: the caller records it as *unpriced*,
-  never as free.
-
-The arithmetic (:class:`ModelPrice`, :class:`TokenUsage`, :class:`UsageRate`)
-lives in :mod:`costpipe.pricing.costs`; the names are re-exported here.
+  override of its own (``claude-sonnet-4-20250514``) uses its alias's;
+* of one name's overrides for one tier, the one with the latest
+  ``effective_from`` on or before the usage day applies.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
-import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
-from importlib import resources
-from typing import Any
 
 from costpipe.pricing.config import PriceConfig
 from costpipe.pricing.costs import COST_QUANTUM, ModelPrice, TokenUsage, UsageRate
+from costpipe.pricing.genai import GenaiPrices, Unpriced, split_tier
 
 __all__ = [
     "COST_QUANTUM",
@@ -41,10 +37,12 @@ __all__ = [
     "TokenUsage",
     "UsageRate",
     "base_alias",
+    "normal_tier",
 ]
 
 # A trailing release date: OpenAI writes -2024-08-06, Anthropic -20250514.
 _SNAPSHOT_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
+_STANDARD = frozenset({"", "default", "standard"})
 
 
 def base_alias(model: str) -> str | None:
@@ -53,130 +51,97 @@ def base_alias(model: str) -> str | None:
     return alias if alias != model and alias else None
 
 
+def normal_tier(tier: str) -> str:
+    """One spelling per tier: ``default``/``standard`` -> ``""``, and
+    ``standard@200k-1M`` -> ``@200k-1M``."""
+    service, context = split_tier(tier)
+    service = "" if service in _STANDARD else service
+    return f"{service}@{context}" if context else service
+
+
 def _sort_key(price: ModelPrice) -> date:
     return price.effective_from or date.min
 
 
 class PriceTable:
-    """Prices by (provider, model), each a list ordered by ``effective_from``.
+    """Overrides and the genai-prices data; immutable (:meth:`with_overrides`
+    returns a new table), memoized per (provider, model, day, tier)."""
 
-    Immutable: :meth:`with_overrides` returns a new table.
-    """
-
-    __slots__ = ("_found", "_prices", "_rates", "_tiers", "version")
+    __slots__ = ("_data", "_found", "_overrides", "_rates", "version")
 
     def __init__(
         self,
-        prices: Iterable[ModelPrice],
+        overrides: Iterable[ModelPrice] = (),
         *,
-        version: str,
-        tiers: Mapping[str, Mapping[str, Decimal]] | None = None,
+        data: GenaiPrices | None = None,
     ) -> None:
-        self.version = version
-        grouped: dict[tuple[str, str], list[ModelPrice]] = {}
-        for price in prices:
-            entries = grouped.setdefault((price.provider, price.model), [])
+        grouped: dict[tuple[str, str, str], list[ModelPrice]] = {}
+        for price in overrides:
+            key = (price.provider, price.model, normal_tier(price.tier))
+            entries = grouped.setdefault(key, [])
             # A second entry for the same day replaces the first (later wins).
             entries[:] = [p for p in entries if p.effective_from != price.effective_from]
             entries.append(price)
-        self._prices = {key: tuple(sorted(v, key=_sort_key)) for key, v in grouped.items()}
-        self._tiers = {p: dict(t) for p, t in (tiers or {}).items()}
-        # lookup() runs once per usage row (millions in a backfill) for a handful of
-        # (model, day) pairs; the table never changes after __init__, so memoize it.
-        self._found: dict[tuple[str, str, date], ModelPrice | None] = {}
+        self._overrides = {k: tuple(sorted(v, key=_sort_key)) for k, v in grouped.items()}
+        self._data = data
+        source = data.source if data is not None else "no price data"
+        self.version = f"{source}+overrides" if self._overrides else source
+        # rate() runs once per model and tier of a bucket (millions of rows in a
+        # backfill share a handful of them); the table never changes, so memoize.
+        self._found: dict[tuple[str, str, date, str], ModelPrice | Unpriced] = {}
         self._rates: dict[tuple[str, str, date, str], UsageRate | None] = {}
 
-    def __len__(self) -> int:
-        return sum(len(entries) for entries in self._prices.values())
-
     def __repr__(self) -> str:
-        return f"PriceTable(version={self.version!r}, entries={len(self)})"
+        return f"PriceTable(version={self.version!r}, overrides={len(self._overrides)})"
 
     @staticmethod
     def bundled() -> PriceTable:
-        """The table shipped with costpipe (``costpipe/pricing/prices.toml``), parsed once."""
+        """genai-prices' bundled data, no overrides (built once)."""
         return _bundled()
 
-    @classmethod
-    def from_toml(cls, text: str) -> PriceTable:
-        """Parse a table in the bundled format; numbers are read as exact Decimals."""
-        data = tomllib.loads(text, parse_float=Decimal)
-        prices = [_price_from_mapping(entry) for entry in data.get("prices", [])]
-        tiers = {
-            provider: {tier: Decimal(str(value)) for tier, value in table.items()}
-            for provider, table in data.get("tiers", {}).items()
-        }
-        return cls(prices, version=str(data.get("version", "unversioned")), tiers=tiers)
-
-    def entries(self) -> list[ModelPrice]:
-        """Every price, ordered by provider, model and date."""
-        return [p for key in sorted(self._prices) for p in self._prices[key]]
-
     def with_overrides(self, overrides: Sequence[PriceConfig]) -> PriceTable:
-        """A copy with ``[[prices]]`` config entries applied.
-
-        An override without ``effective_from`` replaces every bundled price of
-        that model (the user states "this is the price"); a dated override adds
-        a price change, or replaces the entry of the same day.
-        """
+        """A copy with ``[[prices]]`` config entries added (they take precedence)."""
         if not overrides:
             return self
-        prices = {key: list(entries) for key, entries in self._prices.items()}
+        prices = [p for entries in self._overrides.values() for p in entries]
         for item in overrides:
-            price = ModelPrice.build(
-                item.provider,
-                item.model,
-                input=item.input,
-                output=item.output,
-                cached_input=item.cached_input,
-                cache_write=item.cache_write,
-                cache_write_1h=item.cache_write_1h,
-                effective_from=item.effective_from,
+            prices.append(
+                ModelPrice.build(
+                    item.provider,
+                    item.model,
+                    input=item.input,
+                    output=item.output,
+                    cached_input=item.cached_input,
+                    cache_write=item.cache_write,
+                    cache_write_1h=item.cache_write_1h,
+                    source=f"override:{item.name}",
+                    effective_from=item.effective_from,
+                    tier=item.tier,
+                    extra=_extra_prices(item),
+                )
             )
-            key = (item.provider, item.model)
-            if price.effective_from is None:
-                prices[key] = [price]
-            else:
-                prices.setdefault(key, []).append(price)
-        flat = [p for entries in prices.values() for p in entries]
-        return PriceTable(flat, version=f"{self.version}+overrides", tiers=self._tiers)
+        return PriceTable(prices, data=self._data)
 
-    def lookup(self, provider: str, model: str, on: date) -> ModelPrice | None:
-        """The price of *model* on UTC day *on*, or ``None`` if it has none."""
-        cache_key = (provider, model, on)
-        try:
-            return self._found[cache_key]
-        except KeyError:
-            found = self._found[cache_key] = self._lookup(provider, model, on)
-            return found
+    def lookup(self, provider: str, model: str, on: date, tier: str = "") -> ModelPrice | None:
+        """The price of *model* on UTC day *on* in *tier*, or ``None``."""
+        found = self._resolve(provider, model, on, tier)
+        return None if isinstance(found, Unpriced) else found
 
-    def _lookup(self, provider: str, model: str, on: date) -> ModelPrice | None:
-        for name in (model, base_alias(model)):
-            if not name:
-                continue
-            found = None
-            for price in self._prices.get((provider, name), ()):
-                if price.effective_from is None or price.effective_from <= on:
-                    found = price
-            if found is not None:
-                return found
-        return None
+    def unpriced_reason(self, provider: str, model: str, on: date, tier: str = "") -> str:
+        """Why *model* has no price on *on* in *tier* (``""`` when it has one)."""
+        found = self._resolve(provider, model, on, tier)
+        return found.reason if isinstance(found, Unpriced) else ""
 
     def rate(self, provider: str, model: str, on: date, tier: str = "") -> UsageRate | None:
         """The :class:`UsageRate` of *model* on day *on* in *tier*, ``None`` when
         unpriced; memoized, so pricing a row is one dict lookup and integer math."""
-        cache_key = (provider, model, on, tier)
+        key = (provider, model, on, tier)
         try:
-            return self._rates[cache_key]
+            return self._rates[key]
         except KeyError:
-            price = self.lookup(provider, model, on)
-            rate = None if price is None else UsageRate(price, self.tier_multiplier(provider, tier))
-            self._rates[cache_key] = rate
+            price = self.lookup(provider, model, on, tier)
+            rate = self._rates[key] = None if price is None else UsageRate(price)
             return rate
-
-    def tier_multiplier(self, provider: str, tier: str) -> Decimal:
-        """Price factor of a service tier (``batch`` -> 0.5); 1 when not discounted."""
-        return self._tiers.get(provider, {}).get(tier, Decimal(1))
 
     def cost(
         self, provider: str, model: str, on: date, usage: TokenUsage, tier: str = ""
@@ -193,35 +158,34 @@ class PriceTable:
             usage.output,
         )
 
+    def _resolve(self, provider: str, model: str, on: date, tier: str) -> ModelPrice | Unpriced:
+        key = (provider, model, on, tier)
+        try:
+            return self._found[key]
+        except KeyError:
+            found = self._found[key] = self._find(provider, model, on, normal_tier(tier))
+            return found
+
+    def _find(self, provider: str, model: str, on: date, tier: str) -> ModelPrice | Unpriced:
+        for name in (model, base_alias(model)):
+            if not name:
+                continue
+            chosen = None
+            for price in self._overrides.get((provider, name, tier), ()):
+                if price.effective_from is None or price.effective_from <= on:
+                    chosen = price
+            if chosen is not None:
+                return chosen
+        if self._data is None:
+            return Unpriced("no price data and no [[prices]] override")
+        return self._data.price(provider, model, on, tier)
+
+
+def _extra_prices(item: PriceConfig) -> dict[str, Decimal]:
+    extra = {"web_search_calls": item.web_search}
+    return {name: value for name, value in extra.items() if value is not None}
+
 
 @functools.cache
 def _bundled() -> PriceTable:
-    text = (resources.files("costpipe.pricing") / "prices.toml").read_text("utf-8")
-    return PriceTable.from_toml(text)
-
-
-_PRICE_KEYS = {f.name for f in dataclasses.fields(ModelPrice)}
-
-
-def _price_from_mapping(entry: Mapping[str, Any]) -> ModelPrice:
-    unknown = set(entry) - _PRICE_KEYS
-    if unknown:
-        raise ValueError(f"price of {entry.get('model')!r}: unknown keys {sorted(unknown)}")
-
-    def money(name: str) -> Decimal | None:
-        value = entry.get(name)
-        return None if value is None else Decimal(str(value))
-
-    input_price, output_price = money("input"), money("output")
-    if input_price is None or output_price is None:
-        raise ValueError(f"price of {entry.get('model')!r}: input and output are required")
-    return ModelPrice.build(
-        str(entry["provider"]),
-        str(entry["model"]),
-        input=input_price,
-        output=output_price,
-        cached_input=money("cached_input"),
-        cache_write=money("cache_write"),
-        cache_write_1h=money("cache_write_1h"),
-        effective_from=entry.get("effective_from"),
-    )
+    return PriceTable(data=GenaiPrices())

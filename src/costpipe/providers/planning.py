@@ -24,9 +24,9 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from costpipe.errors import MalformedDataError
-from costpipe.pricing.prices import PriceTable, TokenUsage, UsageRate
+from costpipe.pricing.prices import PriceTable, TokenUsage, UsageRate, normal_tier
 from costpipe.providers.base import HttpProvider, PageError
-from costpipe.records import TOKEN_FIELDS, CostRecord, CostSource, Window
+from costpipe.records import TOKEN_FIELDS, CostRecord, CostSource, PriceSource, Window
 
 __all__ = [
     "WIDTHS",
@@ -149,6 +149,11 @@ def merge_duplicates(records: Iterable[CostRecord]) -> list[CostRecord]:
 def add_records(first: CostRecord, second: CostRecord) -> CostRecord:
     """*first* with the money and counts of *second* (a record of the same key)
     added; unpriced if either is."""
+    # An unpriced part makes the whole estimate incomplete: its cost is then 0
+    # (unknown, CostSource.UNPRICED), never a partial sum.
+    source = max(first.cost_source, second.cost_source, key=_source_rank)
+    unpriced = source == CostSource.UNPRICED
+    prices = {first.price_source, second.price_source} - {""}
     # Built field by field (not dataclasses.replace) so that it holds whatever
     # class CostRecord is built on.
     return CostRecord(
@@ -156,9 +161,9 @@ def add_records(first: CostRecord, second: CostRecord) -> CostRecord:
         width=first.width,
         provider=first.provider,
         account=first.account,
-        # An unpriced part makes the whole estimate incomplete.
-        cost_source=max(first.cost_source, second.cost_source, key=_source_rank),
-        cost_usd=first.cost_usd + second.cost_usd,
+        cost_source=source,
+        cost_usd=Decimal(0) if unpriced else first.cost_usd + second.cost_usd,
+        price_source=PriceSource("" if unpriced else "; ".join(sorted(prices))),
         model=first.model,
         user_id=first.user_id,
         project_id=first.project_id,
@@ -175,8 +180,9 @@ def _source_rank(source: Any) -> int:
 
 
 class UsagePricer:
-    """Prices usage rows with the context's table (the bundled one when the
-    core passed none) and logs each unpriced model once per instance."""
+    """Prices usage rows with the context's table (genai-prices' data when the
+    core passed none) and logs each unpriced (model, tier) once per instance,
+    with the table's reason (no such model, no such tier on that day...)."""
 
     def __init__(
         self, provider_kind: str, instance: str, table: PriceTable | None, log: Any
@@ -185,35 +191,40 @@ class UsagePricer:
         self._instance = instance
         self._table: PriceTable = table if table is not None else PriceTable.bundled()
         self._log = log
-        self._unpriced: set[str] = set()
+        self._unpriced: set[tuple[str, str]] = set()
 
     def rate(self, model: str, day: datetime, tier: str = "") -> UsageRate | None:
         """The rate of *model* on *day*'s UTC date in *tier*, ``None`` (logged
-        once per model) when it has no price. Decoders ask once per model and
-        tier of a bucket, not once per row."""
+        once per model and tier) when it has no price. Decoders ask once per
+        model and tier of a bucket, not once per row."""
         rate = self._table.rate(self._kind, model, day.date(), tier)
-        if rate is None and model not in self._unpriced:
-            self._unpriced.add(model)
+        if rate is None and (model, tier) not in self._unpriced:
+            self._unpriced.add((model, tier))
+            on = day.date()
+            known = bool(normal_tier(tier)) and self._table.rate(self._kind, model, on) is not None
             self._log.warning(
-                "model_unpriced",
+                "tier_unpriced" if known else "model_unpriced",
                 provider=self._instance,
                 model=model or "(none)",
+                tier=tier or "standard",
+                reason=self._table.unpriced_reason(self._kind, model, on, tier),
                 prices=self._table.version,
             )
         return rate
 
     def price(
         self, model: str, day: datetime, usage: TokenUsage, tier: str = ""
-    ) -> tuple[Decimal, CostSource]:
-        """``(cost, estimated)``, or ``(0, unpriced)`` when *model* has no price."""
+    ) -> tuple[Decimal, CostSource, str]:
+        """``(cost, estimated, price source)``, or ``(0, unpriced, "")`` when
+        *model* has no price in *tier* (or a count of *usage* has none)."""
         rate = self.rate(model, day, tier)
-        if rate is None:
-            return Decimal(0), CostSource.UNPRICED
-        cost = rate.cost(
+        cost = None if rate is None else rate.cost(
             usage.uncached_input,
             usage.cached_input,
             usage.cache_write,
             usage.cache_write_1h,
             usage.output,
-        )
-        return cost, CostSource.ESTIMATED
+        )  # fmt: skip
+        if rate is None or cost is None:
+            return Decimal(0), CostSource.UNPRICED, ""
+        return cost, CostSource.ESTIMATED, rate.source

@@ -30,6 +30,7 @@ from costpipe.simulator.catalog import (
     OPENAI_COMPLETION_MODELS,
     OPENAI_EMBEDDING_MODELS,
     TIER_DISCOUNT,
+    TIER_PRICES,
     Price,
 )
 from costpipe.simulator.hostile_names import is_hostile_name
@@ -82,6 +83,9 @@ def _openai_price(stream: OpenAIStream) -> Price:
     model = stream.model
     if model not in table and is_hostile_name(model):
         model = HOSTILE_OPENAI_PRICE_OF
+    listed = TIER_PRICES.get((model, "batch" if stream.batch else stream.service_tier))
+    if listed is not None:
+        return listed
     return table[model].scaled(_tier_factor(stream.service_tier, stream.batch))
 
 

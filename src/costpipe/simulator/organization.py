@@ -17,7 +17,10 @@ from costpipe.simulator.catalog import (
     OPENAI_AWKWARD_MODEL,
     OPENAI_COMPLETION_MODELS,
     OPENAI_EMBEDDING_MODELS,
+    OPENAI_PRIORITY_MODEL,
     OPENAI_UNPRICED_MODEL,
+    RECENT_ANTHROPIC_MODELS,
+    RECENT_OPENAI_MODELS,
 )
 from costpipe.simulator.hostile_names import hostile_names
 from costpipe.simulator.options import SimulatorOptions
@@ -113,7 +116,7 @@ class OpenAIOrg:
         regular = [
             m
             for m in OPENAI_COMPLETION_MODELS
-            if m not in (OPENAI_UNPRICED_MODEL, OPENAI_AWKWARD_MODEL)
+            if m not in (OPENAI_UNPRICED_MODEL, OPENAI_AWKWARD_MODEL, *RECENT_OPENAI_MODELS)
         ]
         for u, user in enumerate(self.user_ids):
             project = u % len(self.project_ids)
@@ -183,6 +186,31 @@ class OpenAIOrg:
                     "embeddings", model, project_id, None, self.key_of_project(p), False, "default"
                 )
             )
+        # The current models, last so that the streams above keep their places;
+        # the Priority model once more in the priority tier (about half its usage).
+        for model in RECENT_OPENAI_MODELS:
+            streams.append(
+                OpenAIStream(
+                    "completions",
+                    model,
+                    first,
+                    self.user_ids[0],
+                    self.key_of_project(0),
+                    False,
+                    "default",
+                )
+            )
+        streams.append(
+            OpenAIStream(
+                "completions",
+                OPENAI_PRIORITY_MODEL,
+                first,
+                self.user_ids[0],
+                self.key_of_project(0),
+                False,
+                "priority",
+            )
+        )
         return tuple(dict.fromkeys(streams))
 
 
@@ -225,7 +253,11 @@ class AnthropicOrg:
 
     def _streams(self, h: SeededHash, options: SimulatorOptions) -> tuple[AnthropicStream, ...]:
         streams: list[AnthropicStream] = []
-        regular = [m for m in ANTHROPIC_MODELS if m != ANTHROPIC_UNPRICED_MODEL]
+        regular = [
+            m
+            for m in ANTHROPIC_MODELS
+            if m != ANTHROPIC_UNPRICED_MODEL and m not in RECENT_ANTHROPIC_MODELS
+        ]
         geos = ("global", "us")
         for k, key in enumerate(self.api_key_ids):
             workspace = self.workspace_ids[k % len(self.workspace_ids)]
@@ -259,5 +291,10 @@ class AnthropicOrg:
                     "not_available",
                 ),
             ]
+        )
+        # The current models, last so that the streams above keep their places.
+        streams.extend(
+            AnthropicStream(model, first_ws, first_key, "standard", "0-200k", "global")
+            for model in RECENT_ANTHROPIC_MODELS
         )
         return tuple(dict.fromkeys(streams))

@@ -9,16 +9,19 @@ the bad value. No IO: the prices and the account come in a
 
 * Usage rows -> ``estimated`` (or ``unpriced``). Anthropic's token categories
   are already disjoint: ``uncached_input_tokens`` -> uncached,
-  ``cache_read_input_tokens`` -> cached, ``cache_creation.ephemeral_5m_input_tokens
-  + ephemeral_1h_input_tokens`` -> cache writes (priced separately: 1-hour
-  writes cost more). The line item is ``messages`` plus a non-standard service
-  tier and a non-default context window (``messages, 200k-1M``,
-  ``messages, batch, 200k-1M``), so long-context rows keep their own key and
-  can be priced at their own rate; until the price table has that rate they
-  are ``unpriced`` (see :func:`pricing_tier`), never priced at the standard one.
+  ``cache_read_input_tokens`` -> cached, ``cache_creation.ephemeral_5m_input_tokens``
+  -> ``cache_write_tokens`` and ``ephemeral_1h_input_tokens`` ->
+  ``cache_write_1h_tokens`` (apart: 1-hour writes cost more, and a reprice
+  must still tell them apart). The line item is ``messages`` plus a
+  non-standard service tier and a non-default context window
+  (``messages, 200k-1M``, ``messages, batch, 200k-1M``), so long-context rows
+  keep their own key and are priced at the long-context rate (see
+  :func:`pricing_tier`), or ``unpriced`` when the price data has none, never
+  at the standard one.
 * ``server_tool_use.web_search_requests`` > 0 adds a second record for the
-  row: line item ``web_search``, ``requests`` = the count, no tokens,
-  ``unpriced`` (the billed cost report carries the money: "Web Search Usage").
+  row: line item ``web_search``, ``web_search_calls`` = the count, priced
+  at the model's web-search price when the price data has one (else
+  ``unpriced``; the billed cost report carries the money: "Web Search Usage").
 * Cost rows -> ``billed``: dollars are ``Decimal(amount) / 100``, exactly;
   the line item is the description (else the cost type) plus every
   non-default qualifier that splits one description into several rows.
@@ -41,7 +44,7 @@ import msgspec
 from costpipe.providers.anthropic.schema import Bucket, CostRow, Page, UsageRow
 from costpipe.providers.bucketed import At, Endpoint, Scope, decode_buckets
 from costpipe.providers.planning import DecodedPage
-from costpipe.records import CostRecord, CostSource
+from costpipe.records import CostRecord, CostSource, PriceSource
 
 __all__ = [
     "COSTS",
@@ -66,6 +69,7 @@ LONG_CONTEXT_TIER = "@" + LONG_CONTEXT
 WEB_SEARCH = "web_search"
 _CENTS = Decimal(100)
 _ZERO = Decimal(0)
+_NO_SOURCE = PriceSource("")
 
 # Cost-row fields that split one description into several priced rows; a
 # non-default value is folded into `line_item` so each row keeps its own key.
@@ -95,8 +99,8 @@ def _bounds(bucket: Bucket[Any]) -> tuple[datetime, datetime]:
 
 def pricing_tier(service_tier: str, context_window: str) -> str:
     """The tier the price table is asked for: the service tier, with
-    ``@200k-1M`` appended for long-context rows, so that a table without
-    long-context rates can answer "unpriced" instead of the standard rate."""
+    ``@200k-1M`` appended for long-context rows, so that the table answers with
+    the long-context rate, or "unpriced" when it has none, never the standard rate."""
     if context_window == LONG_CONTEXT:
         return (service_tier or "standard") + LONG_CONTEXT_TIER
     return service_tier
@@ -116,11 +120,15 @@ def usage_record(row: UsageRow, at: At) -> CostRecord | tuple[CostRecord, ...]:
     tier = row.service_tier or ""
     window = row.context_window or ""
     rate = at.rate(model, pricing_tier(tier, window))
-    if rate is None:
-        cost, source = _ZERO, CostSource.UNPRICED
+    cost = (
+        None
+        if rate is None
+        else rate.cost(row.uncached_input_tokens, cached, write_5m, write_1h, row.output_tokens)
+    )
+    if rate is None or cost is None:
+        cost, source, price_source = _ZERO, CostSource.UNPRICED, _NO_SOURCE
     else:
-        cost = rate.cost(row.uncached_input_tokens, cached, write_5m, write_1h, row.output_tokens)
-        source = CostSource.ESTIMATED
+        source, price_source = CostSource.ESTIMATED, PriceSource(rate.source)
     qualifiers = [
         value for value, default in ((tier, "standard"), (window, DEFAULT_CONTEXT))
         if value and value != default
@@ -140,26 +148,39 @@ def usage_record(row: UsageRow, at: At) -> CostRecord | tuple[CostRecord, ...]:
         line_item=", ".join(["messages", *qualifiers]),
         uncached_input_tokens=row.uncached_input_tokens,
         cached_input_tokens=cached,
-        cache_write_tokens=write_5m + write_1h,
+        cache_write_tokens=write_5m,
+        cache_write_1h_tokens=write_1h,
         output_tokens=row.output_tokens,
+        price_source=price_source,
     )
     tools = row.server_tool_use
     searches = 0 if tools is None else tools.web_search_requests or 0
     if not searches:
         return tokens
-    # records.py has no per-tool count: the requests are a row of their own.
+    # A row of its own (line item web_search): its money is not the tokens'.
+    # A search costs the same whatever the context window (the rows of both
+    # windows share the web_search record), so it is priced at the service tier.
+    search_rate = at.rate(model, tier) if window == LONG_CONTEXT else rate
+    search_cost = (
+        None if search_rate is None else search_rate.cost_counts({"web_search_calls": searches})
+    )
+    if search_rate is None or search_cost is None:
+        search_cost, search_source, search_price = _ZERO, CostSource.UNPRICED, _NO_SOURCE
+    else:
+        search_source, search_price = CostSource.ESTIMATED, PriceSource(search_rate.source)
     web_search = CostRecord(
         start=at.start,
         width=at.width,
         provider="anthropic",
         account=at.account,
-        cost_source=CostSource.UNPRICED,
-        cost_usd=_ZERO,
+        cost_source=search_source,
+        cost_usd=search_cost,
         model=model,
         project_id=project,
         api_key_id=api_key,
         line_item=WEB_SEARCH,
-        requests=searches,
+        web_search_calls=searches,
+        price_source=search_price,
     )
     return tokens, web_search
 

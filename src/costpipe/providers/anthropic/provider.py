@@ -10,8 +10,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from costpipe.components import ComponentContext
-from costpipe.pricing.prices import PriceTable, UsageRate
-from costpipe.providers.anthropic.decode import COSTS, LONG_CONTEXT_TIER, decode
+from costpipe.pricing.prices import PriceTable
+from costpipe.providers.anthropic.decode import COSTS, decode
 from costpipe.providers.anthropic.plan import plan, rfc3339
 from costpipe.providers.base import HttpProvider, HttpProviderConfig, Timer
 from costpipe.providers.bucketed import Scope, check_page
@@ -46,29 +46,13 @@ class AnthropicConfig(HttpProviderConfig):
 
 
 class AnthropicPricer(UsagePricer):
-    """The shared pricer, except that long-context (``200k-1M``) rows are
-    unpriced, with the reason logged once per model and tier: the price table
-    has no long-context rates yet, and the standard rate would understate them."""
+    """The shared pricer for Anthropic usage. Long-context (``200k-1M``) rows ask
+    the table for their own tier (``<service tier>@200k-1M``): the table prices
+    them at the long-context rate, or leaves them unpriced with the reason
+    logged once per model and tier, never at the standard rate."""
 
     def __init__(self, instance: str, table: PriceTable | None, log: Any) -> None:
         super().__init__("anthropic", instance, table, log)
-        self._instance_name = instance
-        self._logger = log
-        self._reported: set[tuple[str, str]] = set()
-
-    def rate(self, model: str, day: datetime, tier: str = "") -> UsageRate | None:
-        if not tier.endswith(LONG_CONTEXT_TIER):
-            return super().rate(model, day, tier)
-        if (model, tier) not in self._reported:
-            self._reported.add((model, tier))
-            self._logger.warning(
-                "tier_unpriced",
-                provider=self._instance_name,
-                model=model or "(none)",
-                tier=tier,
-                reason="the price table has no long-context (200k-1M) rate",
-            )
-        return None
 
 
 class AnthropicProvider(HttpProvider[AnthropicConfig]):
