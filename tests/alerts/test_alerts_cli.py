@@ -124,6 +124,7 @@ async def test_silence_from_the_cli_mutes_the_daemon_and_list_shows_it(
     table = await costpipe_cli.run(config, "alerts", "list")
 
     assert 0 == ran.code, ran.err[-2000:]
+    assert (0, 0) == (listed.code, table.code)
     assert [] == smtp_server.inbox.messages
     with sqlite3.connect(tmp_path / "state" / "alerts" / "alerts.sqlite") as db:
         assert [("silenced",)] == db.execute("SELECT status FROM outbox").fetchall()
