@@ -1,7 +1,9 @@
 """``costpipe demo``: the whole product on one machine, with nothing to set up.
 
-One event loop runs the billing-API simulator, the daemon (a backfill of a
-few days, then a pass every minute) writing into an embedded SQLite store (or
+One event loop runs the billing-API simulator (with a fake Ollama, whose past
+days of local-model traffic go through the real metering proxy first:
+:mod:`costpipe.demo_ollama`), the daemon (a backfill of a few days, then a pass
+every minute) writing into an embedded SQLite store (or
 InfluxDB with ``--influx URL``), budgets tight enough to fire, and the
 dashboard. Ctrl-C stops everything and exits 0. No root, no database server.
 
@@ -93,6 +95,15 @@ def demo_config(
         "providers": {
             "openai": [{"name": "acme", "api_key": openai_key, "base_url": f"{base_url}/v1"}],
             "anthropic": [{"name": "acme", "api_key": anthropic_key, "base_url": base_url}],
+            # Local models: the simulator's fake Ollama behind the metering proxy.
+            "ollama": [
+                {
+                    "name": "local",
+                    "upstream": base_url,
+                    "gpu_hour_usd": "2.40",
+                    "identity_header": "X-Demo-User",
+                }
+            ],
         },
         "sinks": sink,
         "enrichers": {
@@ -187,6 +198,11 @@ async def _serve(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     since = (now - timedelta(days=args.days)).replace(hour=0, minute=0, second=0, microsecond=0)
     pm, registry = build_plugin_manager()
+    from costpipe.demo_ollama import replay_local_traffic
+
+    journal = args.state_dir / "providers" / "ollama.local" / "journal"
+    local = await replay_local_traffic(base_url, journal, since, now, args.seed)
+    print(f"local models: {local} requests through the Ollama metering proxy", flush=True)
 
     def settings_for(monthly_budget: Decimal) -> Settings:
         document = demo_config(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -66,3 +67,8 @@ def test_demo_backfills_alerts_serves_the_dashboard_and_stops_cleanly(tmp_path: 
     assert "demo stopped" in rest
     assert "Traceback" not in output + rest
     assert (tmp_path / "demo" / "costs.sqlite").exists()
+    # Local models sit next to the hosted APIs (issue 20).
+    with sqlite3.connect(tmp_path / "demo" / "costs.sqlite") as db:
+        providers = {row[0] for row in db.execute("SELECT DISTINCT provider FROM costs")}
+    assert {"openai", "anthropic", "ollama"} <= providers
+    assert "requests through the Ollama metering proxy" in output
