@@ -82,7 +82,8 @@ async def test_openai_serves_hostile_models_users_projects_and_keys_that_reconci
         by_model[_model_of_line_item(row["line_item"])] += row["amount"]["value"]
     _has_all(set(by_model))
     truth = hostile.truth("openai", START, NOW, "model")
-    assert {k: v.cost_usd for k, v in truth.items()} == by_model
+    # Models of unit usage only (no Costs API line item) have no money.
+    assert {k: v.cost_usd for k, v in truth.items() if v.cost_usd} == by_model
     _has_all(set(hostile.truth("openai", START, NOW, "user")), "user-")
 
 

@@ -11,6 +11,7 @@ import aiohttp
 from costpipe.simulator import Simulator, SimulatorOptions
 from tests.simulator.client import all_pages, buckets, get, parse, rows
 from tests.simulator.conftest import NOW
+from tests.simulator.usage_units import served_counters
 
 HOUR = 3600
 START = NOW - timedelta(hours=30)
@@ -61,19 +62,15 @@ async def test_revise_changes_buckets_younger_than_the_horizon_only(
     truth_after = sim.truth("openai", START, NOW)["total"]
     assert truth_after.requests > truth_before.requests
     assert truth_after.cost_usd > truth_before.cost_usd
-    assert truth_after.requests == sum(
-        r["num_model_requests"] for t in after for r in after[t]
-    ) + sum(
-        r["num_model_requests"]
-        for r in rows(
-            await all_pages(
-                session,
-                sim.openai_base_url + "/organization/usage/embeddings",
-                [("start_time", int(START.timestamp())), ("bucket_width", "1h"), ("limit", 168)],
-                openai_headers,
-            )
-        )
+    # Every endpoint's model requests (embeddings, moderations, images, audio
+    # too: usage_units.FIELDS), completions included.
+    served = await served_counters(
+        session,
+        sim.openai_base_url,
+        [("start_time", int(START.timestamp())), ("bucket_width", "1h"), ("limit", 168)],
+        openai_headers,
     )
+    assert truth_after.requests == served["total"]["requests"]
 
 
 async def test_anthropic_cost_follows_revisions(

@@ -1,4 +1,5 @@
-"""Pages of OpenAI's ``/v1/organization/costs`` and ``/usage/{completions,embeddings}``.
+"""Pages of OpenAI's ``/v1/organization/costs`` and ``/usage/{completions,embeddings}``
+(the other usage endpoints: :mod:`costpipe.simulator.openai_units_api`).
 
 Pages are pure functions of (query, world, now); :class:`OpenAIVendor` tells the
 shared middleware how OpenAI authenticates and words its errors. Behaviour:
@@ -10,7 +11,10 @@ shared middleware how OpenAI authenticates and words its errors. Behaviour:
   the first bucket starts at the exact ``start_time`` and ends at the next edge;
 * usage is limited to ``[start_time, end_time)``; empty buckets are served with
   ``results: []``; dimensions not in ``group_by`` are null; cost results carry
-  the undocumented ``organization_id`` like real ones.
+  the undocumented ``organization_id`` like real ones;
+* completions rows hold the audio and image streams of
+  :mod:`costpipe.simulator.openai_units` too: their totals include audio and
+  image tokens, ``input_text_tokens`` and the other splits tell them apart.
 """
 
 from __future__ import annotations
@@ -165,7 +169,8 @@ def usage_page(
         )
     width = WIDTHS[width_name]
     limit = _limit(query, *USAGE_LIMITS[width_name])
-    dims = _group_by(query, USAGE_GROUPS[kind])
+    groups = USAGE_GROUPS[kind]
+    dims = _group_by(query, groups)
     keep = _stream_filter(query, kind)
     first = _first(query, start, width, start)
     page = plan(first, width, limit, now=now, stop=end, clip_lo=start, clip_hi=end)
@@ -177,18 +182,26 @@ def usage_page(
         else None
         for stream in world.streams
     ]
-    for bursts in _page_bursts(world, page, now):
+    for bucket, bursts in zip(page.buckets, _page_bursts(world, page, now), strict=True):
+        # Text parts, requests, then audio and image tokens (openai_units.AMOUNTS).
         sums: dict[tuple[object, ...], list[int]] = {}
         for burst in bursts:
             key = keys[burst.stream]
             if key is None:
                 continue
-            acc = sums.setdefault(key, [0, 0, 0, 0, 0])
+            acc = sums.setdefault(key, [0] * 11)
             acc[0] += burst.uncached
             acc[1] += burst.cached
             acc[2] += burst.write_5m + burst.write_1h
             acc[3] += burst.output
             acc[4] += burst.requests
+        if kind == "completions":  # the audio/image streams of openai_units
+            for stream, amounts in world.units.completions(bucket.lo, bucket.hi, now):
+                if keep(stream):
+                    key = tuple(getattr(stream, d) if d in dims else None for d in groups)
+                    acc = sums.setdefault(key, [0] * 11)
+                    for i, amount in enumerate(amounts):
+                        acc[i] += amount
         rows = [
             _usage_row(kind, key, acc)
             for key, acc in sorted(sums.items(), key=lambda kv: sort_key(kv[0]))
@@ -198,7 +211,7 @@ def usage_page(
 
 
 def _usage_row(kind: str, key: tuple[object, ...], acc: list[int]) -> Row:
-    uncached, cached, write, output, requests = acc
+    uncached, cached, write, output, requests, a_in, a_cached, a_out, i_in, i_cached, i_out = acc
     dims = dict(zip(USAGE_GROUPS[kind], key, strict=True))
     if kind == "embeddings":
         return {
@@ -207,23 +220,26 @@ def _usage_row(kind: str, key: tuple[object, ...], acc: list[int]) -> Row:
             "num_model_requests": requests,
             **dims,
         }
+    # The totals include audio and image tokens; the *_text_* fields do not.
+    all_uncached = uncached + a_in + i_in
+    all_cached = cached + a_cached + i_cached
     return {
         "object": "organization.usage.completions.result",
-        "input_tokens": uncached + cached + write,
-        "output_tokens": output,
+        "input_tokens": all_uncached + all_cached + write,
+        "output_tokens": output + a_out + i_out,
         "num_model_requests": requests,
-        "input_cached_tokens": cached,
+        "input_cached_tokens": all_cached,
         "input_cache_write_tokens": write,
-        "input_uncached_tokens": uncached,
+        "input_uncached_tokens": all_uncached,
         "input_text_tokens": uncached,
         "output_text_tokens": output,
         "input_cached_text_tokens": cached,
-        "input_audio_tokens": 0,
-        "input_cached_audio_tokens": 0,
-        "output_audio_tokens": 0,
-        "input_image_tokens": 0,
-        "input_cached_image_tokens": 0,
-        "output_image_tokens": 0,
+        "input_audio_tokens": a_in,
+        "input_cached_audio_tokens": a_cached,
+        "output_audio_tokens": a_out,
+        "input_image_tokens": i_in,
+        "input_cached_image_tokens": i_cached,
+        "output_image_tokens": i_out,
         **dims,
     }
 

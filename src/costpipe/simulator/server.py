@@ -6,6 +6,9 @@ Routes (``P`` is the port)::
       GET  /v1/organization/costs
       GET  /v1/organization/usage/completions
       GET  /v1/organization/usage/embeddings
+      GET  /v1/organization/usage/{moderations,images,audio_speeches,
+           audio_transcriptions,vector_stores,code_interpreter_sessions,
+           file_search_calls,web_search_calls}
     Anthropic   base_url http://127.0.0.1:P
       GET  /v1/organizations/usage_report/messages
       GET  /v1/organizations/cost_report
@@ -34,7 +37,14 @@ from datetime import UTC, datetime
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from costpipe.simulator import anthropic_api, litellm_api, ollama_api, openai_api, openrouter_api
+from costpipe.simulator import (
+    anthropic_api,
+    litellm_api,
+    ollama_api,
+    openai_api,
+    openai_units_api,
+    openrouter_api,
+)
 from costpipe.simulator.auth import authentication
 from costpipe.simulator.control_api import add_control_routes
 from costpipe.simulator.fault_middleware import FaultMiddleware
@@ -211,6 +221,9 @@ class Simulator:
 
     # -- serving ------------------------------------------------------------------
 
+    def _unit_page(self, endpoint: str) -> PageBuilder:
+        return lambda r, now: openai_units_api.unit_page(r.query, self.openai.units, endpoint, now)
+
     def app(self) -> web.Application:
         faults = FaultMiddleware(self.faults, self.now)
         app = web.Application(
@@ -238,6 +251,10 @@ class Simulator:
                 openai,
                 "/v1/organization/usage/embeddings",
                 lambda r, now: openai_api.usage_page(r.query, self.openai, "embeddings", now),
+            ),
+            *(
+                (openai, f"/v1/organization/usage/{name}", self._unit_page(name))
+                for name in openai_units_api.GROUPS
             ),
             (
                 anthropic,

@@ -8,6 +8,12 @@ window's start to the bucket; OpenAI Usage starts exactly at ``start_time``).
 * ``cost_usd``: dollars billed. OpenAI: the exact sum of the ``amount.value``
   number texts served by ``/v1/organization/costs``. Anthropic: the exact sum of
   the ``cost_report`` ``amount`` strings divided by 100.
+* Every record counter of the OpenAI usage endpoints beyond the token streams
+  (moderation tokens, images, speech characters, transcription seconds,
+  vector-store byte-days, sessions, file- and web-search calls, and the audio and
+  image tokens of completions), from :meth:`~costpipe.simulator.openai_units.OpenAIUnits.truth`,
+  named after the record field (``images``...) or, for the text categories, as
+  below.
 * Tokens by disjoint category, as costpipe's records count them. OpenAI:
   ``uncached_input`` = ``input_uncached_tokens`` (completions) plus embedding
   ``input_tokens``; ``cached_input`` = ``input_cached_tokens``; ``cache_write`` =
@@ -27,7 +33,7 @@ user, and shows a model only inside ``line_item`` text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
@@ -35,7 +41,7 @@ from typing import Literal
 from costpipe.simulator.activity import Burst
 from costpipe.simulator.organization import AnthropicStream, OpenAIStream
 from costpipe.simulator.wire import decimal_text
-from costpipe.simulator.world import World
+from costpipe.simulator.world import OpenAIWorld, World
 
 __all__ = ["BY", "By", "Totals", "compute_truth"]
 
@@ -53,27 +59,39 @@ class Totals:
     cache_write: int = 0
     output: int = 0
     requests: int = 0
+    uncached_audio_input_tokens: int = 0
+    cached_audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
+    uncached_image_input_tokens: int = 0
+    cached_image_input_tokens: int = 0
+    image_output_tokens: int = 0
+    images: int = 0
+    speech_characters: int = 0
+    transcription_seconds: int = 0
+    vector_store_byte_days: int = 0
+    code_interpreter_sessions: int = 0
+    file_search_calls: int = 0
+    web_search_calls: int = 0
 
     def __add__(self, other: Totals) -> Totals:
-        return Totals(
-            self.cost_usd + other.cost_usd,
-            self.uncached_input + other.uncached_input,
-            self.cached_input + other.cached_input,
-            self.cache_write + other.cache_write,
-            self.output + other.output,
-            self.requests + other.requests,
-        )
+        return Totals(*(getattr(self, f) + getattr(other, f) for f in _FIELDS))
 
     def as_json(self) -> dict[str, str]:
         """Every figure as an exact string."""
         return {
             "cost_usd": decimal_text(self.cost_usd),
-            "uncached_input": str(self.uncached_input),
-            "cached_input": str(self.cached_input),
-            "cache_write": str(self.cache_write),
-            "output": str(self.output),
-            "requests": str(self.requests),
+            **{name: str(getattr(self, name)) for name in _FIELDS[1:]},
         }
+
+
+_FIELDS = tuple(f.name for f in fields(Totals))
+#: Totals fields named after the record counter they equal (the rest: _SHORT).
+_SHORT = {
+    "uncached_input_tokens": "uncached_input",
+    "cached_input_tokens": "cached_input",
+    "cache_write_tokens": "cache_write",
+    "output_tokens": "output",
+}
 
 
 def _group(world: World[OpenAIStream] | World[AnthropicStream], burst: Burst, by: str) -> str:
@@ -119,4 +137,19 @@ def compute_truth(
         )
         for key, acc in sums.items()
     }
+    if isinstance(world, OpenAIWorld):
+        # The other usage endpoints and the audio/image completions.
+        def group(ts: int, model: str, project: str, user: str) -> str:
+            return {
+                "total": "total",
+                "day": datetime.fromtimestamp(ts, UTC).date().isoformat(),
+                "model": model,
+                "project": project,
+                "user": user,
+            }[by]
+
+        for key, counts in world.units.truth(start, end, now, group).items():
+            named = {_SHORT.get(name, name): n for name, n in counts.items()}
+            extra = Totals(Decimal(0), *(named.get(name, 0) for name in _FIELDS[1:]))
+            totals[key] = totals.get(key, Totals()) + extra
     return dict(sorted(totals.items()))

@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 
 from costpipe.simulator.activity import Activity, Burst, Profile
 from costpipe.simulator.billing import anthropic_charges, anthropic_cost, openai_cost
+from costpipe.simulator.openai_units import OpenAIUnits
 from costpipe.simulator.options import SimulatorOptions
 from costpipe.simulator.organization import AnthropicOrg, AnthropicStream, OpenAIOrg, OpenAIStream
 
@@ -62,6 +63,14 @@ class OpenAIWorld(World[OpenAIStream]):
         profiles = [Profile(_label(s), s.kind) for s in self.streams]
         horizon = int(options.revision_horizon.total_seconds())
         self.activity = Activity(options.seed, self.provider, profiles, horizon)
+        # The other usage endpoints and the audio/image completions (regular
+        # projects and users only, not the hostile names appended to the org).
+        self.units = OpenAIUnits(
+            options.seed,
+            self.org.project_ids[: options.projects],
+            self.org.user_ids[: options.users],
+            self.org.key_of_project,
+        )
 
     def cost_usd(self, burst: Burst) -> Decimal:
         return openai_cost(self.streams[burst.stream], burst)
