@@ -1,21 +1,18 @@
 """The :class:`AlertEngine` facade the daemon drives once per pass.
 
-Decisions and notifications are committed together (see
-:mod:`costpipe.alerts.state`), then delivered through the outbox
-(:mod:`costpipe.alerts.outbox`). Life cycle of one budget slot (rule, group,
-period, threshold):
+Decisions and notifications commit together (:mod:`costpipe.alerts.state`), then go out through
+the outbox (:mod:`costpipe.alerts.outbox`). Life cycle of a budget slot (rule, group, period, slot):
 
-* the spend reaches the threshold: the slot becomes active and notifies once
-  (when several thresholds are reached in one pass, only the highest notifies;
-  the others become active silently, so a jump to 120 % sends one message);
+* the spend reaches the threshold: the slot becomes active and notifies once (when several
+  thresholds are reached in one pass, only the highest notifies; the others become active
+  silently, so a jump to 120 % sends one message);
 * with ``repeat_interval``, the highest active slot re-notifies at that pace;
-* a data revision brings the spend back under active thresholds: they
-  deactivate, and with ``send_resolved`` one resolved notice names the lowest;
-  crossing again starts a new episode with a new notification id;
-* a new period forgets every slot of the old one (state is keyed by period),
-  with a reset notice when ``send_reset``.
+* a data revision brings the spend back under active thresholds: they deactivate, and with
+  ``send_resolved`` one resolved notice names the lowest; crossing again starts a new episode
+  with a new notification id;
+* a new period forgets the old period's slots, with a reset notice when ``send_reset``.
 
-Every firing logs a structlog WARNING ``Alert triggered``.
+Every firing logs a structlog WARNING ``Alert triggered``. Anomaly rules run after budgets.
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ from costpipe.alerts.periods import Period
 from costpipe.alerts.rules import BudgetStatus, assess, budget_amount
 from costpipe.alerts.spend import rule_spends
 from costpipe.alerts.state import AlertState, SlotState
+from costpipe.anomalies import Anomalies
 from costpipe.components import Notifier
 from costpipe.config.settings import BudgetConfig, Settings
 from costpipe.episodes import FailureLog, reminder_interval
@@ -77,6 +75,7 @@ class AlertEngine:
             self.state, log, max_attempts=settings.alerts.max_attempts, retry_delay=retry_delay
         )
         self._by_instance = {n.instance: n for n in notifiers.values()}
+        self.anomalies = Anomalies(settings, reader, self.state, self._enqueue, self._targets, log)
         self._unknown_targets: set[str] = set()
         self._warned_no_reader = False
         # A reader that is down fails every rule on every pass: log once per episode.
@@ -93,7 +92,7 @@ class AlertEngine:
         await self.deliver_pending()
 
     async def enqueue_due(self, now: datetime, last_success: Mapping[str, datetime | None]) -> None:
-        """Run every budget rule, the unpriced and stale checks and store their
+        """Run every budget and anomaly rule, the unpriced and stale checks and store their
         notifications in the outbox; the daemon delivers them in a task of its own."""
         now = utc(now)
         if self.reader is None:
@@ -102,6 +101,7 @@ class AlertEngine:
                 self._warned_no_reader = True
         else:
             await self._evaluate_budgets(now)
+            await self.anomalies.evaluate(now)
             if self._wants_unpriced():
                 try:
                     await self._evaluate_unpriced(now)

@@ -1,0 +1,127 @@
+"""Buckets to judge and the hourly history they are judged on. No IO.
+
+A rule reads one hourly series per pass (grouped by its ``group_by``) over the
+judged buckets and their baseline; every figure below is a sum of those hours,
+so daily and hourly rules, their baselines and the contributors' baselines all
+come from the same rows.
+
+Judged buckets, in ``pipeline.timezone``:
+
+* ``day``: yesterday (complete) and today so far. Today counts the hours up to
+  and including the current one, and each baseline day counts the same hours of
+  its own day, so a morning is compared with mornings, not with whole days.
+  (The current hour is partial today and complete in the baseline: a growing
+  day errs on the quiet side.)
+* ``hour``: the last complete hour and the current one; the baseline is the same
+  hour of day on each of the previous days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from costpipe.query.api import SeriesPoint
+
+__all__ = ["Bucket", "HourlyHistory", "judged_buckets", "query_range"]
+
+_HOURS = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One judged bucket: a local day (up to ``hours``) or one local hour."""
+
+    granularity: str
+    day: date
+    hour: int | None
+    """The hour of day of an hourly bucket; ``None`` for a day."""
+    hours: int
+    """A daily bucket counts the hours of day below this (24 for a whole day)."""
+    complete: bool
+
+    @property
+    def key(self) -> str:
+        """Stable name of the bucket: part of the alert's identity."""
+        if self.hour is None:
+            return f"day:{self.day.isoformat()}"
+        return f"hour:{self.day.isoformat()}T{self.hour:02d}"
+
+    @property
+    def label(self) -> str:
+        """How people read it: ``2026-12-01``, ``2026-12-01 until 14:00``, ``2026-12-01 14:00``."""
+        if self.hour is not None:
+            return f"{self.day.isoformat()} {self.hour:02d}:00"
+        if self.complete:
+            return self.day.isoformat()
+        return f"{self.day.isoformat()} until {self.hours:02d}:00"
+
+    def baseline(self, days: int) -> list[Bucket]:
+        """The same measure on each of the *days* previous days, newest first."""
+        return [
+            Bucket(self.granularity, self.day - timedelta(days=n), self.hour, self.hours, True)
+            for n in range(1, days + 1)
+        ]
+
+
+def judged_buckets(now: datetime, granularity: str, timezone: str) -> list[Bucket]:
+    """The latest complete bucket and the current one (see module docs)."""
+    local = now.astimezone(ZoneInfo(timezone))
+    today = local.date()
+    if granularity == "day":
+        return [
+            Bucket("day", today - timedelta(days=1), None, _HOURS, True),
+            Bucket("day", today, None, local.hour + 1, False),
+        ]
+    previous = local - timedelta(hours=1)
+    return [
+        Bucket("hour", previous.date(), previous.hour, 1, True),
+        Bucket("hour", today, local.hour, 1, False),
+    ]
+
+
+def query_range(now: datetime, timezone: str, baseline_days: int) -> tuple[datetime, datetime]:
+    """``[start, end)`` of the hourly series a rule needs: from local midnight of
+    the oldest baseline day of yesterday's bucket up to *now*."""
+    local = now.astimezone(ZoneInfo(timezone))
+    first = local.date() - timedelta(days=baseline_days + 1)
+    return datetime.combine(first, datetime.min.time(), ZoneInfo(timezone)), now
+
+
+class HourlyHistory:
+    """Spend per group, local day and hour of day, from an hourly series."""
+
+    def __init__(self, points: Iterable[SeriesPoint]) -> None:
+        self._hours: dict[str, dict[date, list[Decimal]]] = {}
+        self._totals: dict[date, list[Decimal]] = {}
+        for point in points:
+            # The series' starts are local already; a DST fall-back repeats an
+            # hour of day, whose spend is summed.
+            day, hour = point.start.date(), point.start.hour
+            groups = self._hours.setdefault(point.group, {})
+            groups.setdefault(day, [Decimal(0)] * _HOURS)[hour] += point.cost_usd
+            self._totals.setdefault(day, [Decimal(0)] * _HOURS)[hour] += point.cost_usd
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted(self._hours)
+
+    def value(self, group: str | None, bucket: Bucket) -> Decimal:
+        """Spend of *group* (the rule's total for ``None``) in *bucket*."""
+        days = self._totals if group is None else self._hours.get(group, {})
+        hours = days.get(bucket.day)
+        if hours is None:
+            return Decimal(0)
+        if bucket.hour is not None:
+            return hours[bucket.hour]
+        return sum(hours[: bucket.hours], Decimal(0))
+
+    def weekday_totals(self, buckets: Iterable[Bucket]) -> dict[int, list[Decimal]]:
+        """The rule's total in each of *buckets*, by the bucket's weekday."""
+        by_weekday: dict[int, list[Decimal]] = {}
+        for bucket in buckets:
+            by_weekday.setdefault(bucket.day.weekday(), []).append(self.value(None, bucket))
+        return by_weekday
