@@ -127,7 +127,7 @@ def _alert_rows(settings: Settings, state: AlertState) -> list[dict[str, Any]]:
         entry = latest.get(key)
         if entry is None or entry["id"] != n.id:
             entry = {
-                "state": "resolved" if n.kind is NotificationKind.RESOLVED else "firing",
+                "state": "resolved" if n.kind.value.endswith("resolved") else "firing",
                 "kind": labels["kind"],
                 "rule": n.rule,
                 "group": n.group,

@@ -54,6 +54,11 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def is_resolution(notification: Notification) -> bool:
+    """A budget's ``resolved`` or another family's (``anomaly_resolved``)."""
+    return notification.kind.value.endswith("resolved")
+
+
 def dedup_key(notification: Notification) -> str:
     """The incident key shared by an alert and its resolution (see module docs)."""
     n = notification
@@ -95,7 +100,7 @@ def event(
     body: dict[str, Any] = {
         "routing_key": routing_key,
         # A resolve needs only the key; its payload (ignored by PagerDuty) keeps the id visible.
-        "event_action": "resolve" if n.kind is NotificationKind.RESOLVED else "trigger",
+        "event_action": "resolve" if is_resolution(n) else "trigger",
         "dedup_key": key,
         "payload": payload,
         "client": "costpipe",

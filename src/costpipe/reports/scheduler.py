@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS report_schedule (
 
 
 def anomalies_between(state: AlertState, start: datetime, end: datetime) -> list[Notification]:
-    """Anomaly notifications stored in ``[start, end)``, once each, oldest first."""
+    """Anomaly notifications (not their resolutions) stored in ``[start, end)``,
+    once each, oldest first."""
     found: dict[str, Notification] = {}
     rows = state.db.execute(
         "SELECT payload FROM outbox WHERE created_at >= ? AND created_at < ? ORDER BY seq",
@@ -53,7 +54,8 @@ def anomalies_between(state: AlertState, start: datetime, end: datetime) -> list
     )
     for (payload,) in rows:
         notification = notification_from_json(payload)
-        if "anomaly" in (notification.kind.value, notification.labels.get("kind")):
+        kinds = (notification.kind.value, notification.labels.get("kind"))
+        if "anomaly" in kinds and not notification.kind.value.endswith("resolved"):
             found.setdefault(notification.id, notification)
     return list(found.values())
 
