@@ -105,11 +105,20 @@ def stores(tmp_path_factory: pytest.TempPathFactory, influxd: InfluxdServer) -> 
     with SimulatorThread(SimulatorOptions(seed=11, now=NOW)) as sim:
         write_config(config, sim, influxd.url, database)
         code = cli.main(
-            ["--config", str(config), "--log-level", "error", "backfill"]
-            + ["--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
+            [
+                "--config",
+                str(config),
+                "--log-level",
+                "error",
+                "backfill",
+                "--since",
+                SINCE.isoformat(),
+                "--until",
+                UNTIL.isoformat(),
+            ]
         )
     assert code == 0, "the backfill that fills the stores failed"
-    yield Stores(config, base / "costs.sqlite", influxd.url, database)
+    return Stores(config, base / "costs.sqlite", influxd.url, database)
 
 
 STORES = ("sqlite", "influxdb")

@@ -40,6 +40,14 @@ PRICED_COUNTERS: dict[str, str] = {
     "cache_write_1h_tokens": "cache_write_1h",
     "output_tokens": "output",
 }
+#: SkuMeter of each priced counter: what the provider's price list calls the meter.
+_METERS = {
+    "uncached_input_tokens": "Input Tokens",
+    "cached_input_tokens": "Cached Input Tokens",
+    "cache_write_tokens": "Cache Write Tokens",
+    "cache_write_1h_tokens": "Cache Write 1h Tokens",
+    "output_tokens": "Output Tokens",
+}
 _MILLION = Decimal(1_000_000)
 _NANO = Decimal("1e-9")
 _DISPLAY = {
@@ -70,6 +78,19 @@ def host_provider(record: CostRecord) -> str | None:
         if record.model.startswith(prefixes):
             return cloud
     return None
+
+
+def _ascii(text: str) -> str:
+    """Our own description text in ASCII (the validator checks that); provider
+    identifiers elsewhere keep their original characters, as StringHandling says."""
+    return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def _sub_account_type(record: CostRecord) -> str | None:
+    """What a project is called by its provider (Anthropic: a workspace)."""
+    if not record.project_id:
+        return None
+    return "Workspace" if record.provider == "anthropic" else "Project"
 
 
 def _month(moment: datetime) -> tuple[datetime, datetime]:
@@ -162,7 +183,7 @@ class FocusRows:
             "PublisherName": seller,
             "SubAccountId": record.project_id or None,
             "SubAccountName": record.project_id or None,
-            "SubAccountType": "Project" if record.project_id else None,
+            "SubAccountType": _sub_account_type(record),
             "ResourceId": record.api_key_id or None,
             "ResourceName": record.api_key_id or None,
             "ResourceType": "API Key" if record.api_key_id else None,
@@ -176,6 +197,7 @@ class FocusRows:
             "x_UserId": record.user_id or None,
         }
         row["BillingPeriodStart"], row["BillingPeriodEnd"] = _month(record.start)
+        row["PricingCurrency"] = "USD"
         for field in TOKEN_FIELDS:
             mine = part is None or field == part[0]
             unpriced_counter = field not in PRICED_COUNTERS and first
@@ -183,16 +205,21 @@ class FocusRows:
         if credit:
             row.update(ConsumedQuantity=None, ConsumedUnit=None, PricingQuantity=None)
             row.update(PricingUnit=None, ListUnitPrice=None, PricingCategory=None, ListCost=money)
-            row.update(SkuId=record.model or None, SkuPriceId=None)
-            row["ChargeDescription"] = f"Credit: {record.line_item or record.model or seller}"
+            row.update(SkuId=record.model or None, SkuPriceId=None, SkuMeter=None)
+            row["SkuPriceDetails"] = None
+            row["ChargeDescription"] = _ascii(
+                f"Credit: {record.line_item or record.model or seller}"
+            )
         elif part is not None:
             field, count, unit = part
             quantity = Decimal(count) / _MILLION
             row.update(ConsumedQuantity=Decimal(count), ConsumedUnit="Tokens")
-            row.update(PricingQuantity=quantity, PricingUnit="1M Tokens", ListUnitPrice=unit)
+            row.update(PricingQuantity=quantity, PricingUnit="1000000 Tokens", ListUnitPrice=unit)
             row.update(ListCost=quantity * unit, PricingCategory="Standard")
             row.update(SkuId=record.model, SkuPriceId=f"{record.provider}:{record.model}:{field}")
-            row["ChargeDescription"] = f"{record.model} {field.replace('_', ' ')}"
+            row["SkuMeter"] = _METERS.get(field, field)
+            row["SkuPriceDetails"] = tags_json([("x_TokenCategory", field)])
+            row["ChargeDescription"] = _ascii(f"{record.model} {field.replace('_', ' ')}")
         else:
             # No list price known: one line item at its own money (ListCost = BilledCost).
             row.update(PricingQuantity=Decimal(1), PricingUnit="Line Item", ListUnitPrice=money)
@@ -200,8 +227,13 @@ class FocusRows:
             row.update(ConsumedQuantity=Decimal(tokens) if tokens else Decimal(1))
             row["ConsumedUnit"] = "Tokens" if tokens else "Line Item"
             sku = record.model or record.line_item or record.provider
-            row.update(SkuId=sku, SkuPriceId=f"{record.provider}:{sku}")
-            row["ChargeDescription"] = record.line_item or f"{record.model or seller} usage"
+            row.update(SkuId=sku, SkuPriceId=f"{record.provider}:{sku}", SkuMeter="Usage")
+            row["SkuPriceDetails"] = None
+            row["ChargeDescription"] = _ascii(record.line_item or f"{record.model or seller} usage")
+        # Prices are in the billing currency: the pricing-currency figures are the same.
+        row["PricingCurrencyEffectiveCost"] = money
+        row["PricingCurrencyListUnitPrice"] = row["ListUnitPrice"]
+        row["PricingCurrencyContractedUnitPrice"] = None
         return tuple(row[c.name] for c in self.columns)
 
     @staticmethod

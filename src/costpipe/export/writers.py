@@ -49,10 +49,15 @@ def _instant(value: datetime) -> str:
 
 
 def _decimal(value: Decimal) -> str:
+    """The exact digits, always with a decimal point (``51504.0``), so a reader
+    that infers column types sees a decimal column, never an integer one."""
     text = format(value, "f")
     if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
+        text = text.rstrip("0")
+    else:
+        text += "."
+    text = text + "0" if text.endswith(".") else text
+    return "0.0" if text == "-0.0" else text
 
 
 def _text(cell: Cell, kind: Kind) -> str:
