@@ -279,11 +279,13 @@ async def test_empty_buckets_yield_no_records(start_openai: Start) -> None:
 async def test_batch_and_service_tier_rows_keep_distinct_keys_and_prices(
     start_openai: Start,
 ) -> None:
+    # gpt-5-mini: the price data lists batch and flex at half, priority at 1.8x.
+    model = "gpt-5-mini-2025-08-07"
     rows = [
-        completion_row(batch=False, service_tier="default"),
-        completion_row(batch=True, service_tier="default"),
-        completion_row(batch=False, service_tier="flex"),
-        completion_row(batch=False, service_tier="priority"),
+        completion_row(model, batch=False, service_tier="default"),
+        completion_row(model, batch=True, service_tier="default"),
+        completion_row(model, batch=False, service_tier="flex"),
+        completion_row(model, batch=False, service_tier="priority"),
     ]
     fake = FakeOpenAI(buckets={COSTS: [], EMBEDDINGS: [], COMPLETIONS: [bucket(T0, HOUR, rows)]})
     provider = await start_openai(fake)
@@ -298,6 +300,9 @@ async def test_batch_and_service_tier_rows_keep_distinct_keys_and_prices(
     assert len({r.key for r in records}) == 4
     assert by_item["completions"].cost_usd / 2 == by_item["completions, batch"].cost_usd
     assert by_item["completions"].cost_usd / 2 == by_item["completions, flex"].cost_usd
+    assert by_item["completions"].cost_usd * Decimal("1.8") == (
+        by_item["completions, priority"].cost_usd
+    )
 
 
 async def test_unpriced_model_keeps_tokens_costs_zero_and_is_logged_once(

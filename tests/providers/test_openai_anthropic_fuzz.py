@@ -164,6 +164,7 @@ def test_openai_completions_match_the_reference(rows: list[dict[str, Any]], hour
         openai.ENDPOINTS["completions"], scope("openai"), openai_page([(start, HOUR, rows)], False)
     )
     expected: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, Decimal(0)])
+    unpriced: set[tuple[Any, ...]] = set()
     for row in rows:
         tiers = [t for t in ("batch" if row["batch"] else "", row["service_tier"]) if t]
         tiers = [t for t in tiers if t != "default"]
@@ -182,7 +183,9 @@ def test_openai_completions_match_the_reference(rows: list[dict[str, Any]], hour
         )
         tier = "batch" if row["batch"] else (row["service_tier"] or "")
         tier = "" if tier == "default" else tier
-        cost = TABLE.cost("openai", model, start.date(), usage, tier) or Decimal(0)
+        cost = TABLE.cost("openai", model, start.date(), usage, tier)
+        if cost is None:
+            unpriced.add(key)
         for index, value in enumerate(
             (
                 uncached,
@@ -190,10 +193,12 @@ def test_openai_completions_match_the_reference(rows: list[dict[str, Any]], hour
                 row["input_cache_write_tokens"],
                 row["output_tokens"],
                 row["num_model_requests"],
-                cost,
+                cost or Decimal(0),
             )
         ):
             expected[key][index] += value
+    for key in unpriced:  # an unpriced part makes the whole record unpriced, at 0
+        expected[key][5] = Decimal(0)
     got = {
         key: [
             r.uncached_input_tokens,
@@ -251,7 +256,9 @@ def test_anthropic_usage_matches_the_reference(rows: list[dict[str, Any]], hour:
     page = anthropic.decode(
         anthropic.USAGE, scope("anthropic"), anthropic_page([(start, HOUR, rows)])
     )
-    expected: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, Decimal(0)])
+    expected: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0, Decimal(0)])
+    unpriced: set[tuple[Any, ...]] = set()
+    day = start.date()
     for row in rows:
         creation = row["cache_creation"] or {}
         write_5m = creation.get("ephemeral_5m_input_tokens") or 0
@@ -266,25 +273,33 @@ def test_anthropic_usage_matches_the_reference(rows: list[dict[str, Any]], hour:
         usage = TokenUsage(
             row["uncached_input_tokens"], cached, write_5m, write_1h, row["output_tokens"]
         )
-        # No long-context rate in the table: unpriced, never the standard rate.
-        cost = (
-            Decimal(0)
-            if long_context
-            else TABLE.cost("anthropic", model, start.date(), usage, tier) or Decimal(0)
-        )
-        values = (row["uncached_input_tokens"], cached, write_5m + write_1h, row["output_tokens"])
-        for index, value in enumerate((*values, 0, cost)):
+        # A long-context row asks for its own tier: its rate, or unpriced.
+        priced_tier = (tier or "standard") + "@200k-1M" if long_context else tier
+        cost = TABLE.cost("anthropic", model, day, usage, priced_tier)
+        if cost is None:
+            unpriced.add((*owner, line_item))
+        values = (row["uncached_input_tokens"], cached, write_5m, write_1h, row["output_tokens"])
+        for index, value in enumerate((*values, 0, cost or Decimal(0))):
             expected[(*owner, line_item)][index] += value
         searches = (row["server_tool_use"] or {}).get("web_search_requests") or 0
         if searches:
-            expected[(*owner, "web_search")][4] += searches
+            # Searches cost the same in either window: priced at the service tier.
+            rate = TABLE.rate("anthropic", model, day, tier)
+            search_cost = None if rate is None else rate.cost_counts({"web_search_calls": searches})
+            if search_cost is None:
+                unpriced.add((*owner, "web_search"))
+            expected[(*owner, "web_search")][5] += searches
+            expected[(*owner, "web_search")][6] += search_cost or Decimal(0)
+    for key in unpriced:  # an unpriced part makes the whole record unpriced, at 0
+        expected[key][6] = Decimal(0)
     got = {
         key: [
             r.uncached_input_tokens,
             r.cached_input_tokens,
             r.cache_write_tokens,
+            r.cache_write_1h_tokens,
             r.output_tokens,
-            r.requests,
+            r.web_search_calls + r.requests,
             r.cost_usd,
         ]
         for key, r in by_key(page.records).items()

@@ -39,6 +39,7 @@ __all__ = [
     "fetch_planned",
     "floor_time",
     "merge_duplicates",
+    "priced_by",
 ]
 
 WIDTHS: dict[str, timedelta] = {
@@ -177,6 +178,19 @@ def add_records(first: CostRecord, second: CostRecord) -> CostRecord:
 
 def _source_rank(source: Any) -> int:
     return {"billed": 0, "estimated": 1, "unpriced": 2}.get(str(source), 0)
+
+
+_UNPRICED = (Decimal(0), CostSource.UNPRICED, PriceSource(""))
+
+
+def priced_by(
+    rate: UsageRate | None, cost: Decimal | None
+) -> tuple[Decimal, CostSource, PriceSource]:
+    """``(cost, estimated, the rate's source)`` for a row *rate* priced at
+    *cost*; ``(0, unpriced, "")`` when it has no rate or a count had no price."""
+    if rate is None or cost is None:
+        return _UNPRICED
+    return cost, CostSource.ESTIMATED, PriceSource(rate.source)
 
 
 class UsagePricer:

@@ -58,7 +58,7 @@ from costpipe.providers.openai.schema import (
     VectorStoresRow,
     WebSearchesRow,
 )
-from costpipe.providers.planning import DecodedPage
+from costpipe.providers.planning import DecodedPage, priced_by
 from costpipe.records import CostRecord, CostSource
 
 __all__ = ["COSTS", "DAILY_ENDPOINTS", "ENDPOINTS", "decode", "model_from_line_item"]
@@ -175,7 +175,7 @@ def completions_record(row: CompletionsRow, at: At) -> CostRecord:
     rate = at.rate(model, tier)
     modal = audio_in or image_in or audio_cached or image_cached or audio_out or image_out
     cost = None if rate is None or modal else rate.cost(uncached, cached, cache_write, 0, output)
-    cost, source = (_ZERO, CostSource.UNPRICED) if cost is None else (cost, CostSource.ESTIMATED)
+    cost, source, price_source = priced_by(rate, cost)
     record = CostRecord(
         start=at.start,
         width=at.width,
@@ -183,6 +183,7 @@ def completions_record(row: CompletionsRow, at: At) -> CostRecord:
         account=at.account,
         cost_source=source,
         cost_usd=cost,
+        price_source=price_source,
         model=model,
         user_id=row.user_id or "",
         project_id=row.project_id or "",
@@ -210,7 +211,7 @@ def embeddings_record(row: EmbeddingsRow, at: At) -> CostRecord:
     model = row.model or ""
     rate = at.rate(model)
     cost = None if rate is None else rate.cost(row.input_tokens)
-    cost, source = (_ZERO, CostSource.UNPRICED) if cost is None else (cost, CostSource.ESTIMATED)
+    cost, source, price_source = priced_by(rate, cost)
     return CostRecord(
         start=at.start,
         width=at.width,
@@ -218,6 +219,7 @@ def embeddings_record(row: EmbeddingsRow, at: At) -> CostRecord:
         account=at.account,
         cost_source=source,
         cost_usd=cost,
+        price_source=price_source,
         model=model,
         user_id=row.user_id or "",
         project_id=row.project_id or "",

@@ -48,7 +48,8 @@ from costpipe.providers.openai.schema import (
     VectorStoresRow,
     WebSearchesRow,
 )
-from costpipe.records import CostRecord, CostSource
+from costpipe.providers.planning import priced_by
+from costpipe.records import CostRecord, CostSource, PriceSource
 
 __all__ = [
     "file_search_record",
@@ -84,7 +85,9 @@ def priced(record: CostRecord, rate: UsageRate | None) -> CostRecord:
     cost = rate.cost_of(record)
     if cost is None:
         return record.replace(cost_source=CostSource.UNPRICED, cost_usd=_ZERO)
-    return record.replace(cost_source=CostSource.ESTIMATED, cost_usd=cost)
+    return record.replace(
+        cost_source=CostSource.ESTIMATED, cost_usd=cost, price_source=PriceSource(rate.source)
+    )
 
 
 def _unit_record(
@@ -118,7 +121,7 @@ def moderation_record(row: ModerationsRow, at: At) -> CostRecord:
     model = row.model or ""
     rate = at.rate(model)
     cost = None if rate is None else rate.cost(row.input_tokens)
-    cost, source = (_ZERO, CostSource.UNPRICED) if cost is None else (cost, CostSource.ESTIMATED)
+    cost, source, price_source = priced_by(rate, cost)
     return CostRecord(
         start=at.start,
         width=at.width,
@@ -126,6 +129,7 @@ def moderation_record(row: ModerationsRow, at: At) -> CostRecord:
         account=at.account,
         cost_source=source,
         cost_usd=cost,
+        price_source=price_source,
         model=model,
         user_id=row.user_id or "",
         project_id=row.project_id or "",
