@@ -111,6 +111,19 @@ def test_silences_are_durable_private_and_expire(tmp_path: Path) -> None:
     assert None is store.expire(silence.id, NOV + timedelta(minutes=7))
 
 
+def test_a_reader_sees_every_change_another_process_commits(tmp_path: Path) -> None:
+    """The daemon's store caches the silences, yet sees the CLI's add and unsilence at once."""
+    daemon, cli = SilenceStore(tmp_path), SilenceStore(tmp_path)
+    later = NOV + timedelta(minutes=1)
+    assert [] == daemon.active(later)
+    first = cli.add([parse_matcher("rule=a")], NOV, NOV + timedelta(hours=1), "")
+    assert [first.id] == [s.id for s in daemon.active(later)]
+    second = cli.add([parse_matcher("rule=b")], NOV, NOV + timedelta(hours=1), "")
+    assert sorted([first.id, second.id]) == [s.id for s in daemon.active(later)]
+    cli.expire(first.id, later)
+    assert [second.id] == [s.id for s in daemon.active(later)]
+
+
 def test_silence_round_trips_a_quoted_value(tmp_path: Path) -> None:
     """A value that contains quotes comes back exactly as it was set."""
     store = SilenceStore(tmp_path)

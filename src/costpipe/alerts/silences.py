@@ -103,6 +103,19 @@ class SilenceStore:
 
     def __init__(self, alerts_dir: Path) -> None:
         self.path = alerts_dir / "silences.sqlite"
+        self._cache: tuple[tuple[tuple[int, int], ...], list[Silence]] | None = None
+
+    def _signature(self) -> tuple[tuple[int, int], ...]:
+        """Changes whenever a writer commits: the database or its WAL changed."""
+        found = []
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                found.append((0, 0))
+            else:
+                found.append((info.st_mtime_ns, info.st_size))
+        return tuple(found)
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -159,14 +172,19 @@ class SilenceStore:
         return next((s for s in self.all() if s.id == silence_id), None)
 
     def all(self) -> list[Silence]:
+        """Every silence, ended ones included. The daemon asks before each delivery:
+        the file is read again only when a writer changed it."""
         if not self.path.exists():
             return []
+        signature = self._signature()
+        if self._cache is not None and self._cache[0] == signature:
+            return list(self._cache[1])
         with self._db() as db:
             rows = db.execute(
                 "SELECT id, matchers, starts_at, ends_at, comment, created_at FROM silences"
                 " ORDER BY created_at, id"
             ).fetchall()
-        return [
+        silences = [
             Silence(
                 str(r[0]),
                 tuple(Matcher(n, Operator(o), v) for n, o, v in json.loads(r[1])),
@@ -177,6 +195,8 @@ class SilenceStore:
             )
             for r in rows
         ]
+        self._cache = (signature, silences)
+        return list(silences)
 
     def active(self, now: datetime) -> list[Silence]:
         return [s for s in self.all() if s.active(now)]
