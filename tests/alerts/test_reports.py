@@ -254,6 +254,10 @@ def test_reports_and_maintenance_are_validated_with_their_paths(
         make_settings(document.replace('notify = ["hooks"]', 'notify = ["hoks"]'))
     with pytest.raises(ConfigError, match=r"maintenance\[0\]"):
         make_settings(document.replace('duration = "1h"', ""))
+    with pytest.raises(ConfigError, match=r"reports\[0\]\.dimensions: .*'User Id' is neither"):
+        make_settings(
+            document.replace('notify = ["hooks"]', 'notify = ["hooks"]\ndimensions = ["User Id"]')
+        )
 
 
 async def test_the_daemon_wiring_gates_the_outbox_and_adds_the_reports(

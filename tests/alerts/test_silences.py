@@ -260,6 +260,7 @@ def test_weekly_window_opens_on_its_local_weekdays() -> None:
         {"start": "2026-12-01T00:00:00Z"},  # no end
         {"every": "day", "duration": "1h", "at": "25:00"},
         {"every": "day", "duration": "1h", "matchers": ["not a matcher"]},
+        {"every": "day", "duration": "1h", "matchers": ["model=~("]},
         {"every": "day", "duration": "1h", "timezone": "Mars/Olympus"},
     ],
 )

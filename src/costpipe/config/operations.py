@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from costpipe.config.durations import Duration
 from costpipe.config.validation import did_you_mean, validate_table
 from costpipe.errors import ConfigError
+from costpipe.query.api import QUERYABLE_DIMENSIONS, TAG_NAME
 
 __all__ = ["MaintenanceConfig", "ReportConfig", "Weekday", "check_zone", "parse_operations"]
 
@@ -26,7 +27,7 @@ Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "satur
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 # Same grammar as costpipe.alerts.matchers (config may not import alerts): the
 # regular expression itself is compiled there, at startup.
-_MATCHER = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*(=~|!~|!=|=)")
+_MATCHER = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.DOTALL)
 
 
 def check_zone(value: str | None) -> str | None:
@@ -91,8 +92,14 @@ class MaintenanceConfig(_Strict):
     @classmethod
     def _matchers(cls, value: list[str]) -> list[str]:
         for text in value:
-            if not _MATCHER.match(text):
+            found = _MATCHER.match(text)
+            if found is None:
                 raise ValueError(f"{text!r} is not a matcher (name=value, !=, =~ or !~)")
+            if found.group(1) in ("=~", "!~"):
+                try:
+                    re.compile(found.group(2).strip("\"'"))
+                except re.error as exc:
+                    raise ValueError(f"{text!r}: bad regular expression ({exc})") from None
         return value
 
     @model_validator(mode="after")
@@ -143,6 +150,15 @@ class ReportConfig(_Strict):
         description="Dimensions (or enricher tags) whose top values and movers are shown.",
     )
     top: int = Field(default=5, ge=1, le=50, description="Rows per table.")
+
+    @field_validator("dimensions")
+    @classmethod
+    def _dimension_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in QUERYABLE_DIMENSIONS and not TAG_NAME.match(name):
+                raise ValueError(f"{name!r} is neither a dimension nor an enricher tag name")
+        return value
+
     budgets: bool = Field(default=True, description="Include every budget's status and forecast.")
     notify: list[str] = Field(min_length=1, description="Notifier instance names.")
 
