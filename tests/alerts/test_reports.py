@@ -275,3 +275,47 @@ async def test_the_daemon_wiring_gates_the_outbox_and_adds_the_reports(
         assert ["nightly"] == [w.name for w in evaluator.engine.outbox.gate.windows]
     finally:
         evaluator.close()
+
+
+async def test_digest_figures_equal_the_sqlite_query_layers(tmp_path: Path) -> None:
+    """Over the real SQLite store, the digest's total and rows are its reader's answers."""
+    from costpipe.components import ComponentContext
+    from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
+    from costpipe.testing import CapturingNotifier
+
+    store = SQLiteSink(
+        SQLiteConfig(path=tmp_path / "costs.sqlite"),
+        ComponentContext(instance="sqlite.main", state_dir=tmp_path),
+    )
+    await store.start()
+    memory = MemorySink.create()
+    fill(memory)
+    capture = CapturingNotifier.create("capture.ops")
+    config = settings()
+    config.reports = [report(notify=["ops"])]
+    alerts = engine(config, memory, notifier_map(capture), tmp_path / "state")
+    reader = store.reader()
+    week = CostQuery(
+        datetime(2026, 11, 22, 11, tzinfo=UTC), datetime(2026, 11, 29, 11, tzinfo=UTC), Basis.BILLED
+    )
+    try:
+        await store.write(list(memory.records.values()))
+        scheduler = ReportScheduler(
+            config,
+            reader,
+            notifier_map(capture),
+            alerts.state,
+            alerts.outbox,
+            structlog.get_logger(),
+        )
+        await scheduler.enqueue_due(datetime(2026, 11, 20, tzinfo=UTC))
+        await scheduler.enqueue_due(datetime(2026, 11, 29, 19, 0, tzinfo=UTC))
+        await alerts.deliver_pending()
+        (digest,) = capture.sent
+        assert await reader.total(week) == digest.spend_usd
+        models = {b.group: format_usd(b.cost_usd) for b in await reader.breakdown(week, "model")}
+        table = next(t for t in digest.tables if t.title == "Top model")
+        assert models == {row[0]: row[1] for row in table.rows}
+    finally:
+        alerts.close()
+        await store.close()
