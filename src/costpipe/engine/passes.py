@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import pluggy
 import structlog
 
+from costpipe.allocation.runner import AllocationRun, RowStore, days_of, reallocate
 from costpipe.components import Provider
 from costpipe.config.settings import Settings
 from costpipe.engine.deadletters import dead_letter_files, refusal_lines
@@ -100,6 +101,8 @@ class PassRunner:
         )
         self._alerts_factory = alerts
         self.alerts: AlertEvaluator | None = None
+        self.last_allocation: AllocationRun | None = None
+        """What the last :meth:`allocate` did (None before one succeeded)."""
 
     # -- what /healthz and /metrics read ---------------------------------------------
 
@@ -181,6 +184,7 @@ class PassRunner:
         )
         results = await self.pipeline.run(windows)
         self.recorder.record_results(results, now)
+        await self.allocate(windows.values())
         await self.evaluate_alerts()
         return results
 
@@ -191,7 +195,30 @@ class PassRunner:
         started = self.clock()
         results = await self.pipeline.run(windows, backfill=True)
         self.recorder.record_results(results, started)
+        await self.allocate(windows.values())
         return results
+
+    async def allocate(self, windows: Iterable[Window]) -> AllocationRun | None:
+        """Allocate the bills of every UTC day *windows* touch (``costpipe.allocation``),
+        from the first store that gives its rows back, to every sink; logs and
+        returns None when it cannot (no such store, a store down): the next pass
+        allocates those days again."""
+        store: RowStore | None = None
+        for sink in self.runtime.sinks:
+            reader: object = sink.reader()
+            if isinstance(reader, RowStore):
+                store = reader
+                break
+        if store is None:
+            return None
+        try:
+            run = await reallocate(store, list(self.runtime.spools), days_of(windows))
+        except Exception as exc:  # allocation must never stop ingestion
+            log.error("allocation_failed", error=repr(exc))
+            return None
+        log.info("allocated", days=len(run.days), written=run.written, zeroed=run.zeroed)
+        self.last_allocation = run
+        return run
 
     async def evaluate_alerts(self) -> None:
         if self.alerts is None:

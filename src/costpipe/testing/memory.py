@@ -166,6 +166,10 @@ class MemoryReader:
                 usage[record.model] += record.input_tokens + record.output_tokens
         return dict(usage)
 
+    async def stored_rows(self, query: CostQuery) -> list[CostRecord]:
+        """The stored records of the query's basis, range and filters, by key."""
+        return sorted(self._select(query), key=lambda r: r.key)
+
     async def tag_names(self) -> list[str]:
         return [t for t in self._known_tags() if t not in QUERYABLE_DIMENSIONS]
 

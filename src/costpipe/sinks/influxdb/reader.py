@@ -40,6 +40,7 @@ from costpipe.sinks.influxdb.encoder import (
     stored_tag_value,
     timestamp_ns,
 )
+from costpipe.sinks.influxdb.rows import stored_rows
 from costpipe.sinks.influxdb.stream import stream_records
 
 __all__ = ["InfluxDBReader", "InfluxHTTP", "quote_ident", "quote_string"]
@@ -333,6 +334,7 @@ class InfluxDBReader:
         return texts, [key.strip('"') for key in keys]
 
     stream_records = stream_records  # what `costpipe export` reads (module docstring)
+    stored_rows = stored_rows  # what allocation reads (costpipe.allocation.runner)
 
     async def tag_names(self) -> list[str]:
         http = self._http()

@@ -33,6 +33,7 @@ from costpipe.query.api import (
     check_dimension,
 )
 from costpipe.query.grouped import answer_batch, empty_answer, plan_batches
+from costpipe.sinks.sqlite.rows import stored_rows
 from costpipe.sinks.sqlite.stream import stream_records
 
 __all__ = ["SQLiteReader", "micros", "period_bounds"]
@@ -248,6 +249,7 @@ class SQLiteReader:
         return [answers[i] for i in range(len(requests))]
 
     stream_records = stream_records  # what `costpipe export` reads (module docstring)
+    stored_rows = stored_rows  # what allocation reads (costpipe.allocation.runner)
 
     async def tag_names(self) -> list[str]:
         rows = await self._fetch("SELECT name FROM tag_names ORDER BY name", [])
