@@ -61,7 +61,9 @@ GROUP_LABELS: dict[str, str] = {
     "line_item": "Line item",
 }
 #: Dimensions offered as filters (their values come from the selected range).
-FILTER_DIMENSIONS: tuple[str, ...] = ("provider", "model", "project_id")
+#: ``line_item`` lists the usage categories (``completions``, ``images, 1024x1024,
+#: image.generation``, ``vector_stores``, ``web_search_calls, medium``...).
+FILTER_DIMENSIONS: tuple[str, ...] = ("provider", "model", "project_id", "line_item")
 
 
 def group_choices(tag_names: Sequence[str]) -> dict[str, str]:

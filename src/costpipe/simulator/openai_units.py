@@ -167,8 +167,9 @@ class OpenAIUnits:
 
         ``group(ts, model, project, user)`` names an event's group. Vector
         stores count ``usage_bytes`` byte-days for each UTC day inside
-        ``[start, min(end, now))`` (complete days, the daily buckets costpipe
-        asks for), under the day's start and the project."""
+        ``[start, end)`` that has begun before *now* (what daily buckets serve:
+        the day in progress reports what is held so far), under the day's start
+        and the project."""
         sums: dict[str, dict[str, int]] = {}
         for endpoint, counters in _COUNTERS.items():
             for event in self.events(endpoint, start, end, now):
@@ -179,7 +180,7 @@ class OpenAIUnits:
                     if counter:
                         acc[counter] = acc.get(counter, 0) + amount
         day = -(-start // DAY) * DAY
-        while day + DAY <= min(end, now):
+        while day + DAY <= end and day < now:
             for number, project in enumerate(self.project_ids):
                 key = group(day, "", project, "")
                 acc = sums.setdefault(key, {})

@@ -31,7 +31,7 @@ from costpipe.query.api import (
     SeriesPoint,
     check_dimension,
 )
-from costpipe.records import CostRecord, CostSource
+from costpipe.records import UNIT_FIELDS, CostRecord, CostSource
 
 __all__ = [
     "CapturingNotifier",
@@ -158,13 +158,18 @@ class MemoryReader:
 
     async def unpriced_usage(self, query: CostQuery) -> dict[str, int]:
         usage: dict[str, int] = defaultdict(int)
+        listed: set[str] = set()
         for record in self._source():
             if (
                 record.cost_source is CostSource.UNPRICED
                 and query.start <= record.start < query.end
             ):
-                usage[record.model] += record.input_tokens + record.output_tokens
-        return dict(usage)
+                usage[record.model] += record.input_tokens + record.all_output_tokens
+                # A model whose unpriced usage is units only is listed too.
+                units = any(getattr(record, name) for name in UNIT_FIELDS)
+                if units or usage[record.model]:
+                    listed.add(record.model)
+        return {model: tokens for model, tokens in usage.items() if model in listed}
 
     async def stored_rows(self, query: CostQuery) -> list[CostRecord]:
         """The stored records of the query's basis, range and filters, by key."""

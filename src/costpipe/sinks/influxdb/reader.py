@@ -32,7 +32,7 @@ from costpipe.query.api import (
 )
 from costpipe.query.best import Account, Slice, best_slices, day_span
 from costpipe.query.grouped import Batch, answer_batch, empty_answer, plan_batches
-from costpipe.records import DIMENSIONS
+from costpipe.records import DIMENSIONS, TOKEN_FIELDS, UNIT_FIELDS
 from costpipe.redaction import redact_url
 from costpipe.sinks.influxdb.encoder import (
     MEASUREMENT,
@@ -46,11 +46,10 @@ from costpipe.sinks.influxdb.stream import stream_records
 __all__ = ["InfluxDBReader", "InfluxHTTP", "quote_ident", "quote_string"]
 
 _BUILTIN_TAGS = frozenset(DIMENSIONS)
-_TOKENS_SUM = (
-    'sum("uncached_input_tokens") + sum("cached_input_tokens") '
-    '+ sum("cache_write_tokens") + sum("output_tokens")'
-)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TOKEN_NAMES = tuple(name for name in TOKEN_FIELDS if name.endswith("_tokens"))
+_TOKEN_COUNT = len(_TOKEN_NAMES)
+_COUNTER_SUMS = ", ".join(f'sum("{name}")' for name in (*_TOKEN_NAMES, *UNIT_FIELDS))
 
 
 def quote_string(value: str) -> str:
@@ -295,11 +294,20 @@ class InfluxDBReader:
         where = await self._where(query, basis=False)
         if where is None:
             return {}
+        # One column per counter: a field older points lack sums to null on its
+        # own instead of making a whole sum expression null.
         series = await self._select(
-            _TOKENS_SUM, f'{where} AND "unpriced" = true', ' GROUP BY "model"'
+            _COUNTER_SUMS, f'{where} AND "unpriced" = true', ' GROUP BY "model"'
         )
-        usage = {_tag(s, "model"): int(s["values"][0][1] or 0) for s in series}
-        return {model: tokens for model, tokens in sorted(usage.items()) if tokens}
+        usage: dict[str, tuple[int, int]] = {}
+        for item in series:
+            values = [int(v or 0) for v in item["values"][0][1:]]
+            usage[_tag(item, "model")] = (sum(values[:_TOKEN_COUNT]), sum(values[_TOKEN_COUNT:]))
+        # A model whose unpriced usage is units only (images, calls...) is listed
+        # too, with its tokens: its cost is unknown, not 0.
+        return {
+            model: tokens for model, (tokens, units) in sorted(usage.items()) if tokens or units
+        }
 
     async def spend(self, requests: Sequence[SpendRequest]) -> list[dict[str, Decimal]]:
         """:class:`~costpipe.query.api.GroupedReader`: one statement per range and

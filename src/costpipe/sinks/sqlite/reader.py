@@ -33,6 +33,7 @@ from costpipe.query.api import (
     check_dimension,
 )
 from costpipe.query.grouped import answer_batch, empty_answer, plan_batches
+from costpipe.records import TOKEN_FIELDS, UNIT_FIELDS
 from costpipe.sinks.sqlite.rows import stored_rows
 from costpipe.sinks.sqlite.stream import stream_records
 
@@ -107,6 +108,12 @@ def _basis_clause(query: CostQuery) -> tuple[str, list[Any]]:
 
 def _dollars(nanos: Any) -> Decimal:
     return Decimal(int(nanos or 0)).scaleb(-9)
+
+
+# Every token category (text, cache, audio, image) and every usage unit, summed
+# per row for the unpriced-usage report.
+_TOKENS = " + ".join(f"c.{name}" for name in TOKEN_FIELDS if name.endswith("_tokens"))
+_UNITS = " + ".join(f"c.{name}" for name in UNIT_FIELDS)
 
 
 class SQLiteReader:
@@ -211,12 +218,13 @@ class SQLiteReader:
             return {}
         clause, params = where
         rows = await self._fetch(
-            "SELECT c.model, sum(c.uncached_input_tokens + c.cached_input_tokens "
-            "+ c.cache_write_tokens + c.output_tokens) AS tokens FROM costs c "
+            f"SELECT c.model, sum({_TOKENS}), sum({_UNITS}) FROM costs c "
             f"WHERE {clause} AND c.cost_source = 'unpriced' GROUP BY c.model ORDER BY c.model",
             params,
         )
-        return {str(model): int(tokens) for model, tokens in rows if tokens}
+        # A model whose unpriced usage is units only (images, calls...) is listed
+        # too, with its tokens: its cost is unknown, not 0.
+        return {str(model): int(tokens) for model, tokens, units in rows if tokens or units}
 
     async def spend(self, requests: Sequence[SpendRequest]) -> list[dict[str, Decimal]]:
         """:class:`~costpipe.query.api.GroupedReader`: one ``GROUP BY`` per range
