@@ -2,7 +2,7 @@
 
 One event loop runs the billing-API simulator (with a fake Ollama, whose past
 days of local-model traffic go through the real metering proxy first:
-:mod:`costpipe.demo_ollama`), the daemon (a backfill of a few days, then a pass
+:mod:`costpipe.providers.ollama.history`), the daemon (a backfill of a few days, then a pass
 every minute) writing into an embedded SQLite store (or
 InfluxDB with ``--influx URL``), budgets tight enough to fire, and the
 dashboard. Ctrl-C stops everything and exits 0. No root, no database server.
@@ -198,11 +198,13 @@ async def _serve(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     since = (now - timedelta(days=args.days)).replace(hour=0, minute=0, second=0, microsecond=0)
     pm, registry = build_plugin_manager()
-    from costpipe.demo_ollama import replay_local_traffic
-
-    journal = args.state_dir / "providers" / "ollama.local" / "journal"
-    local = await replay_local_traffic(base_url, journal, since, now, args.seed)
-    print(f"local models: {local} requests through the Ollama metering proxy", flush=True)
+    # Local models: past traffic through the Ollama provider's own proxy, reached
+    # through the registry like every built-in (the demo imports no plugin).
+    replay = getattr(registry.get("providers", "ollama"), "replay_history", None)
+    if replay is not None:
+        journal = args.state_dir / "providers" / "ollama.local" / "journal"
+        local = await replay(base_url, journal, since, now, args.seed)
+        print(f"local models: {local} requests through the Ollama metering proxy", flush=True)
 
     def settings_for(monthly_budget: Decimal) -> Settings:
         document = demo_config(

@@ -16,10 +16,8 @@ is answered as Ollama 0.5.2 and later do (commit e28f2d49): chat adds a final
 chunk with empty ``choices`` and the usage; completions put a zero ``usage`` in
 every chunk and add the same final chunk. 0.4 ignores the option.
 
-Responses are deterministic: a model "generates" ``eval_count`` words chosen by
-a hash of the prompt, so a test knows the exact token counts in advance
-(:func:`expected_counts`). ``chunk_delay`` spaces the streamed chunks, so the
-benchmark can compare a stream's rhythm through the proxy with the direct one.
+Answers are deterministic (:func:`expected_counts` gives a prompt's token
+counts); ``chunk_delay`` spaces streamed chunks for the benchmark's rhythm test.
 """
 
 from __future__ import annotations
@@ -60,8 +58,7 @@ def _dumps(value: object) -> bytes:
 
 
 def expected_counts(text: str) -> tuple[int, int]:
-    """``(prompt tokens, output tokens)`` the fake reports for a prompt *text*
-    (for chat: the messages' contents joined with newlines)."""
+    """``(prompt, output)`` tokens the fake reports for *text* (chat: contents joined by \\n)."""
     digest = hashlib.blake2b(text.encode(), digest_size=4).digest()
     return 5 + len(text.split()), 3 + digest[0] % 13
 
@@ -79,17 +76,15 @@ def _embed_inputs(body: dict[str, Any]) -> list[str]:
 
 @dataclass(slots=True)
 class FakeOllama:
-    """The fake server's state: its models, the spacing of streamed chunks and
-    what it has answered (``requests`` counts every route, ``generated`` the
-    requests a model answered)."""
+    """The fake's state: models, chunk spacing, and what it answered (``requests``: every
+    route; ``generated``: requests a model answered)."""
 
     models: tuple[str, ...] = DEFAULT_MODELS
     chunk_delay: float = 0.0
     fixed_time: datetime | None = None
     """Stamp answers with this instant instead of the clock (byte-comparable answers)."""
     gate: asyncio.Event | None = None
-    """If set, a native stream waits for it after its first chunk (tests prove with it
-    that a proxy passes the first chunk on before the stream ends)."""
+    """If set, a native stream waits for it after its first chunk (proves a proxy does not buffer)."""
     requests: int = 0
     generated: int = 0
     _runner: web.AppRunner | None = field(default=None, repr=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import ClassVar
 
 import aiohttp
@@ -128,6 +129,17 @@ class OllamaProvider(Provider[OllamaConfig]):
                 lines=self.journal.lines_skipped - self._skipped_reported,
             )
             self._skipped_reported = self.journal.lines_skipped
+
+    @staticmethod
+    async def replay_history(
+        upstream: str, journal_dir: Path, since: datetime, now: datetime, seed: int = 1
+    ) -> int:
+        """Send a few requests per hour of ``[since, now)`` through a proxy stamped
+        with those instants, into *journal_dir*; return how many (``costpipe demo``,
+        :mod:`costpipe.providers.ollama.history`)."""
+        from costpipe.providers.ollama.history import replay_local_traffic
+
+        return await replay_local_traffic(upstream, journal_dir, since, now, seed)
 
     def checkpointed(self, moment: datetime) -> None:
         """The hours that end by *moment* are stored in every sink: drop their journal files."""

@@ -1,11 +1,13 @@
-"""Local-model traffic for ``costpipe demo``: past days of Ollama requests sent
-through the real metering proxy to the simulator's fake Ollama.
+"""Past local-model traffic, for ``costpipe demo``: days of Ollama requests sent
+through the real metering proxy to an Ollama server (the simulator's fake).
 
 The demo's daemon does not serve the proxy (its passes run in the demo's own
 process, not ``costpipe run``), so the history is written the way production
 writes it: a :class:`MeteringProxy` with its journal in the demo instance's
 state directory, stamped with the past instants it replays. The demo's
-backfill then reads it like any other provider's usage.
+backfill then reads it like any other provider's usage. The demo reaches it as
+:meth:`OllamaProvider.replay_history` through the plugin registry, never by
+importing this package.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from pathlib import Path
 
 import aiohttp
 
-from costpipe.providers.ollama import Journal, MeteringProxy, OllamaConfig
+from costpipe.providers.ollama.config import OllamaConfig
+from costpipe.providers.ollama.journal import Journal
+from costpipe.providers.ollama.proxy import MeteringProxy
 
 __all__ = ["DEMO_USER_HEADER", "LOCAL_USERS", "replay_local_traffic"]
 
