@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
-from costpipe.components import ComponentContext
-from costpipe.providers.ollama import OllamaConfig, OllamaProvider
 from costpipe.providers.ollama.identity import key_id
 from costpipe.simulator.ollama_api import FakeOllama
 from tests.ollama.conftest import ALICE_TOKEN, BOB_TOKEN, TRAFFIC, Clock, Setup, StartProvider
@@ -196,10 +195,29 @@ async def test_not_serving_opens_no_port(fake: FakeOllama, start_provider: Start
     assert provider.proxy is None
 
 
-async def _session():  # type: ignore[no-untyped-def]
-    import aiohttp
-
+async def _session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession()
 
 
-_ = (ComponentContext, OllamaConfig, OllamaProvider)
+@pytest.mark.asyncio
+async def test_reload_binds_the_same_port_before_the_old_proxy_stops(
+    fake: FakeOllama, start_provider: StartProvider, free_port: int
+) -> None:
+    """A SIGHUP reload starts the new configuration first: both proxies bind the
+    port (SO_REUSEPORT), and once the old one stops the new one serves alone."""
+    listen = f"127.0.0.1:{free_port}"
+    old = await start_provider(fake.base_url, Clock(TRAFFIC), listen=listen)
+    new = await start_provider(fake.base_url, Clock(TRAFFIC), listen=listen)
+    await old.close()
+    session = await _session()
+    try:
+        async with session.post(
+            f"http://{listen}/api/generate",
+            json={"model": "llama3.2", "prompt": "x", "stream": False},
+            headers={"Authorization": f"Bearer {ALICE_TOKEN}"},
+        ) as response:
+            assert response.status == 200
+    finally:
+        await session.close()
+    assert new.proxy is not None
+    assert new.proxy.requests_metered == 1

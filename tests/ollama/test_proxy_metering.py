@@ -10,7 +10,7 @@ import pytest
 
 from costpipe.records import CostSource
 from costpipe.simulator.ollama_api import expected_counts
-from tests.ollama.conftest import BOB_TOKEN, Setup
+from tests.ollama.conftest import ALICE_TOKEN, BOB_TOKEN, Setup
 
 CHAT = [
     {"role": "system", "content": "be brief"},
@@ -162,8 +162,6 @@ async def test_concurrent_clients_are_each_metered_once_to_their_caller(setup: S
 
 
 def _alice() -> str:
-    from tests.ollama.conftest import ALICE_TOKEN
-
     return ALICE_TOKEN
 
 
