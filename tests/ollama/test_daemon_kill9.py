@@ -133,6 +133,8 @@ async def test_kill9_loses_at_most_the_open_batch_and_double_counts_nothing(
         stop.set()
         await traffic
         assert await stop_process(daemon) == 0  # SIGTERM: the open batch is written
+        assert daemon.stderr is not None
+        log = await daemon.stderr.read()
         lines = _journal_lines(tmp_path / "state")
     finally:
         await fake.stop()
@@ -141,6 +143,8 @@ async def test_kill9_loses_at_most_the_open_batch_and_double_counts_nothing(
     assert len(events) + len(more) == len([ln for ln in lines if ln.endswith(b"}")])
     assert lines[: len(after_kill)] == after_kill  # appended to, never rewritten
     assert TOKEN.encode() not in b"".join(lines)
+    assert b"proxy_listening" in log
+    assert TOKEN.encode() not in log
 
     # Read back as a later pass does, twice: each journal event is one request, once.
     later = datetime.now(UTC) + timedelta(hours=2)
