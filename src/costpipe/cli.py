@@ -23,7 +23,7 @@ from typing import TextIO
 import pluggy
 import structlog
 
-from costpipe import __version__, cli_alerts, cli_deadletter, cli_export, demo
+from costpipe import __version__, cli_alerts, cli_deadletter, cli_export, cli_reprice, demo
 from costpipe.config.settings import Settings, config_path, load_config
 from costpipe.dashboard import cli as dashboard_cli
 from costpipe.engine.progress import ProgressPrinter
@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = command("export", "write stored costs as FOCUS, CSV, JSON lines or Parquet")
     cli_export.add_arguments(export, _parse_moment)
+
+    reprice = command("reprice", "re-estimate stored usage with the current prices")
+    cli_reprice.add_arguments(reprice, _parse_moment)
 
     alerts = command("alerts", "list, silence and test alerts")
     cli_alerts.add_arguments(alerts)
@@ -334,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return dashboard_cli.run_from_args(args, loaded.settings)
         if args.command == "alerts":
             return cli_alerts.run(args, loaded.settings, out)
+        if args.command == "reprice":
+            return cli_reprice.run(args, loaded.settings, out)
         if args.command == "export":
             return cli_export.run_export(args, loaded.settings)
         if args.command == "deadletter":

@@ -126,10 +126,8 @@ def basis_of(source: CostSource) -> str:
     return _BASES.get(source, "estimated")
 
 
-#: Where an estimated record's price came from, e.g. ``genai-prices 0.2.3`` or
-#: ``override:config``, so a figure can be audited. Deliberately not a ``str``
-#: field type: it is a note on the money, not a dimension, so it is neither a
-#: tag nor part of :attr:`CostRecord.key` (a reprice replaces the row).
+#: An estimate's price data (``genai-prices 0.2.3``, ``override:<name>``), for audit; not
+#: a ``str`` field type, so neither a dimension nor part of the key (a reprice replaces).
 PriceSource = NewType("PriceSource", str)
 
 
@@ -163,7 +161,6 @@ TOKEN_FIELDS: tuple[str, ...] = (
     "image_output_tokens",
     *UNIT_FIELDS,
 )
-
 
 
 def utc(value: datetime) -> datetime:
@@ -260,9 +257,7 @@ class CostRecord(msgspec.Struct, frozen=True, gc=False):
     file_search_calls: int = 0
     web_search_calls: int = 0
     tags: tuple[tuple[str, str], ...] = ()
-    price_source: PriceSource = PriceSource("")
-    """The price data an estimated cost was computed with (:data:`PriceSource`);
-    ``""`` for billed and unpriced rows and rows stored before it was recorded."""
+    price_source: PriceSource = PriceSource("")  # "" unless estimated (:data:`PriceSource`)
 
     def __post_init__(self) -> None:
         # Runs once per usage row (millions in a backfill): the common case (a
