@@ -233,10 +233,14 @@ async def reprice_store(
     return result
 
 
-async def after_reprice(settings: Settings, results: Sequence[RepriceResult]) -> None:
-    """Where work derived from the estimates runs again for the days a reprice
-    touched (``RepriceResult.touched``); allocation (issue 18) hooks in here."""
-    del settings, results
+async def after_reprice(
+    settings: Settings, store: RowStore, sink: Sink[Any], result: RepriceResult
+) -> None:
+    """Called once per store after its reprice, while it is open: where work
+    derived from the estimates runs again for exactly the (provider, account,
+    UTC day) whose estimates changed (``result.touched``). Allocation (issue 18)
+    hooks in here; a reprice that changed nothing touches nothing."""
+    del settings, store, sink, result
 
 
 def _progress_line(out: TextIO, store: str) -> Callable[[int, int, RepriceResult], None]:
@@ -275,7 +279,6 @@ async def _reprice(args: argparse.Namespace, settings: Settings, out: TextIO) ->
     window = Window(args.since, until)
     providers = tuple(dict.fromkeys(args.provider or REPRICED))
     table = PriceTable.bundled().with_overrides(settings.prices)
-    results: list[RepriceResult] = []
     failed = False
     readable = 0
     for spec in settings.sinks:
@@ -290,6 +293,7 @@ async def _reprice(args: argparse.Namespace, settings: Settings, out: TextIO) ->
             readable += 1
             draw = _progress_line(out, spec.instance) if out.isatty() else None
             result = await reprice_store(reader, sink, table, window, providers, progress=draw)
+            await after_reprice(settings, reader, sink, result)
         except CostpipeError as exc:
             failed = True
             out.write(("\n" if out.isatty() else "") + f"{spec.instance}: failed: {exc}\n")
@@ -299,11 +303,9 @@ async def _reprice(args: argparse.Namespace, settings: Settings, out: TextIO) ->
         if out.isatty():
             out.write("\n")
         result.store = spec.instance
-        results.append(result)
         out.write("\n".join(_summary(result, window, table)) + "\n")
     if not readable and not failed:
         raise ConfigError("sinks", "no configured sink can be read; reprice needs one")
-    await after_reprice(settings, results)
     return 1 if failed else 0
 
 
