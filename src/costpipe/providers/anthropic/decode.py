@@ -158,9 +158,9 @@ def usage_record(row: UsageRow, at: At) -> CostRecord | tuple[CostRecord, ...]:
     if not searches:
         return tokens
     # A row of its own (line item web_search): its money is not the tokens'.
-    # A search costs the same whatever the context window (the rows of both
-    # windows share the web_search record), so it is priced at the service tier.
-    search_rate = at.rate(model, tier) if window == LONG_CONTEXT else rate
+    # A search costs the same in every tier and context window (the rows of all
+    # of them share the one web_search record): priced at the standard rate.
+    search_rate = at.rate(model)
     search_cost = (
         None if search_rate is None else search_rate.cost_counts({"web_search_calls": searches})
     )
