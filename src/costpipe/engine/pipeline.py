@@ -1,11 +1,13 @@
 """One pass: fetch -> enrich -> write, for every provider instance at once.
 
 No scheduling and no CLI here. Each provider instance runs in its own task;
-inside a task, pages stream through as batches: the next page is fetched
-while the previous batch is being written, and never more than that, so a
-backfill of millions of rows holds two batches at a time. A window is cut
-into pieces (``pipeline.chunk``); a piece's checkpoint is saved only after
-every sink accepted all of its batches and no page of it was set aside.
+inside a task, pages stream through as batches: the next pages are fetched
+and decoded while up to ``writes_in_flight`` earlier batches are being
+written (across piece boundaries too), and never more than that, so a
+backfill of millions of rows holds ``writes_in_flight + 1`` batches at a
+time. A window is cut into pieces (``pipeline.chunk``); a piece's checkpoint
+is saved only after every sink accepted all of its batches and every batch
+before them, and no page of it was set aside (:mod:`costpipe.engine.inflight`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Protocol
 import structlog
 
 from costpipe.components import Enricher, Provider
+from costpipe.engine.inflight import OrderedWrites
 from costpipe.engine.state import Checkpoints
 from costpipe.errors import AuthError, CostpipeError, TransientError
 from costpipe.records import CostRecord, Window
@@ -85,6 +88,8 @@ class Pipeline:
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     """Set to end every provider's pass gracefully: see :meth:`_transfer`."""
     progress: ProgressCallback | None = None
+    writes_in_flight: int = 2
+    """Batches of one provider being written while its next pages are decoded."""
 
     async def run(
         self,
@@ -122,38 +127,34 @@ class Pipeline:
                 start = resumed
         pieces = Window(start, window.end).split(self.chunk)
         result.pieces_total = len(pieces)
+        writes = OrderedWrites(self.writes_in_flight)
         clean = True
         try:
-            for piece in pieces:
-                if self.stop_requested.is_set():
-                    result.outcome = Outcome.STOPPED
-                    break
-                set_aside_before = provider.pages_set_aside
-                finished = await self._transfer(provider, piece, result)
-                if not finished:
-                    result.outcome = Outcome.STOPPED
-                    break
-                if provider.pages_set_aside > set_aside_before:
-                    # The malformed page's data is missing: keep the checkpoint here so
-                    # that the next pass fetches this piece again.
-                    clean = False
-                    result.outcome = Outcome.PARTIAL
-                    result.error = (
-                        f"{provider.pages_set_aside - set_aside_before} page(s) set aside"
-                    )
-                if clean:
-                    if backfill:
-                        self.checkpoints.backfill_advance(
-                            provider.instance, window.start, window.end, piece.end
+            try:
+                for piece in pieces:
+                    if self.stop_requested.is_set():
+                        result.outcome = Outcome.STOPPED
+                        break
+                    set_aside_before = provider.pages_set_aside
+                    finished = await self._transfer(provider, piece, result, writes)
+                    if not finished:
+                        result.outcome = Outcome.STOPPED
+                        break
+                    if provider.pages_set_aside > set_aside_before:
+                        # The malformed page's data is missing: keep the checkpoint here so
+                        # that the next pass fetches this piece again.
+                        clean = False
+                        result.outcome = Outcome.PARTIAL
+                        result.error = (
+                            f"{provider.pages_set_aside - set_aside_before} page(s) set aside"
                         )
-                    else:
-                        self.checkpoints.advance(provider.instance, piece.end)
-                    provider.checkpointed(piece.end)
-                result.pieces_done += 1
-                if self.progress is not None:
-                    self.progress(
-                        provider.instance, result.pieces_done, result.pieces_total, result.records
+                    # Runs once this piece's batches, and all before them, were accepted.
+                    writes.then(
+                        self._piece_written(provider, window, piece, result, clean, backfill)
                     )
+            finally:
+                # Every batch in flight is finished, also when stopping or failing.
+                await writes.drain()
             if backfill and clean and result.outcome is Outcome.OK:
                 self.checkpoints.backfill_done(provider.instance, window.start, window.end)
         except AuthError as exc:
@@ -165,16 +166,44 @@ class Pipeline:
             result.outcome, result.error = Outcome.FAILED, f"unexpected error: {exc!r}"
         return result
 
-    async def _transfer(self, provider: Provider[Any], piece: Window, result: PassResult) -> bool:
+    def _piece_written(
+        self,
+        provider: Provider[Any],
+        window: Window,
+        piece: Window,
+        result: PassResult,
+        clean: bool,
+        backfill: bool,
+    ) -> Callable[[], None]:
+        def advance() -> None:
+            if clean:
+                if backfill:
+                    self.checkpoints.backfill_advance(
+                        provider.instance, window.start, window.end, piece.end
+                    )
+                else:
+                    self.checkpoints.advance(provider.instance, piece.end)
+                    provider.checkpointed(piece.end)
+            result.pieces_done += 1
+            if self.progress is not None:
+                self.progress(
+                    provider.instance, result.pieces_done, result.pieces_total, result.records
+                )
+
+        return advance
+
+    async def _transfer(
+        self, provider: Provider[Any], piece: Window, result: PassResult, writes: OrderedWrites
+    ) -> bool:
         """Stream one piece; return False if a stop interrupted it.
 
         The stop event is checked on every page, empty ones included, and also
         while a page is awaited: a provider that pages forever without records
         (or sits in a long retry back-off) must not keep a SIGTERM waiting. The
         batch being written when a stop or an error arrives is always finished
-        first; the page being fetched is abandoned (fetching is re-runnable).
+        first (by the caller's :meth:`OrderedWrites.drain`); the page being
+        fetched is abandoned (fetching is re-runnable).
         """
-        writing: asyncio.Task[None] | None = None
         stream = aiter(provider.fetch(piece))
         stopping = asyncio.ensure_future(self.stop_requested.wait())
         page: asyncio.Future[Sequence[CostRecord]] | None = None
@@ -190,9 +219,7 @@ class Pipeline:
                     return True
                 if batch:
                     enriched = await self._enrich(batch)
-                    if writing is not None:
-                        await writing
-                    writing = asyncio.create_task(self._write(enriched))
+                    await writes.submit(self._write(enriched))
                     result.records += len(enriched)
                     result.batches += 1
                 if self.stop_requested.is_set():
@@ -205,8 +232,6 @@ class Pipeline:
                     await page
             with contextlib.suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]
-            if writing is not None:
-                await writing
 
     async def _enrich(self, batch: Sequence[CostRecord]) -> Sequence[CostRecord]:
         for enricher in self.enrichers:
