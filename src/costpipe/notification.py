@@ -32,6 +32,8 @@ class NotificationKind(StrEnum):
     """A group's spend in an hour or a day left its expected band (``[[anomalies]]``)."""
     ANOMALY_RESOLVED = "anomaly_resolved"
     """An anomalous bucket's spend is back inside its band."""
+    DRIFT = "drift"
+    """A closed day's usage estimate misses the provider's bill beyond ``[alerts] drift_tolerance``."""
 
 
 @dataclass(frozen=True, slots=True)

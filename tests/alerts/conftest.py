@@ -235,6 +235,8 @@ def budget(**overrides: Any) -> BudgetConfig:
         "amount_usd": 100,
         "thresholds": [50, 80, 100],
         "notify": ["ops"],
+        # These tests store billed rows; a new budget's default basis is best.
+        "cost_basis": "billed",
     }
     data.update(overrides)
     return BudgetConfig.model_validate(data)

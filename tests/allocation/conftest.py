@@ -57,7 +57,10 @@ class Simulated:
             return await work(reader)
 
 
-def settings_for(sim: Simulator, sink: dict[str, Any], state: Path, **extra: Any) -> Settings:
+def settings_for(
+    sim: Simulator, sink: dict[str, Any], state: Path, only: str | None = None, **extra: Any
+) -> Settings:
+    """Both providers of *sim* (or the *only* one) into *sink*, with *extra* tables."""
     _, registry = build_plugin_manager(entry_points=False)
     document = {
         "pipeline": {"state_dir": str(state), "chunk": "10d"},
@@ -81,6 +84,8 @@ def settings_for(sim: Simulator, sink: dict[str, Any], state: Path, **extra: Any
         "sinks": sink,
         **extra,
     }
+    if only is not None:
+        document["providers"] = {only: document["providers"][only]}
     return parse_config(document, registry, env={})
 
 

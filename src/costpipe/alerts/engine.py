@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from costpipe.alerts import messages
+from costpipe.alerts import drift, messages
 from costpipe.alerts.outbox import Outbox
 from costpipe.alerts.periods import Period
 from costpipe.alerts.rules import BudgetStatus, assess, budget_amount
@@ -92,8 +92,7 @@ class AlertEngine:
         await self.deliver_pending()
 
     async def enqueue_due(self, now: datetime, last_success: Mapping[str, datetime | None]) -> None:
-        """Run every budget and anomaly rule, the unpriced and stale checks and store their
-        notifications in the outbox; the daemon delivers them in a task of its own."""
+        """Run budgets, anomalies, drift, unpriced and stale checks into the outbox (sent apart)."""
         now = utc(now)
         if self.reader is None:
             if not self._warned_no_reader and (self.settings.budgets or self._wants_unpriced()):
@@ -102,6 +101,7 @@ class AlertEngine:
         else:
             await self._evaluate_budgets(now)
             await self.anomalies.evaluate(now)
+            await drift.evaluate(self, now)
             if self._wants_unpriced():
                 try:
                     await self._evaluate_unpriced(now)

@@ -105,8 +105,10 @@ class BudgetConfig(_Strict):
     thresholds: list[int] = Field(
         default_factory=lambda: [80, 100], description="Percentages of the budget that notify."
     )
-    cost_basis: Literal["billed", "estimated"] = Field(
-        default="billed", description="Provider-billed money or usage-based estimates."
+    cost_basis: Literal["billed", "estimated", "allocated", "best"] = Field(
+        default="best",
+        description="`best` (allocated where the day's bill is in, else estimated; the default "
+        "since issue 18, was `billed`), `billed`, `estimated` or `allocated`.",
     )
     forecast: bool = Field(
         default=False, description="Also alert when the period-end projection crosses 100 %."
@@ -215,6 +217,16 @@ class AlertSettings(_Strict):
         default_factory=list, description="Notifiers for stale sources."
     )
     max_attempts: int = Field(default=5, ge=1, description="Delivery attempts per pass.")
+    drift_tolerance: Decimal | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        description="Percent: alert once per provider and closed UTC day whose usage estimate "
+        "misses the bill by more (e.g. 5); also `costpipe reconcile`'s default. Off when unset.",
+    )
+    drift_notify: list[str] = Field(
+        default_factory=list, description="Notifiers told about drift alerts."
+    )
 
 
 class HealthSettings(_Strict):
