@@ -8,6 +8,7 @@ vendors' routes)::
     GET  /_sim/faults, POST /_sim/faults (JSON object of FaultOptions fields)
     GET  /_sim/stats            -> requests per endpoint and status
     GET  /_sim/info             -> base URLs, keys, seed, now
+    GET, POST, DELETE /_sim/spikes (usage spikes: :mod:`costpipe.simulator.spikes`)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from costpipe.simulator.faults import FaultState
+from costpipe.simulator.spikes import Spikes, add_spike_routes
 from costpipe.simulator.truth import BY, Totals
 
 __all__ = ["Controlled", "add_control_routes"]
@@ -29,6 +31,7 @@ class Controlled(Protocol):
     """What the control API reads and changes (the :class:`Simulator`)."""
 
     faults: FaultState
+    spikes: Spikes
 
     @property
     def revision(self) -> int: ...
@@ -100,6 +103,7 @@ def add_control_routes(app: web.Application, sim: Controlled) -> None:
     app.router.add_post("/_sim/faults", post_faults)
     app.router.add_get("/_sim/stats", stats)
     app.router.add_get("/_sim/info", info)
+    add_spike_routes(app, sim.spikes)
 
 
 def _instant(query: MultiMapping[str], name: str) -> int:

@@ -74,6 +74,8 @@ class Simulator:
         self.options.validate()
         self.openai = OpenAIWorld(self.options)
         self.anthropic = AnthropicWorld(self.options)
+        self.spikes = self.openai.spikes
+        self.anthropic.spikes = self.spikes  # one set of spikes for both vendors
         hostile = self.options.hostile_names
         self.openrouter = openrouter_api.OpenRouterWorld(self.options.seed, hostile)
         self.litellm = litellm_api.LiteLLMWorld(self.options.seed, hostile)

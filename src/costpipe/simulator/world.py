@@ -15,6 +15,7 @@ from costpipe.simulator.billing import anthropic_charges, anthropic_cost, openai
 from costpipe.simulator.openai_units import OpenAIUnits
 from costpipe.simulator.options import SimulatorOptions
 from costpipe.simulator.organization import AnthropicOrg, AnthropicStream, OpenAIOrg, OpenAIStream
+from costpipe.simulator.spikes import Spikes
 
 __all__ = ["AnthropicWorld", "OpenAIWorld", "World"]
 
@@ -27,10 +28,12 @@ class World(Generic[StreamT]):
     provider: str
     streams: Sequence[StreamT]
     activity: Activity
+    spikes: Spikes
+    """Injected spikes (:mod:`costpipe.simulator.spikes`), applied to every read."""
 
     def bursts(self, lo: int, hi: int, now: int) -> list[Burst]:
-        """Bursts with ``lo <= ts < min(hi, now)``."""
-        return self.activity.bursts(lo, hi, now)
+        """Bursts with ``lo <= ts < min(hi, now)``, spikes applied."""
+        return self.spikes.apply(self.provider, self.streams, self.activity.bursts(lo, hi, now))
 
     def cost_usd(self, burst: Burst) -> Decimal:
         """Exact dollars billed for *burst*."""
@@ -63,6 +66,7 @@ class OpenAIWorld(World[OpenAIStream]):
         profiles = [Profile(_label(s), s.kind) for s in self.streams]
         horizon = int(options.revision_horizon.total_seconds())
         self.activity = Activity(options.seed, self.provider, profiles, horizon)
+        self.spikes = Spikes()
         # The other usage endpoints and the audio/image completions (regular
         # projects and users only, not the hostile names appended to the org).
         self.units = OpenAIUnits(
@@ -92,6 +96,7 @@ class AnthropicWorld(World[AnthropicStream]):
         ]
         horizon = int(options.revision_horizon.total_seconds())
         self.activity = Activity(options.seed, self.provider, profiles, horizon)
+        self.spikes = Spikes()
 
     def cost_usd(self, burst: Burst) -> Decimal:
         return anthropic_cost(self.streams[burst.stream], burst)
