@@ -22,53 +22,28 @@ field                      meaning
 ``requests``               number of model requests
 =========================  ==================================================
 
-The three text categories above hold every input or output token that no
-modality field below claims: text, and the images or audio of providers that
-bill them as ordinary tokens. Audio and image tokens that a provider reports
-apart (OpenAI's completions usage) are disjoint fields of their own, because
-they have prices of their own:
+These text categories hold every token no modality field claims: text, and
+the images or audio of providers that bill them as text. Audio and image tokens
+a provider reports apart (OpenAI's completions) have prices of their own and
+fields of their own, as disjoint: ``uncached_audio_input_tokens``,
+``cached_audio_input_tokens``, ``audio_output_tokens``,
+``uncached_image_input_tokens``, ``cached_image_input_tokens``,
+``image_output_tokens``. Cache writes are not split by modality (no provider
+reports them so). Total input is the sum of the eight input fields
+(:attr:`CostRecord.input_tokens`), total output of the three output fields
+(:attr:`CostRecord.all_output_tokens`). OpenAI's ``input_tokens`` *includes*
+cached and cache-write tokens of every modality, so the OpenAI provider
+subtracts them; Anthropic's ``uncached_input_tokens`` already excludes them.
 
-================================  ===========================================
-``uncached_audio_input_tokens``   audio input, neither read from nor written
-                                  to a cache
-``cached_audio_input_tokens``     audio input read from a prompt cache
-``audio_output_tokens``           audio output
-``uncached_image_input_tokens``   image input, neither read from nor written
-                                  to a cache
-``cached_image_input_tokens``     image input read from a prompt cache
-``image_output_tokens``           image output
-================================  ===========================================
-
-Cache writes are not split by modality (no provider reports them so):
-``cache_write_tokens`` and ``cache_write_1h_tokens`` hold all of them. Total
-input is the sum of the eight input fields (:attr:`CostRecord.input_tokens`),
-total output the sum of the three output fields (:attr:`CostRecord.all_output_tokens`). OpenAI's
-``input_tokens`` *includes* cached and cache-write tokens of every modality,
-so the OpenAI provider subtracts them; Anthropic's ``uncached_input_tokens``
-already excludes them, so the Anthropic provider maps it directly.
-
-Usage that is not tokens is counted in its own unit (:data:`UNIT_FIELDS`), one
-field per unit, never added to a token field or to ``requests``:
-
-============================  ===============================================
-``images``                    images generated, edited or varied (the size
-                              and source are in ``line_item``)
-``speech_characters``         characters turned into speech
-``transcription_seconds``     seconds of audio transcribed
-``vector_store_byte_days``    vector-store storage: bytes held times days
-                              (see below)
-``code_interpreter_sessions`` code-interpreter sessions
-``file_search_calls``         file-search tool calls
-``web_search_calls``          web-search tool calls (OpenAI's web search,
-                              Anthropic's ``web_search_requests``)
-============================  ===============================================
-
-Every counter, units included, sums over time and over groups: that is what
-stores and queries do with them. Storage is a *gauge* (the bytes a vector store
-holds at a moment), which summed over buckets means nothing, so it is recorded
-as its time integral: a daily bucket holding ``b`` bytes contributes ``b``
-byte-days. A month's sum is then byte-days (what storage is billed by, per
-GB-day), and the average size over a range is the sum divided by its days.
+Usage that is not tokens counts in its own unit (:data:`UNIT_FIELDS`), never in
+a token field or ``requests``: ``images`` (size and source in ``line_item``),
+``speech_characters``, ``transcription_seconds``, ``vector_store_byte_days``,
+``code_interpreter_sessions``, ``file_search_calls`` and ``web_search_calls``
+(OpenAI's web search, Anthropic's ``web_search_requests``). Every counter sums
+over time and groups. Vector-store size is a *gauge* (bytes held at a moment),
+whose sum over buckets means nothing, so it is stored as its time integral: a
+daily bucket holding ``b`` bytes contributes ``b`` byte-days; a month's sum is
+byte-days (storage is billed per GB-day), divided by its days the average size.
 """
 
 from __future__ import annotations
