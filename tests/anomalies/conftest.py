@@ -19,7 +19,7 @@ from costpipe.plugins import build_plugin_manager
 from costpipe.simulator import Simulator, SimulatorOptions
 from costpipe.simulator.server import run_simulator
 from costpipe.simulator.spikes import Spike
-from tests.alerts.conftest import DASHBOARD, receiver, smtp_server
+from tests.alerts.conftest import DASHBOARD, receiver, sink, smtp_server
 
 __all__ = [
     "DASHBOARD",
@@ -29,6 +29,7 @@ __all__ = [
     "notifier_tables",
     "receiver",
     "simulated_store",
+    "sink",
     "smtp_server",
 ]
 

@@ -4,13 +4,15 @@ SQLite and announced through a real SMTP server and a real webhook receiver."""
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
+from costpipe.alerts.matchers import parse_matcher
+from costpipe.alerts.silences import SilenceStore
 from costpipe.query.api import Basis, CostQuery
 from tests.alerts.conftest import SmtpServer, WebhookReceiver
 from tests.anomalies.conftest import NOW, MakeStore, day_spike, notifier_tables
@@ -145,3 +147,35 @@ async def test_spend_back_inside_the_band_sends_one_resolved_notice(
         assert await runner.deliver_pending_alerts()
     assert ["anomaly", "anomaly_resolved"] == [r.json()["kind"] for r in receiver.requests]
     assert {user} == {r.json()["group"] for r in receiver.requests}
+
+
+async def test_a_silence_on_the_user_drops_the_anomaly_and_its_end_restores_delivery(
+    simulated_store: MakeStore, smtp_server: SmtpServer, receiver: WebhookReceiver
+) -> None:
+    """Anomalies carry their group as a label: ``user_id=<user>`` silences them."""
+    store = await simulated_store()
+    first, second = store.simulator.openai.org.user_ids[:2]
+    store.simulator.spikes.add(day_spike("user_id", first, 8, TODAY))
+    await store.backfill(TODAY, NOW)
+    settings = store.settings([per_user()], notifier_tables(smtp_server.port, receiver.url))
+    silences = SilenceStore(settings.pipeline.state_dir / "alerts")
+    real_now = datetime.now(UTC)
+    silence = silences.add(
+        [parse_matcher(f"user_id={first}"), parse_matcher("kind=anomaly")],
+        real_now,
+        real_now + timedelta(hours=1),
+        "known batch job",
+    )
+    async with store.runner(settings, lambda: NOW) as runner:
+        with capture_logs() as logs:
+            await runner.evaluate_alerts()
+        await runner.deliver_pending_alerts()
+        assert [first] == [e["group"] for e in detected(logs)]
+        assert [] == receiver.requests
+        silences.expire(silence.id, datetime.now(UTC))
+        # The next anomaly (another user, later that day) is delivered again.
+        store.simulator.spikes.add(day_spike("user_id", second, 8, TODAY))
+        await runner.backfill(TODAY, NOW)
+        await runner.evaluate_alerts()
+        assert await runner.deliver_pending_alerts()
+    assert [second] == [r.json()["group"] for r in receiver.requests]
