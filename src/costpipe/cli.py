@@ -23,7 +23,15 @@ from typing import TextIO
 import pluggy
 import structlog
 
-from costpipe import __version__, cli_alerts, cli_deadletter, cli_export, cli_reprice, demo
+from costpipe import (
+    __version__,
+    cli_alerts,
+    cli_deadletter,
+    cli_export,
+    cli_reconcile,
+    cli_reprice,
+    demo,
+)
 from costpipe.config.settings import Settings, config_path, load_config
 from costpipe.dashboard import cli as dashboard_cli
 from costpipe.engine.progress import ProgressPrinter
@@ -127,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     reprice = command("reprice", "re-estimate stored usage with the current prices")
     cli_reprice.add_arguments(reprice, _parse_moment)
+
+    reconcile = command("reconcile", "billed against estimated money per provider and day")
+    cli_reconcile.add_arguments(reconcile, _parse_moment)
 
     alerts = command("alerts", "list, silence and test alerts")
     cli_alerts.add_arguments(alerts)
@@ -339,6 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_alerts.run(args, loaded.settings, out)
         if args.command == "reprice":
             return cli_reprice.run(args, loaded.settings, out)
+        if args.command == "reconcile":
+            return cli_reconcile.run(args, loaded.settings, out, sys.stderr)
         if args.command == "export":
             return cli_export.run_export(args, loaded.settings)
         if args.command == "deadletter":

@@ -32,6 +32,7 @@ from typing import Any, Protocol, TextIO, runtime_checkable
 
 import structlog
 
+from costpipe.allocation.runner import reallocate
 from costpipe.components import Sink
 from costpipe.config.settings import Settings
 from costpipe.errors import ConfigError, CostpipeError
@@ -238,9 +239,15 @@ async def after_reprice(
 ) -> None:
     """Called once per store after its reprice, while it is open: where work
     derived from the estimates runs again for exactly the (provider, account,
-    UTC day) whose estimates changed (``result.touched``). Allocation (issue 18)
-    hooks in here; a reprice that changed nothing touches nothing."""
-    del settings, store, sink, result
+    UTC day) whose estimates changed (``result.touched``): their bills are
+    allocated again over the new estimates (:func:`costpipe.allocation.reallocate`,
+    from this store's rows to this store); a reprice that changed nothing
+    touches nothing."""
+    del settings
+    days = {day for _, _, day in result.touched}
+    if days:
+        run = await reallocate(store, [sink], days)
+        _log.info("reallocated", store=result.store, days=len(run.days), written=run.written)
 
 
 def _progress_line(out: TextIO, store: str) -> Callable[[int, int, RepriceResult], None]:
