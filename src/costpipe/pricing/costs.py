@@ -26,7 +26,11 @@ __all__ = ["COST_QUANTUM", "ModelPrice", "TokenUsage", "UsageRate"]
 COST_QUANTUM = Decimal("1e-10")
 _QUANTA_PER_USD = 10**10
 _INDEX = {name: i for i, name in enumerate(CATEGORIES)}
-# Turning whole quanta into dollars must never round, however many digits.
+# Turning whole quanta into dollars must never round, however many digits: a
+# 40-digit context holds every realistic figure (and is the cheaper one), the
+# unbounded one takes the rest.
+_FAST = Context(prec=40)
+_FAST_LIMIT = 10**40
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
@@ -179,6 +183,8 @@ class UsageRate:
             doubled = 2 * rest
             if doubled > divisor or (doubled == divisor and units & 1):
                 units += 1
+        if -_FAST_LIMIT < units < _FAST_LIMIT:
+            return Decimal(units).scaleb(-10, _FAST)
         return Decimal(units).scaleb(-10, _EXACT)
 
     def cost(
