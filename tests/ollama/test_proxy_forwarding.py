@@ -221,3 +221,26 @@ async def test_reload_binds_the_same_port_before_the_old_proxy_stops(
         await session.close()
     assert new.proxy is not None
     assert new.proxy.requests_metered == 1
+
+
+@pytest.mark.asyncio
+async def test_an_answer_over_the_metering_bound_passes_whole_and_counts_as_uncounted(
+    fake: FakeOllama, start_provider: StartProvider
+) -> None:
+    """The proxy reads at most max_metered_bytes of an answer for usage: a larger
+    one reaches the client unchanged and is one request with tokens unknown."""
+    clock = Clock(TRAFFIC)
+    provider = await start_provider(fake.base_url, clock, max_metered_bytes=4096)
+    setup = Setup(fake, provider, clock, await _session())
+    try:
+        body = {"model": "nomic-embed-text", "input": [f"passage {i}" for i in range(400)]}
+        direct = await setup.post(fake.base_url, "/api/embed", body, token=None)
+        proxied = await setup.post(setup.proxy_url, "/api/embed", body)
+        records = await setup.records()
+    finally:
+        await setup.session.close()
+    assert len(direct[2]) > 4096
+    assert direct == proxied
+    assert [("api/embed:uncounted", 1, 0)] == [
+        (r.line_item, r.requests, r.uncached_input_tokens) for r in records
+    ]
