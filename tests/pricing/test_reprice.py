@@ -5,6 +5,7 @@ logged once; long-context rows at the long-context rate; both stores."""
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import sqlite3
 import uuid
@@ -237,6 +238,16 @@ async def test_the_command_reprices_and_prints_a_summary(
     again = await costpipe_cli.run(config, "reprice", "--since", since, "--until", until)
     assert 0 == again.code
     assert "0 changed" in again.out
+    # The audit field reaches the CSV export: every estimate names its prices.
+    csv_path = tmp_path / "usage.csv"
+    export = ("export", "--format", "csv", "--basis", "estimated", "--output", str(csv_path))
+    done = await costpipe_cli.run(config, *export, "--since", since, "--until", until)
+    assert 0 == done.code, done.err
+    with csv_path.open(newline="", encoding="utf-8") as handle:
+        exported = list(csv.DictReader(handle))
+    assert {("estimated", SOURCE), ("unpriced", "")} == {
+        (r["cost_source"], r["price_source"]) for r in exported
+    }
     backwards = await costpipe_cli.run(config, "reprice", "--since", until, "--until", since)
     assert 2 == backwards.code
     assert "--until" in backwards.err

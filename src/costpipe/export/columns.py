@@ -55,6 +55,8 @@ COSTPIPE_COLUMNS: tuple[Column, ...] = (
     *(Column(name, Kind.STRING) for name in TEXT_DIMENSIONS),
     Column("cost_source", Kind.STRING),
     Column("cost_usd", Kind.DECIMAL),
+    # The price data of an estimate (docs/pricing.md): how to audit the figure.
+    Column("price_source", Kind.STRING),
     *(Column(name, Kind.INTEGER) for name in TOKEN_FIELDS),
     Column("tags", Kind.JSON),
 )
@@ -68,6 +70,7 @@ def costpipe_row(record: CostRecord) -> tuple[Cell, ...]:
         *(getattr(record, name) for name in TEXT_DIMENSIONS),
         record.cost_source.value,
         record.cost_usd,
+        record.price_source,
         *(getattr(record, name) for name in TOKEN_FIELDS),
         tags_json(record.tags),
     )

@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from costpipe.query.api import QUERYABLE_DIMENSIONS, CostQuery
-from costpipe.records import TEXT_DIMENSIONS, TOKEN_FIELDS, CostRecord, CostSource
+from costpipe.records import TEXT_DIMENSIONS, TOKEN_FIELDS, CostRecord, CostSource, PriceSource
 
 __all__ = ["stream_records"]
 
@@ -75,10 +75,12 @@ async def stream_records(
     if by is None:
         exprs.append("c.tags")
     sums = ", ".join(f"sum(c.{field})" for field in ("cost_nanos", *TOKEN_FIELDS))
-    groups = ", ".join(str(i) for i in range(1, len(exprs) + 4))
+    # The price source is grouped too: rows priced from different data stay
+    # apart, so every exported estimate names the prices it came from.
+    groups = ", ".join(str(i) for i in range(1, len(exprs) + 5))
     sql = (
         "SELECT CASE WHEN c.width_us > ? THEN c.ts ELSE c.ts - c.ts % ? END, "
-        f"max(c.width_us, ?), c.cost_source, {', '.join(exprs)}, {sums} "
+        f"max(c.width_us, ?), c.cost_source, {', '.join(exprs)}, c.price_source, {sums} "
         f"FROM costs c WHERE {clause} GROUP BY {groups} ORDER BY 1, 2"
     )
     params = [period_us, period_us, period_us, *expr_params, *where_params]
@@ -89,7 +91,7 @@ async def stream_records(
         tags: dict[str, str] = json.loads(row[3 + len(names)]) if by is None else {}
         fields = {n: str(v) for n, v in values.items() if n in QUERYABLE_DIMENSIONS}
         tags.update({n: str(v) for n, v in values.items() if n not in QUERYABLE_DIMENSIONS and v})
-        counts = row[3 + width + 1 :]
+        counts = row[3 + width + 2 :]
         built: dict[str, Any] = {
             **fields,
             **{f: int(v or 0) for f, v in zip(TOKEN_FIELDS, counts, strict=True)},
@@ -98,7 +100,8 @@ async def stream_records(
             start=_EPOCH + timedelta(microseconds=int(row[0])),
             width=timedelta(microseconds=int(row[1])),
             cost_source=CostSource(row[2]),
-            cost_usd=Decimal(int(row[3 + width] or 0)).scaleb(-9),
+            cost_usd=Decimal(int(row[3 + width + 1] or 0)).scaleb(-9),
+            price_source=PriceSource(str(row[3 + width] or "")),
             provider=built.pop("provider", ""),
             account=built.pop("account", ""),
             tags=tuple(tags.items()),
