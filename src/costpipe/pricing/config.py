@@ -17,9 +17,10 @@ __all__ = ["PriceConfig"]
 
 
 class PriceConfig(BaseModel):
-    """``[[prices]]``: add or override a model's price in one tier (USD per million
-    tokens). An override wins over the genai-prices data for that model and tier;
-    records it prices carry ``price_source = "override:<name>"``."""
+    """``[[prices]]``: a model's price in one tier, before genai-prices' (docs/pricing.md).
+
+    USD per million tokens. An override wins over the genai-prices data for that
+    model and tier; records it prices carry ``price_source = "override:<name>"``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
