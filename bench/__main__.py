@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    anomalies,
     budgets,
     concurrency,
     dashboard,
@@ -49,6 +50,7 @@ BENCHMARKS = (
     "budgets",
     "dashboard",
     "ollama_proxy",
+    "anomalies",
 )
 
 
@@ -109,6 +111,7 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 "budgets": lambda: budgets.run(server, quick=args.quick, runs=args.runs),
                 "dashboard": lambda: dashboard.run(server, quick=args.quick, runs=args.runs),
                 "ollama_proxy": lambda: ollama_proxy.run(quick=args.quick, runs=args.runs),
+                "anomalies": lambda: anomalies.run(quick=args.quick, runs=args.runs),
             }
             for name in args.only:
                 began = time.perf_counter()

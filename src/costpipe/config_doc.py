@@ -24,6 +24,7 @@ from costpipe.config.durations import format_duration
 from costpipe.config.operations import MaintenanceConfig, ReportConfig
 from costpipe.config.sections import (
     AlertSettings,
+    AnomalyConfig,
     BudgetConfig,
     DashboardSettings,
     HealthSettings,
@@ -37,6 +38,7 @@ __all__ = ["render_reference"]
 _SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("[pipeline]", PipelineSettings),
     ("[[budgets]]", BudgetConfig),
+    ("[[anomalies]]", AnomalyConfig),
     ("[alerts]", AlertSettings),
     ("[[maintenance]]", MaintenanceConfig),
     ("[[reports]]", ReportConfig),

@@ -63,6 +63,7 @@ def test_quick_harness_writes_results_of_the_documented_shape(tmp_path: Path) ->
         "budgets",
         "dashboard",
         "ollama_proxy",
+        "anomalies",
     ]
     for name, section in result["benchmarks"].items():
         assert section["figures"], name

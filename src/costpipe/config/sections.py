@@ -159,13 +159,13 @@ class AnomalyConfig(_Strict):
         "daily rules correct for the weekday, hourly rules compare the same hour of day.",
     )
     sensitivity: Decimal = Field(
-        default=Decimal(6),
+        default=Decimal(5),
         gt=0,
         description="Robust standard deviations (1.4826 x MAD) above the expected value "
         "where the band ends; higher fires less.",
     )
     min_increase_usd: Decimal = Field(
-        default=Decimal(20),
+        default=Decimal(5),
         ge=0,
         description="Spend over the expected value a bucket must add before it fires.",
     )
