@@ -319,3 +319,56 @@ async def test_digest_figures_equal_the_sqlite_query_layers(tmp_path: Path) -> N
     finally:
         alerts.close()
         await store.close()
+
+
+class FlakyReader:
+    """The memory reader, refusing every question while ``down`` (a store that is down)."""
+
+    def __init__(self, sink: MemorySink) -> None:
+        self.inner = sink.reader()
+        self.down = True
+
+    async def total(self, query: CostQuery) -> Decimal:
+        if self.down:
+            raise ConnectionError("store is down")
+        return await self.inner.total(query)
+
+    async def breakdown(self, query: CostQuery, by: str, top: int | None = None) -> Any:
+        if self.down:
+            raise ConnectionError("store is down")
+        return await self.inner.breakdown(query, by, top)
+
+
+async def test_a_store_that_is_down_is_logged_once_and_the_digest_follows_later(
+    sink: MemorySink, receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    from structlog.testing import capture_logs
+
+    fill(sink)
+    hook = webhook_notifier(receiver.url, tmp_path)
+    await hook.start()
+    config = settings()
+    config.reports = [report(notify=["hooks"])]
+    alerts = engine(config, sink, notifier_map(hook), tmp_path / "state")
+    reader = FlakyReader(sink)
+    scheduler = ReportScheduler(
+        config,
+        reader,
+        notifier_map(hook),
+        alerts.state,
+        alerts.outbox,
+        structlog.get_logger(),  # type: ignore[arg-type]
+    )
+    await scheduler.enqueue_due(datetime(2026, 11, 20, tzinfo=UTC))
+    with capture_logs() as logs:
+        for minutes in (0, 20, 40):  # within the hour: no reminder yet
+            await scheduler.enqueue_due(datetime(2026, 11, 29, 19, minutes, tzinfo=UTC))
+        reader.down = False
+        await scheduler.enqueue_due(datetime(2026, 11, 29, 20, 30, tzinfo=UTC))
+    await alerts.deliver_pending()
+    await hook.close()
+    alerts.close()
+    events = [e["event"] for e in logs]
+    assert 1 == events.count("report_failed")
+    assert 1 == events.count("report_recovered")
+    assert 1 == len(receiver.requests)

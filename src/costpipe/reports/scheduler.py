@@ -27,6 +27,7 @@ from costpipe.alerts.state import AlertState
 from costpipe.components import Notifier
 from costpipe.config.operations import ReportConfig
 from costpipe.config.settings import Settings
+from costpipe.episodes import FailureLog, reminder_interval
 from costpipe.notification import Notification
 from costpipe.query.api import CostReader
 from costpipe.records import utc
@@ -79,6 +80,8 @@ class ReportScheduler:
         self.outbox = outbox
         self.log = log
         self.timezone = settings.pipeline.timezone
+        # A store that is down fails every report on every pass: log once per episode.
+        self._failures = FailureLog(log, reminder_interval(settings.alerts.stale_after))
         state.db.executescript(_SCHEMA)
 
     async def enqueue_due(self, now: datetime) -> None:
@@ -88,7 +91,9 @@ class ReportScheduler:
             try:
                 await self._report(report, now)
             except Exception as exc:
-                self.log.error("report_failed", report=report.name, error=repr(exc))
+                self._failures.failed(report.name, "report_failed", now, exc, report=report.name)
+            else:
+                self._failures.succeeded(report.name, "report_recovered", report=report.name)
 
     def _first_seen(self, report: str, now: datetime) -> tuple[datetime, str | None]:
         row = self.state.db.execute(
