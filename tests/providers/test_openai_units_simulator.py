@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from costpipe.components import ComponentContext
 from costpipe.providers.openai import OpenAIConfig, OpenAIProvider
-from costpipe.records import TOKEN_FIELDS, CostRecord, Window
+from costpipe.records import TOKEN_FIELDS, CostRecord, CostSource, Window
 from costpipe.simulator import Simulator, SimulatorOptions, Totals
 from costpipe.testing import collect
 
@@ -84,3 +85,33 @@ async def test_every_counter_matches_the_truth_in_total_and_per_group(
     searches = [r for r in records if r.line_item.startswith("web_search_calls")]
     assert searches
     assert all(r.requests == 0 and r.web_search_calls > 0 for r in searches)
+
+
+async def test_unpriced_units_are_logged_once_per_model_and_counter(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """A row is unpriced because one counter has no price (images, byte-days,
+    sessions, file-search calls without a model...): the reason is logged once
+    per model and counter, never per row or bucket."""
+    config = OpenAIConfig(
+        api_key=simulator.openai_admin_key,
+        base_url=simulator.openai_base_url,
+        usage_endpoints=["images", "vector_stores", "code_interpreter_sessions"],
+    )
+    provider = OpenAIProvider(config, ComponentContext("openai.sim", tmp_path), clock=lambda: NOW)
+    await provider.start()
+    try:
+        with capture_logs() as logs:
+            records = [r for r in await collect(provider, WINDOW) if not r.is_billed]
+    finally:
+        await provider.close()
+    assert records
+    assert all(r.cost_source is CostSource.UNPRICED for r in records)
+    reasons = [(e["model"], e["counter"]) for e in logs if e["event"] == "counter_unpriced"]
+    assert sorted(reasons) == [
+        ("(none)", "code_interpreter_sessions"),
+        ("(none)", "vector_store_byte_days"),
+        ("gpt-image-1", "images"),
+    ]
+    # A model the price data does not know at all is the pricer's own reason.
+    assert ["dall-e-3"] == [e["model"] for e in logs if e["event"] == "model_unpriced"]

@@ -206,6 +206,7 @@ class UsagePricer:
         self._table: PriceTable = table if table is not None else PriceTable.bundled()
         self._log = log
         self._unpriced: set[tuple[str, str]] = set()
+        self._unpriced_counters: set[tuple[str, str]] = set()
 
     def rate(self, model: str, day: datetime, tier: str = "") -> UsageRate | None:
         """The rate of *model* on *day*'s UTC date in *tier*, ``None`` (logged
@@ -225,6 +226,22 @@ class UsagePricer:
                 prices=self._table.version,
             )
         return rate
+
+    def counter_unpriced(self, model: str, counter: str) -> None:
+        """Log once per model and counter that a row is unpriced because its
+        *counter* (audio tokens, images...) has no price in the model's rate,
+        or the row has no model to be priced by (``model`` empty)."""
+        if (model, counter) in self._unpriced_counters:
+            return
+        self._unpriced_counters.add((model, counter))
+        self._log.warning(
+            "counter_unpriced",
+            provider=self._instance,
+            model=model or "(none)",
+            counter=counter,
+            reason=f"the price data has no price for {counter}",
+            prices=self._table.version,
+        )
 
     def price(
         self, model: str, day: datetime, usage: TokenUsage, tier: str = ""

@@ -203,7 +203,7 @@ def completions_record(row: CompletionsRow, at: At) -> CostRecord:
     )
     # Audio and image tokens have prices of their own (or none: then unpriced,
     # never the text rate); rare enough that pricing the whole record is fine.
-    return units.priced(record, rate) if modal else record
+    return units.priced(record, rate, at) if modal else record
 
 
 def embeddings_record(row: EmbeddingsRow, at: At) -> CostRecord:

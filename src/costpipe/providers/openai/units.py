@@ -49,7 +49,7 @@ from costpipe.providers.openai.schema import (
     WebSearchesRow,
 )
 from costpipe.providers.planning import priced_by
-from costpipe.records import CostRecord, CostSource, PriceSource
+from costpipe.records import UNIT_FIELDS, CostRecord, CostSource, PriceSource
 
 __all__ = [
     "file_search_record",
@@ -76,14 +76,24 @@ def _line_item(*parts: str) -> str:
     return ", ".join(part for part in parts if part)
 
 
-def priced(record: CostRecord, rate: UsageRate | None) -> CostRecord:
+def priced(record: CostRecord, rate: UsageRate | None, at: At) -> CostRecord:
     """*record* priced counter by counter with *rate*: ``estimated`` when every
-    non-zero counter has a price, else ``unpriced`` at 0. A record with a unit
-    no rate prices (images, byte-days, sessions) stays unpriced."""
-    if rate is None or any(getattr(record, name) for name in _NEVER_PRICED):
+    non-zero counter has a price, else ``unpriced`` at 0, with the counter
+    logged once per model (a model without any price is logged by the pricer).
+    A record with a unit no rate prices (images, byte-days, sessions) stays
+    unpriced."""
+    if rate is None:
+        if not record.model:  # no model to price by (vector stores, sessions, file search)
+            counter = next((name for name in UNIT_FIELDS if getattr(record, name)), None)
+            if counter:
+                at.pricer.counter_unpriced("", counter)
         return record.replace(cost_source=CostSource.UNPRICED, cost_usd=_ZERO)
-    cost = rate.cost_of(record)
+    never = next((name for name in _NEVER_PRICED if getattr(record, name)), None)
+    cost = None if never else rate.cost_of(record)
     if cost is None:
+        missing = never or rate.missing(record)
+        if missing:
+            at.pricer.counter_unpriced(record.model, missing)
         return record.replace(cost_source=CostSource.UNPRICED, cost_usd=_ZERO)
     return record.replace(
         cost_source=CostSource.ESTIMATED, cost_usd=cost, price_source=PriceSource(rate.source)
@@ -113,7 +123,7 @@ def _unit_record(
         api_key_id=api_key_id or "",
         line_item=line_item,
     ).replace(**counts)
-    return priced(record, at.rate(model) if model else None)
+    return priced(record, at.rate(model) if model else None, at)
 
 
 def moderation_record(row: ModerationsRow, at: At) -> CostRecord:
