@@ -159,6 +159,7 @@ async def run_from_args(args: argparse.Namespace) -> None:
             f"             management key {simulator.openrouter.management_key}\n"
             f"  LiteLLM    base_url {simulator.litellm_base_url}\n"
             f"             master key {simulator.litellm.master_key}\n"
+            f"  Ollama     upstream {simulator.ollama_base_url} (inference API, no key)\n"
             f"  control    {base}/_sim/info  /_sim/truth  /_sim/stats  /_sim/faults  POST /_sim/revise",
             file=sys.stdout,
             flush=True,
