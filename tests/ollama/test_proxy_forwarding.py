@@ -244,3 +244,16 @@ async def test_an_answer_over_the_metering_bound_passes_whole_and_counts_as_unco
     assert [("api/embed:uncounted", 1, 0)] == [
         (r.line_item, r.requests, r.uncached_input_tokens) for r in records
     ]
+
+
+@pytest.mark.asyncio
+async def test_check_connection_asks_ollama_for_its_version(
+    fake: FakeOllama, start_provider: StartProvider, free_port: int
+) -> None:
+    from costpipe.errors import TransientError
+
+    provider = await start_provider(fake.base_url, Clock(TRAFFIC), serving=False)
+    assert "answered /api/version" in await provider.check_connection()
+    down = await start_provider(f"http://127.0.0.1:{free_port}", Clock(TRAFFIC), serving=False)
+    with pytest.raises(TransientError, match="unreachable"):
+        await down.check_connection()
