@@ -111,6 +111,23 @@ def add_silence(settings: Settings, args: argparse.Namespace, out: TextIO, now: 
     return 0
 
 
+def _state(state: AlertState, n: Notification, kind: str) -> str:
+    """``firing`` or ``resolved`` from the latest notification; a budget alert is
+    firing only while one of its slots is active in its period (``ended`` once the
+    period is over or the spend was revised under it without a resolved notice)."""
+    if n.kind.value.endswith("resolved"):
+        return "resolved"
+    if kind == "budget":
+        active = state.db.execute(
+            "SELECT 1 FROM budget_slots WHERE rule = ? AND grp = ? AND period = ? AND active = 1",
+            (n.rule, n.group, n.period),
+        ).fetchone()
+        return "firing" if active else "ended"
+    if n.kind is NotificationKind.STALE:
+        return "firing" if state.stale_source(n.group) is not None else "resolved"
+    return "firing"
+
+
 def _alert_rows(settings: Settings, state: AlertState) -> list[dict[str, Any]]:
     """Each alert's latest notification (per family, rule and group), newest first."""
     groups = {b.name: b.group_by for b in settings.budgets}
@@ -127,7 +144,7 @@ def _alert_rows(settings: Settings, state: AlertState) -> list[dict[str, Any]]:
         entry = latest.get(key)
         if entry is None or entry["id"] != n.id:
             entry = {
-                "state": "resolved" if n.kind.value.endswith("resolved") else "firing",
+                "state": _state(state, n, labels["kind"]),
                 "kind": labels["kind"],
                 "rule": n.rule,
                 "group": n.group,

@@ -4,6 +4,8 @@ against the real webhook receiver through the alert engine's outbox."""
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,9 +17,11 @@ from costpipe.alerts.maintenance import MaintenanceWindow
 from costpipe.alerts.matchers import Operator, parse_matcher
 from costpipe.alerts.silences import SilenceStore, alert_labels
 from costpipe.alerts.suppression import Suppressor, Verdict
+from costpipe.cli_alerts import list_alerts
 from costpipe.config.operations import MaintenanceConfig
+from costpipe.config.sections import PipelineSettings
 from costpipe.notification import NotificationKind
-from costpipe.testing import MemorySink, sample_notification
+from costpipe.testing import CapturingNotifier, MemorySink, sample_notification
 from tests.alerts.conftest import (
     WebhookReceiver,
     budget,
@@ -267,3 +271,29 @@ def test_weekly_window_opens_on_its_local_weekdays() -> None:
 def test_bad_window_is_refused(fields: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         MaintenanceConfig.model_validate({"name": "w", **fields})
+
+
+async def test_alerts_list_states_follow_the_budget_slots(sink: MemorySink, tmp_path: Path) -> None:
+    """firing while a slot is active, resolved after a resolved notice, ended once the
+    period is over; silenced rows show the silence, the JSON and the table agree."""
+    capture = CapturingNotifier.create("capture.ops")
+    config = settings(budget(group_by="user_id", thresholds=[50]))
+    config.pipeline = PipelineSettings(state_dir=tmp_path / "state")
+    alerts = engine(config, sink, notifier_map(capture), tmp_path / "state" / "alerts")
+    sink.add(cost(NOV, "60", user="alice"), cost(NOV, "70", user="bob", item="b"))
+    await alerts.evaluate(NOV + timedelta(hours=1), {})
+    sink.add(cost(NOV, "10", user="bob", item="b"))  # revised under the threshold
+    await alerts.evaluate(NOV + timedelta(hours=2), {})
+
+    def listed(now: datetime) -> dict[str, str]:
+        out = io.StringIO()
+        assert 0 == list_alerts(config, out, "json", now)
+        return {a["group"]: a["state"] for a in json.loads(out.getvalue())["alerts"]}
+
+    assert {"alice": "firing", "bob": "resolved"} == listed(NOV + timedelta(hours=2))
+    await alerts.evaluate(datetime(2026, 12, 1, 1, tzinfo=UTC), {})  # a new month
+    alerts.close()
+    assert {"alice": "ended", "bob": "resolved"} == listed(datetime(2026, 12, 1, 1, tzinfo=UTC))
+    table = io.StringIO()
+    list_alerts(config, table, "table", datetime(2026, 12, 1, 1, tzinfo=UTC))
+    assert "ended" in table.getvalue()
