@@ -203,6 +203,7 @@ def test_encoded_line_holds_exact_money_counts_and_time(
     expected = (
         f"{encoder.series(record)} cost_usd={float(cost)!r},cost_nanos={cost_nanos(cost)}i,"
         + "".join(f"{name}={count}i," for name, count in zip(TOKEN_FIELDS, counts, strict=True))
+        + f'price_source="{record.price_source}",'
         + f"unpriced={unpriced} {timestamp_ns(record.start)}"
     )
     assert [expected, expected] == encoder.lines([record, record])
@@ -248,6 +249,7 @@ def test_golden_file_reads_back_from_influxd(influxd: InfluxdServer, case: str) 
             "cost_nanos": cost_nanos(record.cost_usd),
             "cost_usd": pytest.approx(float(record.cost_usd)),
             "unpriced": record.cost_source is CostSource.UNPRICED,
+            "price_source": record.price_source,  # a string field, written even when empty
             **{name: getattr(record, name) for name in TOKEN_FIELDS},
         }
         expected[(frozenset(tags.items()), timestamp_ns(record.start))] = fields

@@ -291,6 +291,7 @@ class LineEncoder:
                 f"uncached_input_tokens={record.uncached_input_tokens}i,"
                 f"cached_input_tokens={record.cached_input_tokens}i,"
                 f"cache_write_tokens={record.cache_write_tokens}i,"
+                f"cache_write_1h_tokens={record.cache_write_1h_tokens}i,"
                 f"output_tokens={record.output_tokens}i,"
                 f"requests={record.requests}i{_later_counters(record)},"
                 f"{source_get(record.price_source) or self._price_source(record.price_source)}"
