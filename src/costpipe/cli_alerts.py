@@ -30,6 +30,7 @@ from costpipe.config.durations import parse_duration
 from costpipe.config.settings import Settings
 from costpipe.errors import ConfigError, CostpipeError
 from costpipe.notification import Notification, NotificationKind
+from costpipe.notifiers.headers import header_text
 
 __all__ = ["add_arguments", "run"]
 
@@ -257,8 +258,9 @@ def _section(out: TextIO, title: str, rows: Sequence[Sequence[str]]) -> None:
     if len(rows) == 1:
         out.write("  none\n\n")
         return
-    # Names come from provider data: one line each, whatever they contain.
-    rows = [[" ".join(cell.split()) for cell in row] for row in rows]
+    # Names come from provider data: one line of printable text each, so a name
+    # cannot break the table or send escape sequences to the terminal.
+    rows = [[header_text(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row))

@@ -281,6 +281,7 @@ async def test_alerts_list_states_follow_the_budget_slots(sink: MemorySink, tmp_
     config.pipeline = PipelineSettings(state_dir=tmp_path / "state")
     alerts = engine(config, sink, notifier_map(capture), tmp_path / "state" / "alerts")
     sink.add(cost(NOV, "60", user="alice"), cost(NOV, "70", user="bob", item="b"))
+    sink.add(cost(NOV, "80", user="eve\x1b[2J\r\nx", item="e"))
     await alerts.evaluate(NOV + timedelta(hours=1), {})
     sink.add(cost(NOV, "10", user="bob", item="b"))  # revised under the threshold
     await alerts.evaluate(NOV + timedelta(hours=2), {})
@@ -290,10 +291,17 @@ async def test_alerts_list_states_follow_the_budget_slots(sink: MemorySink, tmp_
         assert 0 == list_alerts(config, out, "json", now)
         return {a["group"]: a["state"] for a in json.loads(out.getvalue())["alerts"]}
 
-    assert {"alice": "firing", "bob": "resolved"} == listed(NOV + timedelta(hours=2))
+    hostile = "eve\x1b[2J\r\nx"
+    assert {"alice": "firing", "bob": "resolved", hostile: "firing"} == listed(
+        NOV + timedelta(hours=2)
+    )
     await alerts.evaluate(datetime(2026, 12, 1, 1, tzinfo=UTC), {})  # a new month
     alerts.close()
-    assert {"alice": "ended", "bob": "resolved"} == listed(datetime(2026, 12, 1, 1, tzinfo=UTC))
+    assert {"alice": "ended", "bob": "resolved", hostile: "ended"} == listed(
+        datetime(2026, 12, 1, 1, tzinfo=UTC)
+    )
     table = io.StringIO()
     list_alerts(config, table, "table", datetime(2026, 12, 1, 1, tzinfo=UTC))
     assert "ended" in table.getvalue()
+    assert "\x1b" not in table.getvalue()
+    assert "eve [2J x" in table.getvalue()  # one line, no escape sequence
