@@ -5,6 +5,7 @@ the simulator through the real provider into the SQLite store and the fake."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
@@ -44,7 +45,6 @@ CATEGORIES = {
 @pytest.fixture(scope="module")
 def usage(tmp_path_factory: pytest.TempPathFactory) -> list[CostRecord]:
     """Two days of the simulator's OpenAI usage, as the provider records it."""
-    import asyncio
 
     async def fetch() -> list[CostRecord]:
         sim = Simulator(SimulatorOptions(seed=3, now=NOW))
@@ -98,7 +98,10 @@ async def test_every_usage_category_is_a_filter_option_and_filters(reader: CostR
 
     images = ("images, 1024x1024, image.generation",)
     chosen = Selection(
-        Preset.LAST_7_DAYS, group_by="line_item", basis=Basis.ESTIMATED, filters={"line_item": images}
+        Preset.LAST_7_DAYS,
+        group_by="line_item",
+        basis=Basis.ESTIMATED,
+        filters={"line_item": images},
     )
     filtered = await compute_view(reader, chosen, now=NOW, timezone=TIMEZONE)
     assert [images[0]] == [row.group for row in filtered.table]
