@@ -16,6 +16,7 @@ negative amount is a ``Credit`` (no quantities, the spec's rules for credits).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -93,6 +94,7 @@ def _sub_account_type(record: CostRecord) -> str | None:
     return "Workspace" if record.provider == "anthropic" else "Project"
 
 
+@functools.lru_cache(maxsize=64)
 def _month(moment: datetime) -> tuple[datetime, datetime]:
     start = datetime(moment.year, moment.month, 1, tzinfo=UTC)
     end = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
@@ -124,7 +126,8 @@ class FocusRows:
         self.columns: tuple[Column, ...] = focus_columns(version)
         self.version = version
         self.prices = prices
-        self._index = {c.name: i for i, c in enumerate(self.columns)}
+        self._names = tuple(c.name for c in self.columns)
+        self._counters = tuple((field, counter_column(field)) for field in TOKEN_FIELDS)
 
     def rows(self, record: CostRecord) -> Iterator[tuple[Cell, ...]]:
         money = _nanos(record.cost_usd)
@@ -198,10 +201,10 @@ class FocusRows:
         }
         row["BillingPeriodStart"], row["BillingPeriodEnd"] = _month(record.start)
         row["PricingCurrency"] = "USD"
-        for field in TOKEN_FIELDS:
+        for field, column in self._counters:
             mine = part is None or field == part[0]
-            unpriced_counter = field not in PRICED_COUNTERS and first
-            row[counter_column(field)] = getattr(record, field) if mine or unpriced_counter else 0
+            unpriced_counter = first and field not in PRICED_COUNTERS
+            row[column] = getattr(record, field) if mine or unpriced_counter else 0
         if credit:
             row.update(ConsumedQuantity=None, ConsumedUnit=None, PricingQuantity=None)
             row.update(PricingUnit=None, ListUnitPrice=None, PricingCategory=None, ListCost=money)
@@ -234,7 +237,7 @@ class FocusRows:
         row["PricingCurrencyEffectiveCost"] = money
         row["PricingCurrencyListUnitPrice"] = row["ListUnitPrice"]
         row["PricingCurrencyContractedUnitPrice"] = None
-        return tuple(row[c.name] for c in self.columns)
+        return tuple(map(row.__getitem__, self._names))
 
     @staticmethod
     def _tags(record: CostRecord) -> str | None:

@@ -14,9 +14,10 @@ pyarrow is an optional extra (``pip install 'costpipe[export]'``); without it
 from __future__ import annotations
 
 import csv
+import functools
 import importlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, BinaryIO, Protocol
@@ -44,6 +45,7 @@ class RowWriter(Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=4096)
 def _instant(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -71,21 +73,24 @@ def _text(cell: Cell, kind: Kind) -> str:
     return str(cell)
 
 
+def _csv_cell(kind: Kind) -> Callable[[Cell], str]:
+    """How a CSV writer renders a cell of *kind* (text cells neutralised)."""
+    if kind in (Kind.STRING, Kind.JSON):
+        return lambda cell: "" if cell is None else neutralise(str(cell))
+    return lambda cell: _text(cell, kind)
+
+
 class CsvWriter:
     def __init__(self, out: BinaryIO, columns: Sequence[Column]) -> None:
         self._text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
         self._csv = csv.writer(self._text, lineterminator="\n")
-        self._kinds = [c.kind for c in columns]
+        self._cells = [_csv_cell(c.kind) for c in columns]
         self._csv.writerow([c.name for c in columns])
 
     def write(self, rows: Sequence[tuple[Cell, ...]]) -> None:
-        text_kinds = (Kind.STRING, Kind.JSON)
+        cells = self._cells
         self._csv.writerows(
-            [
-                neutralise(_text(cell, kind)) if kind in text_kinds else _text(cell, kind)
-                for cell, kind in zip(row, self._kinds, strict=True)
-            ]
-            for row in rows
+            [render(cell) for render, cell in zip(cells, row, strict=True)] for row in rows
         )
 
     def close(self) -> None:

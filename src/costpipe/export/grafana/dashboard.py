@@ -130,7 +130,9 @@ def _budget_panel(budget: BudgetConfig, x: int, y: int, w: int) -> bargauge.Pane
     query = queries.budget_spend(budget.cost_basis, budget.filters, tag)
     alias = f"$tag_{'tag_' + tag if tag == 'cost_source' else tag}" if tag else budget.name
     return (
-        panel.title(f"{budget.name}: {budget.period} budget {budget.amount_usd} USD ({budget.cost_basis})")
+        panel.title(
+            f"{budget.name}: {budget.period} budget {budget.amount_usd} USD ({budget.cost_basis})"
+        )
         .description(
             "Spend of this calendar period so far against the budget; lines at its alert "
             "thresholds. The period follows the dashboard's time zone (costpipe's "
@@ -139,9 +141,7 @@ def _budget_panel(budget: BudgetConfig, x: int, y: int, w: int) -> bargauge.Pane
         .time_from(_PERIOD_SO_FAR[budget.period])
         .min(0)
         .max(amount)
-        .thresholds(
-            builders.ThresholdsConfig().mode(models.ThresholdsMode.ABSOLUTE).steps(steps)
-        )
+        .thresholds(builders.ThresholdsConfig().mode(models.ThresholdsMode.ABSOLUTE).steps(steps))
         .reduce_options(common_builders.ReduceDataOptions().calcs(["sum"]).values(False))
         .with_target(InfluxQL(query, alias=alias))
         .grid_pos(_grid(x, y, w, 6))
@@ -154,7 +154,9 @@ def build_dashboard(budgets: Sequence[BudgetConfig], timezone: str = "UTC") -> b
         builders.Dashboard("costpipe: AI spend")
         .uid(DASHBOARD_UID)
         .tags(["costpipe", "finops", "ai"])
-        .description("AI spend from costpipe's InfluxDB store (dashboards/grafana, docs/grafana.md).")
+        .description(
+            "AI spend from costpipe's InfluxDB store (dashboards/grafana, docs/grafana.md)."
+        )
         .timezone("utc" if timezone == "UTC" else timezone)
         .week_start("monday")
         .time("now-30d", "now")
