@@ -12,7 +12,9 @@ from typing import Any
 from structlog.testing import capture_logs
 
 from costpipe.anomalies.baseline import Band, band, judge, weekday_factors
+from costpipe.anomalies.history import HourlyHistory, judged_buckets, read_buckets
 from costpipe.config.settings import AnomalyConfig, Settings
+from costpipe.query.api import Basis, CostQuery, Granularity
 from costpipe.testing import CapturingNotifier, MemorySink
 from tests.alerts.conftest import cost, engine, notifier_map, settings
 
@@ -129,3 +131,33 @@ async def test_a_rule_on_an_unknown_dimension_fails_alone_and_is_logged_once(
     assert ["broken"] == [e["rule"] for e in failed]
     assert ["alice"] == [e["group"] for e in logs if e["event"] == "Anomaly detected"]
     assert 1 == len(capture.sent)
+
+
+async def test_the_daemons_bucket_sums_equal_the_benchmarks_hourly_history(
+    sink: MemorySink,
+) -> None:
+    """The evaluator asks per bucket, the benchmark reads one hourly series: both
+    must give the same figures, here in Paris across the end of summer time."""
+    start = datetime(2026, 10, 20, tzinfo=UTC)
+    for hour in range(0, 14 * 24, 5):
+        moment = start + timedelta(hours=hour)
+        sink.add(cost(moment, f"{1 + hour % 7}.25", user=f"u{hour % 3}", item=str(hour)))
+    reader = sink.reader()
+    now = datetime(2026, 11, 2, 13, 20, tzinfo=UTC)
+    buckets = [
+        b
+        for granularity in ("day", "hour")
+        for judged in judged_buckets(now, granularity, "Europe/Paris")
+        for b in (judged, *judged.baseline(10))
+    ]
+
+    def query(s: datetime, e: datetime) -> CostQuery:
+        return CostQuery(s, e, Basis.BILLED)
+
+    asked = await read_buckets(reader, query, buckets, "Europe/Paris", "user_id")
+    series = await reader.series(query(start, now), Granularity.HOUR, "Europe/Paris", by="user_id")
+    hourly = HourlyHistory(series)
+    assert hourly.groups == asked.groups
+    for bucket in buckets:
+        for group in [None, *asked.groups]:
+            assert hourly.value(group, bucket) == asked.value(group, bucket), (group, bucket)

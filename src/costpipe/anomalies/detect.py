@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from costpipe.anomalies.baseline import Band, Judgement, band, judge, weekday_factors
-from costpipe.anomalies.history import Bucket, HourlyHistory
+from costpipe.anomalies.history import Bucket, History
 from costpipe.config.sections import AnomalyConfig
 
 __all__ = ["Seasons", "Thresholds", "bucket_band", "judge_groups"]
@@ -31,7 +31,7 @@ class Seasons:
     """The weekday factors of one bucket's baseline, from the rule's totals
     (computed once per bucket, shared by every group and contributor)."""
 
-    def __init__(self, history: HourlyHistory, bucket: Bucket, days: int) -> None:
+    def __init__(self, history: History, bucket: Bucket, days: int) -> None:
         self.baseline = bucket.baseline(days)
         self.daily = bucket.hour is None
         if self.daily:
@@ -43,13 +43,13 @@ class Seasons:
             self.target = Decimal(1)
 
 
-def bucket_band(history: HourlyHistory, group: str, seasons: Seasons, sensitivity: Decimal) -> Band:
+def bucket_band(history: History, group: str, seasons: Seasons, sensitivity: Decimal) -> Band:
     values = [history.value(group, b) for b in seasons.baseline]
     return band(values, sensitivity, factors=seasons.factors, target_factor=seasons.target)
 
 
 def judge_groups(
-    history: HourlyHistory,
+    history: History,
     bucket: Bucket,
     thresholds: Thresholds,
     groups: list[str] | None = None,

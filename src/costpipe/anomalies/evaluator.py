@@ -1,7 +1,7 @@
 """The anomaly rules' pass: judge, decide, store, announce.
 
-Called by the alert engine after the budgets on every pass. Per rule: one
-hourly series over the judged buckets and their baseline
+Called by the alert engine after the budgets on every pass. Per rule: its spend
+per group in the judged buckets and their baseline, in one batch of requests
 (:mod:`costpipe.anomalies.history`), each group judged
 (:mod:`costpipe.anomalies.detect`), and for each (group, bucket):
 
@@ -32,14 +32,14 @@ from typing import Any, Protocol
 from costpipe.anomalies.baseline import Judgement
 from costpipe.anomalies.detect import Seasons, Thresholds, judge_groups
 from costpipe.anomalies.explain import Contributor, contributors, rule_query
-from costpipe.anomalies.history import Bucket, HourlyHistory, judged_buckets, query_range
+from costpipe.anomalies.history import Bucket, judged_buckets, read_buckets
 from costpipe.anomalies.messages import anomaly_notification, resolved_notification, usd
 from costpipe.anomalies.state import AnomalySlot, AnomalyStore
 from costpipe.config.sections import AnomalyConfig
 from costpipe.config.settings import Settings
 from costpipe.episodes import FailureLog, reminder_interval
 from costpipe.notification import Notification
-from costpipe.query.api import CostReader, Granularity
+from costpipe.query.api import CostReader
 from costpipe.records import utc
 
 __all__ = ["Anomalies", "Ledger"]
@@ -105,17 +105,20 @@ class Anomalies:
     async def _evaluate_rule(self, rule: AnomalyConfig, now: datetime) -> None:
         assert self.reader is not None
         thresholds = Thresholds.of(rule)
-        start, end = query_range(now, self.timezone, thresholds.baseline_days)
-        points = await self.reader.series(
-            rule_query(rule, start, end, None), Granularity.HOUR, self.timezone, by=rule.group_by
+        buckets = judged_buckets(now, rule.granularity, self.timezone)
+        history = await read_buckets(
+            self.reader,
+            lambda start, end: rule_query(rule, start, end, None),
+            [b for bucket in buckets for b in (bucket, *bucket.baseline(thresholds.baseline_days))],
+            self.timezone,
+            rule.group_by,
         )
-        history = HourlyHistory(points)
         decided: list[tuple[Bucket, Seasons, dict[str, Judgement], set[str]]] = []
-        for bucket in judged_buckets(now, rule.granularity, self.timezone):
+        for bucket in buckets:
             seasons = Seasons(history, bucket, thresholds.baseline_days)
             judged = judge_groups(history, bucket, thresholds, seasons=seasons)
             active = self.store.active_groups(rule.name, bucket.key)
-            # A group revised to nothing is not in the series, yet its slot must resolve.
+            # A group revised to nothing is not in the answers, yet its slot must resolve.
             missing = [g for g in active if g not in judged]
             judged.update(judge_groups(history, bucket, thresholds, missing, seasons))
             if rule.group_by is not None:
@@ -129,7 +132,7 @@ class Anomalies:
             (bucket.key, group): await contributors(
                 self.reader,
                 rule,
-                rule_query(rule, start, end, group),
+                group,
                 self.timezone,
                 bucket,
                 seasons,

@@ -4,8 +4,8 @@ For a project anomaly the contributors are the project's users, keys and models
 (``explain_by``); each value's spend in the bucket is judged against its own
 history exactly as the group was (same buckets, same weekday factors), and the
 values whose spend rose the most over their own expected value are named, with
-dollars. One hourly series per explaining dimension, filtered to the group, is
-read only for the groups that fire.
+dollars. One batch of requests per explaining dimension, filtered to the group,
+is read only for the groups that fire.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from costpipe.anomalies.detect import Seasons, bucket_band
-from costpipe.anomalies.history import Bucket, HourlyHistory
+from costpipe.anomalies.history import Bucket, read_buckets
 from costpipe.config.sections import AnomalyConfig
-from costpipe.query.api import Basis, CostQuery, CostReader, Granularity
+from costpipe.query.api import Basis, CostQuery, CostReader
 
 __all__ = ["DEFAULT_EXPLAIN_BY", "TOP_CONTRIBUTORS", "Contributor", "contributors", "explain_by"]
 
@@ -55,18 +55,20 @@ def rule_query(rule: AnomalyConfig, start: datetime, end: datetime, group: str |
 async def contributors(
     reader: CostReader,
     rule: AnomalyConfig,
-    query: CostQuery,
+    group: str,
     timezone: str,
     bucket: Bucket,
     seasons: Seasons,
     sensitivity: Decimal,
 ) -> list[Contributor]:
-    """The top contributors of *query* (the rule narrowed to one group) in
-    *bucket*, by increase over their own baseline, largest first."""
+    """The top contributors of *group* in *bucket*, by increase over their own
+    baseline, largest first."""
     found: list[Contributor] = []
+    buckets = [bucket, *seasons.baseline]
     for dimension in explain_by(rule):
-        points = await reader.series(query, Granularity.HOUR, timezone, by=dimension)
-        history = HourlyHistory(points)
+        history = await read_buckets(
+            reader, lambda s, e: rule_query(rule, s, e, group), buckets, timezone, dimension
+        )
         rows = []
         for value in history.groups:
             observed = history.value(value, bucket)
