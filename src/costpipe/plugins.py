@@ -43,6 +43,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "costpipe.providers.openrouter",
     "costpipe.providers.litellm",
     "costpipe.providers.ollama",
+    "costpipe.providers.bedrock",
     "costpipe.enrichers.teams",
     "costpipe.sinks.sqlite.store",
     "costpipe.sinks.influxdb.writer",
