@@ -7,7 +7,7 @@ figure is then read back from the store and checked against the bill.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +15,9 @@ import pytest
 
 from costpipe.allocation.cells import UNATTRIBUTED, nanos
 from costpipe.allocation.charges import charge_of, usage_tier
+from costpipe.dashboard.billing import BillingView, billing_html, compute_billing
+from costpipe.dashboard.periods import Preset
+from costpipe.dashboard.viewmodel import DashboardView, Selection, compute_view
 from costpipe.query.api import Basis, CostQuery
 from costpipe.records import CostRecord
 from tests.allocation.conftest import DAY, NOW, START, Simulated
@@ -177,6 +180,50 @@ async def test_best_is_allocated_on_billed_days_and_estimated_on_the_others(
     for provider, day, best, expected in totals:
         assert expected == best, (provider, day)
     assert [] == [(p, d) for p, d, best, _ in totals if best <= 0]
+
+
+def _in_store(rows: list[CostRecord], basis: Basis, start: datetime, end: datetime) -> Decimal:
+    """The sum a store gives (integer nanodollars) of the rows of *basis* in
+    ``[start, end)``, computed in Python; for ``best``: allocated rows, and the
+    estimated rows of a provider account's UTC day without allocated rows."""
+    billed = {(r.provider, r.account, _day(r)) for r in rows if r.basis == "allocated"}
+
+    def wanted(r: CostRecord) -> bool:
+        if basis is not Basis.BEST:
+            return r.basis == basis.value
+        return r.basis == "allocated" or (
+            r.basis == "estimated" and (r.provider, r.account, _day(r)) not in billed
+        )
+
+    total = sum(nanos(r.cost_usd) for r in rows if start <= r.start < end and wanted(r))
+    return Decimal(total).scaleb(-9)
+
+
+@pytest.mark.parametrize("basis", list(Basis))
+async def test_the_dashboard_shows_every_basis(simulated: Simulated, basis: Basis) -> None:
+    """The page's figures on each basis are the stored rows' sums; the billing
+    view says which days are billed (yesterday and before) and which estimated."""
+    rows = [
+        *await _rows(simulated, Basis.BILLED),
+        *await _rows(simulated, Basis.ESTIMATED),
+        *await _rows(simulated, Basis.ALLOCATED),
+    ]
+
+    async def page(reader: Any) -> tuple[DashboardView, BillingView]:
+        view = await compute_view(reader, Selection(Preset.LAST_7_DAYS, basis=basis), now=NOW)
+        return view, await compute_billing(reader, view.range.start, view.range.end)
+
+    view, billing = await simulated.read(page)
+    start, end = view.range.start, view.range.end
+    expected = _in_store(rows, basis, start, end)
+    assert expected == view.total
+    assert view.total > 0
+    assert Selection().basis is Basis.BEST
+    yesterday = (NOW - DAY).date()
+    for provider in ("openai", "anthropic"):
+        assert [NOW.date()] == billing.estimated_days[provider]
+        assert yesterday == billing.billed_days[provider][-1]
+    assert "Billed vs estimated" in billing_html(billing)
 
 
 async def test_a_revision_of_yesterday_reallocates_that_day_only(simulated: Simulated) -> None:

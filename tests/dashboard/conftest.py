@@ -31,6 +31,21 @@ NOW = datetime(2026, 11, 18, 14, 20, tzinfo=UTC)
 TIMEZONE = "Europe/Berlin"
 
 
+def on_basis(records: Iterable[CostRecord], basis: str) -> list[CostRecord]:
+    """The rows a query on *basis* sums. ``best``: allocated rows, and estimated
+    rows of a provider account's UTC day that has no allocated row."""
+    records = list(records)
+    if basis != "best":
+        return [r for r in records if r.basis == basis]
+    billed = {(r.provider, r.account, r.start.date()) for r in records if r.basis == "allocated"}
+    return [
+        r
+        for r in records
+        if r.basis == "allocated"
+        or (r.basis == "estimated" and (r.provider, r.account, r.start.date()) not in billed)
+    ]
+
+
 def expected_total(
     records: Iterable[CostRecord],
     start: datetime,
@@ -42,10 +57,8 @@ def expected_total(
     return sum(
         (
             r.cost_usd
-            for r in records
-            if start <= r.start < end
-            and r.basis == basis
-            and all(r.dimension(d) in v for d, v in filters.items())
+            for r in on_basis(records, basis)
+            if start <= r.start < end and all(r.dimension(d) in v for d, v in filters.items())
         ),
         Decimal(0),
     )

@@ -32,7 +32,7 @@ from costpipe.dashboard.periods import Preset, preset_range
 from costpipe.dashboard.server import BackgroundDashboard, DashboardServer
 from costpipe.records import CostRecord
 
-from .conftest import NOW, TIMEZONE, expected_total, sqlite_spec
+from .conftest import NOW, TIMEZONE, expected_total, on_basis, sqlite_spec
 
 pytestmark = pytest.mark.browser
 
@@ -88,12 +88,13 @@ def _expect_table(page: Page, groups: dict[str, Decimal]) -> None:
 
 
 def _expected_groups(
-    records: list[CostRecord], preset: Preset, by: str, basis: str = "billed"
+    records: list[CostRecord], preset: Preset, by: str, basis: str = "best"
 ) -> dict[str, Decimal]:
+    """Per group, on the page's default basis unless told."""
     span = preset_range(preset, NOW, TIMEZONE)
     sums: dict[str, Decimal] = {}
-    for r in records:
-        if span.start <= r.start < span.end and r.basis == basis:
+    for r in on_basis(records, basis):
+        if span.start <= r.start < span.end:
             sums[r.dimension(by)] = sums.get(r.dimension(by), Decimal(0)) + r.cost_usd
     return sums
 
@@ -103,11 +104,14 @@ def test_page_loads_with_the_stores_total_for_the_default_range(
 ) -> None:
     page.goto(dashboard_url)
     span = preset_range(Preset.LAST_7_DAYS, NOW, TIMEZONE)
-    total = expected_total(records, span.start, span.end, "billed")
+    # The default basis is best; the sample store holds no allocated rows, so
+    # every day is an estimated one.
+    total = expected_total(records, span.start, span.end, "best")
     expect(page.get_by_test_id("total")).to_have_text(format_usd(total))
     expect(page.locator("canvas").first).to_be_visible()
     expect(page.get_by_test_id("budget")).to_contain_text("All AI, monthly")
     expect(page.get_by_test_id("range")).to_contain_text("2026-11-12 00:00 CET")
+    expect(page.get_by_text("Billed vs estimated")).to_be_visible()
 
 
 def test_group_by_and_date_range_change_every_figure_to_the_right_values(
@@ -121,11 +125,14 @@ def test_group_by_and_date_range_change_every_figure_to_the_right_values(
 
     _select(page, "Last month")
     span = preset_range(Preset.LAST_MONTH, NOW, TIMEZONE)
-    total = expected_total(records, span.start, span.end, "billed")
+    total = expected_total(records, span.start, span.end, "best")
     expect(page.get_by_test_id("total")).to_have_text(format_usd(total))
     expect(page.get_by_test_id("range")).to_contain_text("Last month")
     _expect_table(page, _expected_groups(records, Preset.LAST_MONTH, "model"))
 
+    page.get_by_role("button", name="Billed").click()
+    billed = expected_total(records, span.start, span.end, "billed")
+    expect(page.get_by_test_id("total")).to_have_text(format_usd(billed))
     page.get_by_role("button", name="Estimated").click()
     estimated = expected_total(records, span.start, span.end, "estimated")
     expect(page.get_by_test_id("total")).to_have_text(format_usd(estimated))
@@ -142,8 +149,9 @@ FORGE_ACTIVE = """(index) => {
     for (const group of groups) group.active = index;
     return groups.length;
 }"""
-ALL_ACTIVE_ARE = """(index) => [...Bokeh.documents[0]._all_models.values()]
-    .filter((m) => m.type.endsWith("RadioButtonGroup")).every((m) => m.active === index)"""
+ACTIVE_ARE = """(expected) => [...Bokeh.documents[0]._all_models.values()]
+    .filter((m) => m.type.endsWith("RadioButtonGroup")).map((m) => m.active)
+    .sort().join() === expected"""
 
 
 def test_a_forged_button_index_leaves_the_figures_and_the_buttons_as_they_were(
@@ -151,27 +159,29 @@ def test_a_forged_button_index_leaves_the_figures_and_the_buttons_as_they_were(
 ) -> None:
     """``active=-1`` used to reach Panel's ``values[active]`` and switch the page
     to estimated cost and hourly; ``7`` raised there. Now the server refuses both
-    and sends the browser its buttons back (Daily, Billed)."""
+    and sends the browser its buttons back (Daily, Best: indexes 0 and 3)."""
     page.goto(dashboard_url)
     span = preset_range(Preset.LAST_7_DAYS, NOW, TIMEZONE)
-    billed = format_usd(expected_total(records, span.start, span.end, "billed"))
-    expect(page.get_by_test_id("total")).to_have_text(billed)
+    best = format_usd(expected_total(records, span.start, span.end, "best"))
+    expect(page.get_by_test_id("total")).to_have_text(best)
     for forged in (-1, 7, -1):
         assert page.evaluate(FORGE_ACTIVE, forged) == 2
-        page.wait_for_function(ALL_ACTIVE_ARE, arg=0, timeout=20_000)
-    _select(page, "Model")  # a real change afterwards: its refresh shows billed daily figures
+        page.wait_for_function(ACTIVE_ARE, arg="0,3", timeout=20_000)
+    _select(page, "Model")  # a real change afterwards: its refresh shows best daily figures
     expect(page.get_by_test_id("breakdown").locator("th").first).to_have_text("Model")
-    expect(page.get_by_test_id("range")).to_contain_text("billed cost")
-    expect(page.get_by_test_id("total")).to_have_text(billed)
+    expect(page.get_by_test_id("range")).to_contain_text("best cost")
+    expect(page.get_by_test_id("total")).to_have_text(best)
 
 
 def test_csv_download_matches_the_table_exactly(
     page: Page, dashboard_url: str, records: list[CostRecord]
 ) -> None:
     page.goto(dashboard_url)
+    page.get_by_role("button", name="Billed").click()
+    expect(page.get_by_test_id("range")).to_contain_text("billed cost")
     _select(page, "User")
     expect(page.get_by_test_id("breakdown").locator("th").first).to_have_text("User")
-    _expect_table(page, _expected_groups(records, Preset.LAST_7_DAYS, "user_id"))
+    _expect_table(page, _expected_groups(records, Preset.LAST_7_DAYS, "user_id", "billed"))
     shown = _table(page)
     with page.expect_download() as download:
         page.get_by_role("button", name="Download CSV").click()
@@ -231,7 +241,7 @@ def test_basic_auth_refuses_every_route_without_credentials(
         page.fill("input[name=password]", "s3cr:et")
         page.locator("input[name=password]").press("Enter")
         span = preset_range(Preset.LAST_7_DAYS, NOW, TIMEZONE)
-        total = expected_total(records, span.start, span.end, "billed")
+        total = expected_total(records, span.start, span.end, "best")
         expect(page.get_by_test_id("total")).to_have_text(format_usd(total))
 
 

@@ -62,15 +62,16 @@ def _no_panel_errors(caplog: pytest.LogCaptureFixture) -> None:
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
-@pytest.mark.parametrize("forged", [-1, -2, 2, 7, 10**9, None])
+@pytest.mark.parametrize("forged", [-1, -2, 4, 7, 10**9, None])
 def test_a_forged_button_index_changes_nothing_and_the_browser_is_reset(
     forged: object, caplog: pytest.LogCaptureFixture
 ) -> None:
     controls, _document = _controls()
     before = controls.selection()
     for widget in (controls.granularity, controls.basis):
+        shown = _model(widget).active
         _model(widget).active = forged
-        assert _model(widget).active == 0  # the browser shows the value in force again
+        assert _model(widget).active == shown  # the browser shows the value in force again
     assert controls.selection() == before
     _no_panel_errors(caplog)
 

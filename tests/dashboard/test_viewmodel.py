@@ -46,7 +46,8 @@ async def reader(
 async def test_total_and_previous_total_match_the_records_of_each_range(
     reader: CostReader, records: list[CostRecord]
 ) -> None:
-    view = await compute_view(reader, Selection(Preset.LAST_7_DAYS), now=NOW, timezone=TIMEZONE)
+    selection = Selection(Preset.LAST_7_DAYS, basis=Basis.BILLED)
+    view = await compute_view(reader, selection, now=NOW, timezone=TIMEZONE)
     span = preset_range(Preset.LAST_7_DAYS, NOW, TIMEZONE)
     assert expected_total(records, span.start, span.end, "billed") == view.total
     assert (
@@ -89,7 +90,10 @@ async def test_filters_restrict_every_figure_and_options_come_from_the_unfiltere
     reader: CostReader, records: list[CostRecord]
 ) -> None:
     selection = Selection(
-        Preset.MONTH_TO_DATE, group_by="project_id", filters={"provider": ("anthropic",)}
+        Preset.MONTH_TO_DATE,
+        group_by="project_id",
+        basis=Basis.BILLED,
+        filters={"provider": ("anthropic",)},
     )
     view = await compute_view(reader, selection, now=NOW, timezone=TIMEZONE)
     span = view.range
@@ -166,7 +170,7 @@ async def test_an_empty_range_is_flagged_so_the_page_shows_a_message() -> None:
 async def test_budgets_show_spend_percent_and_forecast_for_their_calendar_period(
     reader: CostReader, records: list[CostRecord]
 ) -> None:
-    monthly = BudgetConfig(name="AI monthly", amount_usd=12000, period="month")
+    monthly = BudgetConfig(name="AI monthly", amount_usd=12000, period="month", cost_basis="billed")
     team = BudgetConfig(
         name="Per team weekly",
         amount_usd=900.5,

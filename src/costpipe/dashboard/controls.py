@@ -140,7 +140,12 @@ class Controls:
         )
         self.basis = _buttons(
             "Cost basis",
-            {"Billed": Basis.BILLED.value, "Estimated": Basis.ESTIMATED.value},
+            {
+                "Billed": Basis.BILLED.value,
+                "Estimated": Basis.ESTIMATED.value,
+                "Allocated": Basis.ALLOCATED.value,
+                "Best": Basis.BEST.value,
+            },
             initial.basis.value,
         )
         self.filters = {

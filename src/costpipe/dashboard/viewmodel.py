@@ -101,7 +101,8 @@ class Selection:
     preset: Preset = Preset.LAST_7_DAYS
     group_by: str = "provider"
     granularity: Granularity = Granularity.DAY
-    basis: Basis = Basis.BILLED
+    basis: Basis = Basis.BEST
+    """``best`` by default: allocated money where the day's bill is in, else the estimate."""
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     top: int = 8
 

@@ -30,7 +30,7 @@ from costpipe.query.api import (
     SpendRequest,
     check_dimension,
 )
-from costpipe.query.best import Account, Slice, best_slices, day_span
+from costpipe.query.best import Account, best_slices, day_span
 from costpipe.query.grouped import Batch, answer_batch, empty_answer, plan_batches
 from costpipe.records import DIMENSIONS, TOKEN_FIELDS, UNIT_FIELDS
 from costpipe.redaction import redact_url
@@ -41,6 +41,7 @@ from costpipe.sinks.influxdb.encoder import (
     timestamp_ns,
 )
 from costpipe.sinks.influxdb.rows import stored_rows
+from costpipe.sinks.influxdb.slices import merged, quote_string, slice_conditions
 from costpipe.sinks.influxdb.stream import stream_records
 
 __all__ = ["InfluxDBReader", "InfluxHTTP", "quote_ident", "quote_string"]
@@ -50,12 +51,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TOKEN_NAMES = tuple(name for name in TOKEN_FIELDS if name.endswith("_tokens"))
 _TOKEN_COUNT = len(_TOKEN_NAMES)
 _COUNTER_SUMS = ", ".join(f'sum("{name}")' for name in (*_TOKEN_NAMES, *UNIT_FIELDS))
-
-
-def quote_string(value: str) -> str:
-    """An InfluxQL string literal holding exactly *value*."""
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
-    return f"'{escaped}'"
 
 
 def quote_ident(name: str) -> str:
@@ -180,7 +175,7 @@ class InfluxDBReader:
             return None
         billed = await self._billed_days(query)
         return [
-            " AND ".join([*_slice_conditions(piece), *filters])
+            " AND ".join([*slice_conditions(piece), *filters])
             for piece in best_slices(query.start, query.end, billed)
         ]
 
@@ -231,7 +226,7 @@ class InfluxDBReader:
         results = await http.query_many(
             [f"SELECT {fields} FROM {http.measurement} WHERE {w}{group_by}" for w in wheres]
         )
-        return _merged(results, by_time=by_time)
+        return merged(results, by_time=by_time)
 
     # -- CostReader --------------------------------------------------------------
 
@@ -318,7 +313,7 @@ class InfluxDBReader:
         results = await self._http().query_many([text for texts, _ in statements for text in texts])
         for batch, (texts, tags) in zip(batches, statements, strict=True):
             mine, results = results[: len(texts)], results[len(texts) :]
-            series = mine[0] if len(mine) == 1 else _merged(mine, by_time=False)
+            series = mine[0] if len(mine) == 1 else merged(mine, by_time=False)
             rows = [
                 (tuple(_tag(s, tag) for tag in tags), int(s["values"][0][1] or 0)) for s in series
             ]
@@ -354,45 +349,6 @@ class InfluxDBReader:
 def _instant(stamp: Any) -> datetime:
     """An aware UTC datetime from InfluxDB's ``epoch=ns`` timestamp."""
     return _EPOCH + timedelta(microseconds=int(stamp) // 1000)
-
-
-def _slice_conditions(piece: Slice) -> list[str]:
-    """The time, basis and provider-account conditions of one slice of ``best``."""
-    parts = [
-        f"time >= {timestamp_ns(piece.start)}",
-        f"time < {timestamp_ns(piece.end)}",
-        f'"cost_source" = {quote_string(piece.basis.value)}',
-    ]
-    # Provider and account come back from the store in their stored form.
-    if piece.only is not None:
-        provider, account = piece.only
-        parts.append(
-            f'"provider" = {quote_string(provider)} AND "account" = {quote_string(account)}'
-        )
-    for provider, account in piece.excluded:
-        parts.append(
-            f'("provider" != {quote_string(provider)} OR "account" != {quote_string(account)})'
-        )
-    return parts
-
-
-def _merged(results: Sequence[list[dict[str, Any]]], *, by_time: bool) -> list[dict[str, Any]]:
-    """The series of several statements added per tag set (and per timestamp when
-    *by_time*); aggregated integers only, never raw points."""
-    sums: dict[tuple[tuple[str, str], ...], dict[int, int]] = {}
-    for series in results:
-        for item in series:
-            tags: Mapping[str, str] = item.get("tags") or {}
-            slot = sums.setdefault(tuple(sorted(tags.items())), {})
-            for stamp, value in item["values"]:
-                if value is not None:
-                    at = int(stamp) if by_time else 0
-                    slot[at] = slot.get(at, 0) + int(value)
-    return [
-        {"tags": dict(key), "values": [[at, nanos] for at, nanos in sorted(slot.items())]}
-        for key, slot in sums.items()
-        if slot
-    ]
 
 
 def _tag(series: Mapping[str, Any], name: str) -> str:
