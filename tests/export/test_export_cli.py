@@ -211,3 +211,48 @@ def test_progress_is_drawn_on_a_terminal_only() -> None:
         progress.finish()
         assert ("[###############---------------]  50% 10 rows" in stream.getvalue()) is drawn
         assert bool(stream.getvalue()) is drawn
+
+
+def test_split_rows_add_up_to_the_record(tmp_path: Path) -> None:
+    """One record priced per category (tokens, web-search calls) becomes one row per
+    priced counter; money, list cost and every x_ counter add up to the record."""
+    record = CostRecord(
+        start=DAY, width=timedelta(days=1), provider="openai", account="acme",
+        cost_source=CostSource.ESTIMATED, cost_usd=Decimal("1.234567891"), model="gpt-4o-mini",
+        uncached_input_tokens=1_000_000, cached_input_tokens=100_000, output_tokens=125_000,
+        web_search_calls=7, images=3, requests=420,
+    )  # fmt: skip
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[pipeline]\nstate_dir = "{tmp_path / "state"}"\n\n'
+        f'[[sinks.sqlite]]\nname = "main"\npath = "{tmp_path / "costs.sqlite"}"\n',
+        encoding="utf-8",
+    )
+
+    async def fill() -> None:
+        sink = SQLiteSink(
+            SQLiteConfig(path=tmp_path / "costs.sqlite"), ComponentContext("sqlite.main", tmp_path)
+        )
+        await sink.start()
+        await sink.write([record])
+        await sink.close()
+
+    asyncio.run(fill())
+    out = tmp_path / "focus.csv"
+    assert 0 == export(config, "--basis", "estimated", "-o", str(out))
+    rows = read_rows(out)
+    assert {r["SkuMeter"] for r in rows} == {
+        "Input Tokens", "Cached Input Tokens", "Output Tokens", "Web Search Calls"
+    }  # fmt: skip
+    calls = next(r for r in rows if r["SkuMeter"] == "Web Search Calls")
+    assert (calls["PricingUnit"], calls["ConsumedUnit"]) == ("1000 Calls", "Calls")
+    assert Decimal(calls["PricingQuantity"]) == Decimal("0.007")
+    assert sum(Decimal(r["BilledCost"]) for r in rows) == record.cost_usd
+    for field, column in (("uncached_input_tokens", "x_UncachedInputTokens"),
+                          ("web_search_calls", "x_WebSearchCalls"), ("images", "x_Images"),
+                          ("requests", "x_Requests")):  # fmt: skip
+        assert sum(int(r[column]) for r in rows) == getattr(record, field), column
+    for row in rows:
+        assert Decimal(row["ListUnitPrice"]) * Decimal(row["PricingQuantity"]) == Decimal(
+            row["ListCost"]
+        )

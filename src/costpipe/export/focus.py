@@ -28,28 +28,35 @@ from costpipe.export.focus_schema import (
     counter_column,
     focus_columns,
 )
+from costpipe.pricing.categories import CATEGORIES, PER
 from costpipe.pricing.prices import ModelPrice, PriceTable
 from costpipe.records import TOKEN_FIELDS, CostRecord
 
 __all__ = ["PRICED_COUNTERS", "FocusRows", "host_provider", "service_provider"]
 
-#: Counters the price table prices per million tokens, and the price that applies.
-PRICED_COUNTERS: dict[str, str] = {
-    "uncached_input_tokens": "input",
-    "cached_input_tokens": "cached_input",
-    "cache_write_tokens": "cache_write",
-    "cache_write_1h_tokens": "cache_write_1h",
-    "output_tokens": "output",
-}
-#: SkuMeter of each priced counter: what the provider's price list calls the meter.
-_METERS = {
-    "uncached_input_tokens": "Input Tokens",
-    "cached_input_tokens": "Cached Input Tokens",
-    "cache_write_tokens": "Cache Write Tokens",
-    "cache_write_1h_tokens": "Cache Write 1h Tokens",
-    "output_tokens": "Output Tokens",
-}
-_MILLION = Decimal(1_000_000)
+#: Every counter the price table can price (tokens by category, calls, characters,
+#: seconds: :mod:`costpipe.pricing.categories`), each priced per ``PER[counter]`` units.
+PRICED_COUNTERS: tuple[str, ...] = CATEGORIES
+_UNITS: tuple[tuple[str, str], ...] = (
+    ("_tokens", "Tokens"),
+    ("_calls", "Calls"),
+    ("_characters", "Characters"),
+    ("_seconds", "Seconds"),
+)
+
+
+def _unit(counter: str) -> str:
+    """``output_tokens`` -> ``Tokens``, ``web_search_calls`` -> ``Calls`` (FOCUS UnitFormat)."""
+    return next((unit for suffix, unit in _UNITS if counter.endswith(suffix)), "Units")
+
+
+def _meter(counter: str) -> str:
+    """The SkuMeter of a counter: ``uncached_input_tokens`` -> ``Input Tokens``,
+    ``cache_write_1h_tokens`` -> ``Cache Write 1h Tokens``."""
+    words = counter.removeprefix("uncached_").split("_")
+    return " ".join(w if w[0].isdigit() else w.capitalize() for w in words)
+
+
 _NANO = Decimal("1e-9")
 _DISPLAY = {
     "openai": "OpenAI",
@@ -133,17 +140,18 @@ class FocusRows:
         money = _nanos(record.cost_usd)
         price = self._price(record)
         parts = [
-            (field, getattr(record, field), getattr(price, attr))
-            for field, attr in PRICED_COUNTERS.items()
-            if price is not None and getattr(record, field) > 0
+            (field, getattr(record, field, 0), price.prices[field])
+            for field in PRICED_COUNTERS
+            if price is not None and field in price.prices and getattr(record, field, 0) > 0
         ]
         if money < 0 or not parts:
             yield self._row(record, money, None)
             return
-        lists = [Decimal(count) / _MILLION * unit for _, count, unit in parts]
+        lists = [Decimal(count) / PER[field] * unit for field, count, unit in parts]
         shares = split_nanos(money, lists)
+        split = frozenset(field for field, _, _ in parts)
         for index, ((field, count, unit), share) in enumerate(zip(parts, shares, strict=True)):
-            yield self._row(record, share, (field, count, unit), first=index == 0)
+            yield self._row(record, share, (field, count, unit), first=index == 0, split=split)
 
     def _price(self, record: CostRecord) -> ModelPrice | None:
         if self.prices is None or not record.model:
@@ -158,12 +166,13 @@ class FocusRows:
         part: tuple[str, int, Decimal] | None,
         *,
         first: bool = True,
+        split: frozenset[str] = frozenset(),
     ) -> tuple[Cell, ...]:
         money = Decimal(nanos) * _NANO if nanos else Decimal(0)
         credit = nanos < 0
         seller = service_provider(record.provider)
         host = host_provider(record)
-        tokens = sum(getattr(record, f) for f in PRICED_COUNTERS)
+        tokens = sum(getattr(record, f) for f in TOKEN_FIELDS if f.endswith("_tokens"))
         row: dict[str, Cell] = {
             "BilledCost": money,
             "EffectiveCost": money,
@@ -201,10 +210,11 @@ class FocusRows:
         }
         row["BillingPeriodStart"], row["BillingPeriodEnd"] = _month(record.start)
         row["PricingCurrency"] = "USD"
+        # Each split row carries its own counter; the first also every counter no row
+        # was split for (requests, unpriced units), so the x_ columns add up to the record.
         for field, column in self._counters:
-            mine = part is None or field == part[0]
-            unpriced_counter = first and field not in PRICED_COUNTERS
-            row[column] = getattr(record, field) if mine or unpriced_counter else 0
+            mine = part is None or field == part[0] or (first and field not in split)
+            row[column] = getattr(record, field) if mine else 0
         if credit:
             row.update(ConsumedQuantity=None, ConsumedUnit=None, PricingQuantity=None)
             row.update(PricingUnit=None, ListUnitPrice=None, PricingCategory=None, ListCost=money)
@@ -215,12 +225,13 @@ class FocusRows:
             )
         elif part is not None:
             field, count, unit = part
-            quantity = Decimal(count) / _MILLION
-            row.update(ConsumedQuantity=Decimal(count), ConsumedUnit="Tokens")
-            row.update(PricingQuantity=quantity, PricingUnit="1000000 Tokens", ListUnitPrice=unit)
+            quantity = Decimal(count) / PER[field]
+            row.update(ConsumedQuantity=Decimal(count), ConsumedUnit=_unit(field))
+            row.update(PricingQuantity=quantity, PricingUnit=f"{PER[field]} {_unit(field)}")
+            row["ListUnitPrice"] = unit
             row.update(ListCost=quantity * unit, PricingCategory="Standard")
             row.update(SkuId=record.model, SkuPriceId=f"{record.provider}:{record.model}:{field}")
-            row["SkuMeter"] = _METERS.get(field, field)
+            row["SkuMeter"] = _meter(field)
             row["SkuPriceDetails"] = tags_json([("x_TokenCategory", field)])
             row["ChargeDescription"] = _ascii(f"{record.model} {field.replace('_', ' ')}")
         else:
