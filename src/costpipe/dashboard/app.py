@@ -1,12 +1,12 @@
 """The Panel page: controls, cards, charts and table over :func:`compute_view`.
 
-This module imports Panel, hvplot and pandas at import time; only
+This module imports Panel and Bokeh at import time; only
 :mod:`costpipe.dashboard.server` (and ``dashboards/costpipe_dashboard.py``)
 import it, after checking that the ``dashboard`` extra is installed.
 
 One :class:`Dashboard` is built per browser session. Every control change
 schedules :meth:`Dashboard.refresh`, which queries the store once per figure
-and then replaces the panes' contents; a refresh that finishes after a newer
+and then updates the panes (the charts' data in place); a refresh that finishes after a newer
 one started is dropped, so quick clicks never show stale figures.
 
 Text from the data reaches the page only through :mod:`~costpipe.dashboard.render`
@@ -29,7 +29,6 @@ import panel as pn
 
 from costpipe.config.settings import BudgetConfig, Settings
 from costpipe.dashboard import charts, render
-from costpipe.dashboard.billing import billing_html, compute_billing
 from costpipe.dashboard.controls import Controls, csv_filename
 from costpipe.dashboard.formatting import breakdown_csv
 from costpipe.dashboard.viewmodel import DashboardView, Selection, compute_view
@@ -94,12 +93,14 @@ class Dashboard:
         self.banner = _html(visible=False, sizing_mode="stretch_width")
         self.total_card = _html()
         self.budget_cards = _html(sizing_mode="stretch_width")
-        self.bars = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=340)
-        self.trend = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=340)
+        # Figures built once per session and updated in place (charts.Charts);
+        # shown from the first view with data on.
+        self.figures = charts.Charts()
+        self.bars = pn.pane.Bokeh(None, sizing_mode="stretch_width", height=340)
+        self.trend = pn.pane.Bokeh(None, sizing_mode="stretch_width", height=340)
         self.table = _html(sizing_mode="stretch_width")
         self.empty = _html(visible=False, sizing_mode="stretch_width")
         self.freshness = _html(sizing_mode="stretch_width")
-        self.billing = _html(sizing_mode="stretch_width")  # "Billed vs estimated"
         self.charts = pn.Column(
             pn.Column(_heading("Trend"), self.trend, sizing_mode="stretch_width"),
             pn.Row(
@@ -139,7 +140,6 @@ class Dashboard:
             budgets=self._options.budgets,
             state_dir=self._options.state_dir,
         )
-        billing = await compute_billing(self._cache, view.range.start, view.range.end)
         if generation != self._generation:
             return  # a newer refresh is running; its result wins
         self.view = view
@@ -147,7 +147,6 @@ class Dashboard:
         # the new total next to the old table for a frame.
         with pn.io.hold():
             self._render(view, generation)
-            self.billing.object = billing_html(billing)
 
     def _snapshot_now(self) -> datetime:
         """The instant of the figures: the shown view's while it is younger than
@@ -175,8 +174,11 @@ class Dashboard:
         self.charts.visible = True
         palette = charts.colours(view)
         axis_label = self.controls.group_label(view.selection.group_by)
-        self.bars.object = charts.bar_chart(view, palette, axis_label)
-        self.trend.object = charts.trend_chart(view, palette)
+        trend = self.figures.show(view, palette, axis_label)
+        if self.bars.object is None:
+            self.bars.object = self.figures.bars
+        if self.trend.object is not trend:
+            self.trend.object = trend  # the first chart, or the granularity changed
         self.table.object = render.table_html(view)
         self.controls.download.filename = csv_filename(
             view.selection.group_by, view.selection.preset
@@ -196,7 +198,6 @@ class Dashboard:
             pn.Row(self.total_card, self.budget_cards, sizing_mode="stretch_width"),
             self.empty,
             self.charts,
-            self.billing,
             self.freshness,
             sizing_mode="stretch_width",
         )
