@@ -39,6 +39,7 @@ from aiohttp.typedefs import Handler
 
 from costpipe.simulator import (
     anthropic_api,
+    bedrock_api,
     litellm_api,
     ollama_api,
     openai_api,
@@ -46,6 +47,7 @@ from costpipe.simulator import (
     openrouter_api,
 )
 from costpipe.simulator.auth import authentication
+from costpipe.simulator.bedrock_world import BedrockWorld
 from costpipe.simulator.control_api import add_control_routes
 from costpipe.simulator.fault_middleware import FaultMiddleware
 from costpipe.simulator.faults import FaultState
@@ -80,6 +82,7 @@ class Simulator:
         self.openrouter = openrouter_api.OpenRouterWorld(self.options.seed, hostile)
         self.litellm = litellm_api.LiteLLMWorld(self.options.seed, hostile)
         self.ollama = ollama_api.FakeOllama()
+        self.bedrock = BedrockWorld(self.options.seed)
         self.faults = FaultState(self.options.seed, self.options.faults)
         self._request_ids = RequestIds(self.options.seed)
         self._runner: web.AppRunner | None = None
@@ -129,6 +132,11 @@ class Simulator:
         return self.base_url
 
     @property
+    def bedrock_endpoint_url(self) -> str:
+        """The fake AWS endpoint (:mod:`costpipe.simulator.bedrock_api`) for both clients."""
+        return self.base_url + "/aws"
+
+    @property
     def ollama_base_url(self) -> str:
         """The fake Ollama (:mod:`costpipe.simulator.ollama_api`): an upstream for the proxy."""
         return self.base_url
@@ -167,6 +175,7 @@ class Simulator:
         """Make late data arrive now: recent buckets of both providers change."""
         at = self.now()
         self.openai.activity.revise(at)
+        self.bedrock.revise(at)
         return self.anthropic.activity.revise(at)
 
     @property
@@ -287,6 +296,7 @@ class Simulator:
             self._request_ids,
         )
         ollama_api.add_routes(app, self.ollama)
+        bedrock_api.add_routes(app, self.bedrock, self.now)
         add_control_routes(app, self)
         return app
 

@@ -90,8 +90,8 @@ class AwsApi:
                 register_secret(secret.get_secret_value())
 
     async def start(self) -> None:
-        from aiobotocore.config import AioConfig
-        from aiobotocore.session import AioSession
+        from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+        from aiobotocore.session import AioSession  # type: ignore[import-untyped]
 
         config = self._config
         session = AioSession(profile=config.profile)
@@ -139,7 +139,11 @@ class AwsApi:
 
     async def call(self, service: Service, operation: str, params: dict[str, Any]) -> Any:
         """One operation (``GetCostAndUsage``), retried on throttling and 5xx."""
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.exceptions import (  # type: ignore[import-untyped]
+            BotoCoreError,
+            ClientError,
+            NoCredentialsError,
+        )
 
         client = self._clients.get(service)
         if client is None:
@@ -170,7 +174,9 @@ class AwsApi:
                 if code == REQUEST_CHANGED:
                     raise RequestChanged(f"{action}: {message}") from None
                 if code not in _RETRYABLE:
-                    raise CostpipeError(f"{self._instance}: {action} failed: {code} {message}")
+                    raise CostpipeError(
+                        f"{self._instance}: {action} failed: {code} {message}"
+                    ) from None
                 failure: CostpipeError = TransientError(
                     f"{self._instance}: {action} kept failing: {code}"
                 )

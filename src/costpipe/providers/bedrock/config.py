@@ -42,7 +42,8 @@ class BedrockConfig(ComponentConfig):
         default=None, description="Label stored as `account` (default: the instance name)."
     )
     granularity: Literal["DAILY", "HOURLY"] = Field(
-        default="DAILY", description="Cost Explorer buckets (HOURLY only if the account enabled it)."
+        default="DAILY",
+        description="Cost Explorer buckets (HOURLY only if the account enabled it).",
     )
     group_by_tag: str | None = Field(
         default=None,

@@ -167,7 +167,11 @@ def usage_records(
                 model=model,
                 line_item="cloudwatch",
                 price_source=PriceSource(price),
-                **counters,
+                uncached_input_tokens=usage.uncached_input,
+                cached_input_tokens=usage.cached_input,
+                cache_write_tokens=usage.cache_write,
+                output_tokens=usage.output,
+                requests=counters.get("requests", 0),
             )
         )
     return records

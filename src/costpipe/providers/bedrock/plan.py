@@ -101,5 +101,3 @@ def metric_queries(
         }
         calls.append((params, {query_id: key for query_id, _, key in chunk}))
     return calls
-
-

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import msgspec
 
 from costpipe.components import ComponentContext, Provider
 from costpipe.errors import AuthError, MalformedDataError, TransientError
-from costpipe.files import open_private
+from costpipe.files import private_file
 from costpipe.providers.bedrock import plan
 from costpipe.providers.bedrock.client import PERMISSIONS, AwsApi, RequestChanged
 from costpipe.providers.bedrock.config import BedrockConfig
@@ -62,7 +63,8 @@ class BedrockProvider(Provider[BedrockConfig]):
         self.account = config.organization or context.instance
         self.api = AwsApi(config, context.instance, sleep=sleep)
         self._clock = clock
-        self._pricer = UsagePricer("bedrock", self.instance, context.prices, self.log)
+        # genai-prices files Bedrock's ModelIds (amazon.nova-pro-v1:0) under "aws".
+        self._pricer = UsagePricer("aws", self.instance, context.prices, self.log)
         self._polled_file = context.state_dir / "cost_explorer_polled"
 
     async def start(self) -> None:
@@ -89,8 +91,7 @@ class BedrockProvider(Provider[BedrockConfig]):
         return window.end <= now - interval or last is None or now - last >= interval
 
     def _mark_polled(self, now: datetime) -> None:
-        with open_private(self._polled_file, "w") as handle:
-            handle.write(now.isoformat())
+        private_file(self._polled_file).write_text(now.isoformat())
 
     # -- fetch ---------------------------------------------------------------------
 
@@ -222,6 +223,7 @@ class BedrockProvider(Provider[BedrockConfig]):
         Cost Explorer will cost at the configured interval."""
         day = floor_time(self._clock(), _WIDTH["DAILY"]) - _WIDTH["DAILY"]
         yesterday = Window(day, day + _WIDTH["DAILY"])
+        before = self._cost_explorer_requests()
         missing: list[str] = []
         services: list[str] = []
         checks: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
@@ -242,22 +244,26 @@ class BedrockProvider(Provider[BedrockConfig]):
                 services = result
         if missing:
             raise AuthError(f"{self.instance}: " + "; ".join(missing) + f" (need {PERMISSIONS})")
-        return self._cost_statement(len(services))
+        return self._cost_statement(len(services), self._cost_explorer_requests() - before)
+
+    def _cost_explorer_requests(self) -> int:
+        return sum(n for action, n in self.api.requests.items() if action.startswith("ce:"))
 
     async def _probe_metrics(self, day: Window) -> None:
         params, _ = plan.metric_queries(["probe"], Window(day.end - _HOUR, day.end))[0]
         await self.api.call("cloudwatch", "GetMetricData", params)
 
-    def _cost_statement(self, services: int) -> str:
+    def _cost_statement(self, services: int, made: int) -> str:
         interval = self.config.cost_explorer_interval
-        polls = timedelta(days=30) / interval
+        polls = Decimal(timedelta(days=30) // timedelta(seconds=1)) / Decimal(
+            interval // timedelta(seconds=1)
+        )
         per_poll = 1 + max(services, 1)
-        monthly = polls * per_poll * float(COST_EXPLORER_REQUEST_USD)
+        monthly = (polls * per_poll * Decimal(COST_EXPLORER_REQUEST_USD)).quantize(Decimal("0.01"))
         return (
             f"Cost Explorer and CloudWatch accepted the credentials; {services} Bedrock "
             f"service(s) billed; Cost Explorer read every {interval} costs at least "
             f"{per_poll} request(s) x ${COST_EXPLORER_REQUEST_USD} per poll, about "
-            f"${monthly:.2f} a month (more with paging); this check made "
-            f"{self.api.requests['ce:GetDimensionValues'] + self.api.requests['ce:GetCostAndUsage']}"
-            " Cost Explorer request(s)"
+            f"${monthly} a month (more with paging); this check made {made} Cost "
+            f"Explorer request(s) (${made * Decimal(COST_EXPLORER_REQUEST_USD)})"
         )

@@ -76,8 +76,9 @@ class UsageClass:
 
 
 def is_bedrock_service(service: str) -> bool:
-    """Amazon Bedrock itself, or a Marketplace model billed as a Bedrock edition."""
-    return service == BEDROCK_SERVICE or service.rstrip().endswith(_EDITION)
+    """A SERVICE that names Bedrock: Amazon Bedrock, a Marketplace model billed as
+    a Bedrock edition, or a Bedrock service AWS adds later (kept, never dropped)."""
+    return "bedrock" in service.lower()
 
 
 def service_model(service: str) -> str:
