@@ -197,7 +197,7 @@ async def check_influx(url: str, database: str, sim: Simulator) -> None:
         url,
         database,
         "SELECT sum(output_tokens), sum(cached_input_tokens) FROM ai_costs"
-        " WHERE cost_source != 'billed' GROUP BY provider",
+        " WHERE cost_source = 'estimated' GROUP BY provider",
     )
     stored_tokens = {s["tags"]["provider"]: (s["values"][0][1], s["values"][0][2]) for s in series}
     expected_tokens: dict[str, tuple[int, int]] = {}
