@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "costpipe.providers.litellm",
     "costpipe.providers.ollama",
     "costpipe.providers.bedrock",
+    "costpipe.providers.azure_openai",
     "costpipe.enrichers.teams",
     "costpipe.sinks.sqlite.store",
     "costpipe.sinks.influxdb.writer",

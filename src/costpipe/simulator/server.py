@@ -18,6 +18,9 @@ Routes (``P`` is the port)::
       GET  /spend/logs/v2
     Ollama      upstream http://127.0.0.1:P (the inference API: see ollama_api)
       POST /api/chat, /api/generate, /api/embed, /v1/chat/completions, ...
+    Azure       management_url http://127.0.0.1:P (see azure_openai_api)
+      POST /subscriptions/{sub}/providers/Microsoft.CostManagement/query
+      GET  /azure/msi/token (managed identity)
     Control     /_sim/... (see :mod:`costpipe.simulator.control_api`)
 
 Every vendor route goes through the same middleware, parameterised by the
@@ -39,6 +42,7 @@ from aiohttp.typedefs import Handler
 
 from costpipe.simulator import (
     anthropic_api,
+    azure_openai_api,
     bedrock_api,
     litellm_api,
     ollama_api,
@@ -47,6 +51,7 @@ from costpipe.simulator import (
     openrouter_api,
 )
 from costpipe.simulator.auth import authentication
+from costpipe.simulator.azure_openai_world import AzureWorld
 from costpipe.simulator.bedrock_world import BedrockWorld
 from costpipe.simulator.control_api import add_control_routes
 from costpipe.simulator.fault_middleware import FaultMiddleware
@@ -81,6 +86,7 @@ class Simulator:
         hostile = self.options.hostile_names
         self.openrouter = openrouter_api.OpenRouterWorld(self.options.seed, hostile)
         self.litellm = litellm_api.LiteLLMWorld(self.options.seed, hostile)
+        self.azure = AzureWorld(self.options.seed, hostile)
         self.ollama = ollama_api.FakeOllama()
         self.bedrock = BedrockWorld(self.options.seed)
         self.faults = FaultState(self.options.seed, self.options.faults)
@@ -296,6 +302,7 @@ class Simulator:
             self._request_ids,
         )
         ollama_api.add_routes(app, self.ollama)
+        azure_openai_api.add_routes(app, self.azure, self.now_datetime)
         bedrock_api.add_routes(app, self.bedrock, self.now)
         add_control_routes(app, self)
         return app

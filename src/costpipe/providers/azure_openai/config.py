@@ -1,0 +1,82 @@
+"""``[[providers.azure_openai]]``: the scope to read, how to sign in, the bounds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from costpipe.components import ComponentConfig
+from costpipe.config.durations import Duration
+from costpipe.providers.http.client import DEFAULT_MAX_RESPONSE_BYTES
+
+__all__ = ["AzureOpenAIConfig"]
+
+
+class AzureOpenAIConfig(ComponentConfig):
+    """``[[providers.azure_openai]]``."""
+
+    scope: str = Field(
+        description="Cost Management scope, e.g. `/subscriptions/<id>` or "
+        "`/subscriptions/<id>/resourceGroups/<group>`."
+    )
+    auth: Literal["client_secret", "workload_identity", "managed_identity"] = Field(
+        default="managed_identity",
+        description="How to get an Entra ID token (azure-identity's async credentials).",
+    )
+    tenant_id: str | None = Field(default=None, description="Entra tenant (client_secret).")
+    client_id: str | None = Field(
+        default=None,
+        description="App (client) ID; for managed_identity a user-assigned identity's "
+        "client ID (default: the system-assigned one).",
+    )
+    client_secret: SecretStr | None = Field(
+        default=None, description="Client secret (client_secret; write `${ENV_VAR}`)."
+    )
+    authority: str = Field(
+        default="https://login.microsoftonline.com",
+        description="Entra authority host (another cloud, or a test server).",
+    )
+    management_url: str = Field(
+        default="https://management.azure.com",
+        description="Azure Resource Manager endpoint; nextLink pages are only followed "
+        "on this host.",
+    )
+    api_version: str = Field(default="2023-11-01", description="Cost Management API version.")
+    service_names: list[str] = Field(
+        default=["Cognitive Services", "Azure OpenAI", "Foundry Models"],
+        min_length=1,
+        description="`ServiceName` values whose cost is read (Azure OpenAI meters are "
+        "billed under these).",
+    )
+    timeout: Duration = Field(
+        default=timedelta(seconds=60), description="Time limit of one request attempt."
+    )
+    max_retries: int = Field(
+        default=6, ge=0, le=20, description="Retries of a 429, 5xx, timeout or connection error."
+    )
+    retry_backoff: Duration = Field(
+        default=timedelta(seconds=2), description="First wait between retries; doubles each time."
+    )
+    retry_wait_max: Duration = Field(
+        default=timedelta(seconds=120),
+        description="Longest wait between retries, also for the ratelimit headers.",
+    )
+    max_response_bytes: int = Field(
+        default=DEFAULT_MAX_RESPONSE_BYTES, ge=1024, description="Largest response body."
+    )
+    max_pages: int = Field(
+        default=1000, ge=1, description="Most nextLink pages of one fetch; past it the pass fails."
+    )
+    organization: str | None = Field(
+        default=None, description="Label stored as `account` (default: the instance name)."
+    )
+
+    @field_validator("scope")
+    @classmethod
+    def _scope_is_a_path(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith("/") or "?" in value or "#" in value or ".." in value:
+            raise ValueError("must be an ARM scope path such as /subscriptions/<id>")
+        return value
