@@ -26,11 +26,10 @@ from bokeh.models import (
     DataRange1d,
     FactorRange,
     HoverTool,
-    Legend,
-    LegendItem,
     NumeralTickFormatter,
     PlainText,
 )
+from bokeh.models.annotations import Legend, LegendItem
 from bokeh.plotting import figure
 
 from costpipe.dashboard.formatting import group_label
@@ -82,7 +81,7 @@ def colours(view: DashboardView) -> dict[str, str]:
     return chosen
 
 
-def bar_data(view: DashboardView, palette: dict[str, str]) -> dict[str, list[Any]]:
+def bar_data(view: DashboardView, palette: dict[str, str]) -> dict[str, Any]:
     """The bar chart's columns: largest group at the top (Bokeh draws the
     first factor at the bottom)."""
     rows = list(reversed(view.bars))
@@ -94,7 +93,7 @@ def bar_data(view: DashboardView, palette: dict[str, str]) -> dict[str, list[Any
     }
 
 
-def trend_data(view: DashboardView, palette: dict[str, str]) -> dict[str, list[Any]]:
+def trend_data(view: DashboardView, palette: dict[str, str]) -> dict[str, Any]:
     """The trend's columns, stacked in Python: groups in alphabetical order
     from the bottom, one bar (per day) or one polygon (per hour) per group.
 
