@@ -102,6 +102,13 @@ CASES = [
     Case("no dead letters", "deadletter list", 0, ("deadletter", "list")),
     Case("nothing to replay", "deadletter replay", 0, ("deadletter", "replay")),
     Case("unknown sink", "deadletter replay", 2, ("deadletter", "replay", "--sink", "nope")),
+    Case("reprice the store", "reprice", 0, ("reprice", "--since", SINCE)),
+    Case(
+        "reprice until before since",
+        "reprice",
+        2,
+        ("reprice", "--since", SINCE, "--until", "2020-01-01"),
+    ),
 ]
 
 
