@@ -2,7 +2,7 @@
 
 No scheduling and no CLI here. Each provider instance runs in its own task;
 inside a task, pages stream through as batches: the next pages are fetched
-and decoded while up to ``writes_in_flight`` earlier batches are being
+and decoded while up to ``writes_in_flight`` (1) earlier batches are being
 written (across piece boundaries too), and never more than that, so a
 backfill of millions of rows holds ``writes_in_flight + 1`` batches at a
 time. A window is cut into pieces (``pipeline.chunk``); a piece's checkpoint
@@ -88,8 +88,13 @@ class Pipeline:
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     """Set to end every provider's pass gracefully: see :meth:`_transfer`."""
     progress: ProgressCallback | None = None
-    writes_in_flight: int = 2
-    """Batches of one provider being written while its next pages are decoded."""
+    writes_in_flight: int = 1
+    """Batches of one provider being written while its next pages are fetched and
+    decoded. One already overlaps decoding with writing, across pieces too; each
+    more holds one more page of records in memory (an hourly OpenAI page is
+    about 50k rows), against the backfill's memory goal, and buys nothing while
+    decoding is synchronous: a page that decodes blocks the loop, so no write
+    can start more requests then, however many are queued."""
 
     async def run(
         self,
