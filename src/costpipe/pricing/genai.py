@@ -44,8 +44,9 @@ VERSION = metadata.version("genai-prices")
 #: The price source recorded on records priced from this data.
 SOURCE = f"genai-prices {VERSION}"
 #: costpipe provider kind -> genai-prices provider id, for the providers whose
-#: usage costpipe prices itself (the others report their own money).
-GENAI_PROVIDERS: dict[str, str] = {"openai": "openai", "anthropic": "anthropic"}
+#: usage costpipe prices itself (the others report their own money). Bedrock's
+#: CloudWatch ModelIds (``amazon.nova-pro-v1:0``) are genai-prices' ``aws`` models.
+GENAI_PROVIDERS: dict[str, str] = {"openai": "openai", "anthropic": "anthropic", "bedrock": "aws"}
 LONG_CONTEXT = "200k-1M"
 _STANDARD = frozenset({"", "default", "standard"})
 
@@ -73,6 +74,9 @@ class GenaiPrices:
     def __init__(self, providers: list[genai_types.Provider] | None = None) -> None:
         self._providers = providers
         self.source = SOURCE
+        # Matching a name runs the data's match rules over every model of the
+        # provider: once per (provider, model), not once per day and tier.
+        self._models: dict[tuple[str, str], Any] = {}
 
     def _provider(self, kind: str) -> genai_types.Provider | None:
         wanted = GENAI_PROVIDERS.get(kind)
@@ -85,7 +89,10 @@ class GenaiPrices:
         provider = self._provider(kind)
         if provider is None:
             return Unpriced(f"{SOURCE} does not price provider {kind!r}")
-        info = provider.find_model(model) if model else None
+        key = (kind, model)
+        if key not in self._models:
+            self._models[key] = provider.find_model(model) if model else None
+        info = self._models[key]
         if info is None:
             return Unpriced(f"{SOURCE} has no model {model!r} for {kind}")
         standard = _standard_prices(info, on)
