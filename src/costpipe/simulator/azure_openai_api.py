@@ -120,7 +120,10 @@ def add_routes(app: web.Application, world: AzureWorld, now: NowFn) -> list[str]
         page = rows[skip : skip + world.page_rows]
         next_link = None
         if skip + world.page_rows < len(rows):
-            next_link = str(request.url.update_query({"$skiptoken": str(skip + world.page_rows)}))
+            link = request.url.update_query({"$skiptoken": str(skip + world.page_rows)})
+            if world.next_link_host is not None:
+                link = link.with_host(world.next_link_host)
+            next_link = str(link)
         result = query_result(page, version, next_link, world.scope)
         return web.Response(body=dumps(result), content_type="application/json")
 

@@ -103,6 +103,8 @@ class AzureWorld:
         self.throttle_every = 3
         self.throttle_seconds = 2
         self.page_rows = 25
+        #: A hostile server's nextLink host (None: this server's own URL).
+        self.next_link_host: str | None = None
         self.query_requests = 0
         self.throttled = 0
 

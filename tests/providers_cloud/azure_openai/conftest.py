@@ -1,0 +1,82 @@
+"""The simulator and an Azure OpenAI provider signed in through the fake managed identity."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from costpipe.components import ComponentContext
+from costpipe.providers.azure_openai import AzureOpenAIConfig, AzureOpenAIProvider
+from costpipe.providers.http.retry import Timer
+from costpipe.simulator import Simulator
+from costpipe.simulator.azure_openai_api import MSI_PATH
+from tests.conftest import StartSimulator
+
+#: An afternoon, not aligned to a day.
+NOW = datetime(2026, 11, 20, 15, 30, 17, tzinfo=UTC)
+Factory = Callable[..., Awaitable[AzureOpenAIProvider]]
+
+
+class RecordingTimer(Timer):
+    """A timer whose sleep records the wait and returns at once."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.now = 0.0
+
+        async def sleep(seconds: float) -> None:
+            self.waits.append(seconds)
+            self.now += seconds
+
+        super().__init__(monotonic=lambda: self.now, sleep=sleep)
+
+
+@pytest.fixture
+async def sim(start_simulator: StartSimulator) -> Simulator:
+    return await start_simulator(seed=11, now=NOW)
+
+
+@pytest.fixture
+def managed_identity(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """App Service managed identity, as azure-identity finds it in the environment."""
+    monkeypatch.setenv("IDENTITY_ENDPOINT", sim.base_url + MSI_PATH)
+    monkeypatch.setenv("IDENTITY_HEADER", sim.azure.identity_header)
+    for name in ("MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def make_provider(
+    sim: Simulator, managed_identity: None, tmp_path: Path
+) -> AsyncIterator[Factory]:
+    made: list[AzureOpenAIProvider] = []
+
+    async def build(timer: Timer | None = None, **options: object) -> AzureOpenAIProvider:
+        settings: dict[str, object] = {
+            "scope": sim.azure.scope,
+            "management_url": sim.base_url,
+            "max_retries": 3,
+            **options,
+        }
+        context = ComponentContext(
+            instance="azure_openai.main",
+            state_dir=tmp_path / "state",
+            request_slots=asyncio.Semaphore(4),
+        )
+        provider = AzureOpenAIProvider(
+            AzureOpenAIConfig.model_validate(settings),
+            context,
+            clock=lambda: NOW,
+            timer=timer or RecordingTimer(),
+        )
+        await provider.start()
+        made.append(provider)
+        return provider
+
+    yield build
+    for provider in made:
+        await provider.close()
