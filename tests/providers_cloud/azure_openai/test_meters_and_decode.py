@@ -64,7 +64,7 @@ def test_usage_date_every_reading(value: object) -> None:
     "value", [True, None, 2026110, "2026-13-01", "yesterday", Decimal("20261101.5")]
 )
 def test_usage_date_refuses_non_dates(value: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is not a date"):
         parse_usage_date(value)
 
 
