@@ -40,8 +40,10 @@ def _period(piece: Window, granularity: str) -> dict[str, str]:
 def service_search(span: Window) -> dict[str, Any]:
     """``GetDimensionValues`` of SERVICE containing "Bedrock" (Amazon Bedrock and
     the Marketplace "... (Amazon Bedrock Edition)" services) over *span*'s days."""
+    first = span.start.date()
+    last = (span.end - timedelta(microseconds=1)).date() + timedelta(days=1)
     return {
-        "TimePeriod": _period(span, "DAILY"),
+        "TimePeriod": {"Start": first.isoformat(), "End": last.isoformat()},
         "Dimension": "SERVICE",
         "SearchString": "Bedrock",
         "Context": "COST_AND_USAGE",

@@ -63,8 +63,7 @@ class BedrockProvider(Provider[BedrockConfig]):
         self.account = config.organization or context.instance
         self.api = AwsApi(config, context.instance, sleep=sleep)
         self._clock = clock
-        # genai-prices files Bedrock's ModelIds (amazon.nova-pro-v1:0) under "aws".
-        self._pricer = UsagePricer("aws", self.instance, context.prices, self.log)
+        self._pricer = UsagePricer("bedrock", self.instance, context.prices, self.log)
         self._polled_file = context.state_dir / "cost_explorer_polled"
 
     async def start(self) -> None:
