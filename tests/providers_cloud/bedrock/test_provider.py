@@ -14,7 +14,6 @@ from structlog.testing import capture_logs
 
 from costpipe.records import CostSource, Window
 from costpipe.simulator import Simulator
-from costpipe.simulator.bedrock_ops import CE_GROUPS_PER_PAGE
 from tests.providers_cloud.bedrock.conftest import NOW, PAST, MakeProvider, Sleeps, collect
 
 pytestmark = pytest.mark.slow  # each test starts two SDK clients (~1 s of model loading)
@@ -127,10 +126,12 @@ async def test_cost_explorer_is_read_once_per_interval(
     recent = Window(NOW - timedelta(hours=48), NOW)
     first = await collect(provider, recent)
     ce = provider.api.requests["ce:GetCostAndUsage"]
-    assert any(r.is_billed for r in first) and ce > 0
+    assert any(r.is_billed for r in first)
+    assert ce > 0
     second = await collect(provider, recent)
     assert provider.api.requests["ce:GetCostAndUsage"] == ce
-    assert not any(r.is_billed for r in second) and second
+    assert not any(r.is_billed for r in second)
+    assert second
     assert provider.last_cost_poll() == NOW
     # A backfill window (ended an interval ago) is always read.
     await collect(provider, PAST)
@@ -149,5 +150,6 @@ async def test_the_fake_refuses_unsigned_requests(sim: Simulator) -> None:
 
 
 def test_window_helpers_are_utc() -> None:
-    assert PAST.start.tzinfo is UTC and NOW > PAST.end + timedelta(hours=6)
+    assert PAST.start.tzinfo is UTC
+    assert NOW > PAST.end + timedelta(hours=6)
     assert datetime.now(UTC) > NOW  # the provider's real clock is past the fake's data
