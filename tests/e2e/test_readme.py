@@ -182,11 +182,22 @@ async def run_dashboard(runner: Runner, command: str) -> None:
     assert 0 == await runner.interrupt(process, signal.SIGINT)
 
 
+async def run_export(runner: Runner, command: str) -> None:
+    # The file goes to the test's folder, not the working directory.
+    output = command.split(" -o ")[1].split()[0]
+    target = runner.config.parent / output
+    code, text = await runner.finish(command.replace(f" -o {output}", f" -o {target}"))
+    assert 0 == code, text
+    assert "equal to the store's total" in text, text
+    assert target.stat().st_size > 0
+
+
 RUNNERS: dict[str, Callable[[Runner, str], Awaitable[None]]] = {
     "costpipe check": run_check,
     "costpipe backfill": run_backfill,
     "costpipe run": run_daemon,
     "costpipe dashboard": run_dashboard,
+    "costpipe export": run_export,
 }
 
 
