@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from costpipe.components import ComponentConfig
 from costpipe.config.durations import Duration
@@ -80,3 +80,13 @@ class AzureOpenAIConfig(ComponentConfig):
         if not value.startswith("/") or "?" in value or "#" in value or ".." in value:
             raise ValueError("must be an ARM scope path such as /subscriptions/<id>")
         return value
+
+    @model_validator(mode="after")
+    def _client_secret_complete(self) -> AzureOpenAIConfig:
+        if self.auth == "client_secret":
+            secret = self.client_secret.get_secret_value() if self.client_secret else ""
+            if not (self.tenant_id and self.client_id and secret.strip()):
+                raise ValueError(
+                    "auth = client_secret needs tenant_id, client_id and client_secret"
+                )
+        return self

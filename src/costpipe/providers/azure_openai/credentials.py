@@ -39,18 +39,32 @@ class TokenSource:
     """An Entra access token for ARM, from one azure-identity credential."""
 
     def __init__(
-        self, credential: _AsyncCredential, scope: str, instance: str, secrets: tuple[str, ...]
+        self,
+        credential: _AsyncCredential,
+        scope: str,
+        instance: str,
+        secrets: tuple[str, ...],
+        kind: str = "managed_identity",
     ) -> None:
         self._credential = credential
+        self._kind = kind
         self._scope = scope
         self._instance = instance
         self._secrets = secrets
 
     async def token(self) -> str:
         from azure.core.exceptions import ClientAuthenticationError
+        from azure.identity import CredentialUnavailableError
 
         try:
             access = await self._credential.get_token(self._scope)
+        except CredentialUnavailableError as exc:
+            raise AuthError(
+                f"{self._instance}: no {self._kind} credential is available here "
+                f"({safe_excerpt(str(exc.message or exc), 300, self._secrets)}). Check `auth` "
+                f"of {self._instance} (managed_identity needs an identity assigned to this "
+                "VM or app; workload_identity the AZURE_FEDERATED_TOKEN_FILE of the pod)."
+            ) from None
         except ClientAuthenticationError as exc:
             raise AuthError(
                 f"{self._instance}: Entra ID refused the sign-in "
@@ -93,4 +107,4 @@ def open_token_source(config: AzureOpenAIConfig, instance: str) -> TokenSource:
     else:
         credential = aio.ManagedIdentityCredential(client_id=config.client_id)
     scope = config.management_url.rstrip("/") + "/.default"
-    return TokenSource(credential, scope, instance, (secret,) if secret else ())
+    return TokenSource(credential, scope, instance, (secret,) if secret else (), config.auth)

@@ -40,7 +40,9 @@ class AzureOpenAIProvider(Provider[AzureOpenAIConfig]):
 
     name: ClassVar[str] = "azure_openai"
     config_model: ClassVar[type[AzureOpenAIConfig]] = AzureOpenAIConfig
-    secret_fields: ClassVar[tuple[str, ...]] = ("client_secret",)
+    # client_secret is optional (only auth = client_secret needs it, which the config
+    # model checks); a SecretStr field is masked and leak-checked all the same.
+    secret_fields: ClassVar[tuple[str, ...]] = ()
     bucket: ClassVar[str] = "1d"
 
     def __init__(
