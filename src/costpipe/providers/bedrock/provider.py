@@ -47,7 +47,6 @@ class BedrockProvider(Provider[BedrockConfig]):
 
     name: ClassVar[str] = "bedrock"
     config_model: ClassVar[type[BedrockConfig]] = BedrockConfig
-    secret_fields: ClassVar[tuple[str, ...]] = ("access_key_id", "secret_access_key")
     auth_requirement: ClassVar[str] = "AWS credentials allowed " + ", ".join(PERMISSIONS)
     bucket: ClassVar[str] = "1h"
 

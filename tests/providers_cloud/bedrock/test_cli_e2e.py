@@ -1,0 +1,124 @@
+"""``costpipe backfill`` and ``costpipe check --connect`` as a user runs them:
+a real process, credentials from the AWS SDK's environment chain, the fake AWS,
+the SQLite store. Billed money per day equals the fake's truth to the cent;
+CloudWatch tokens are exact; a second backfill changes nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from costpipe.simulator import Simulator
+from tests.conftest import StartSimulator
+from tests.processes import CliProcesses
+
+pytestmark = pytest.mark.slow
+
+NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
+SINCE = datetime(2026, 11, 12, tzinfo=UTC)
+UNTIL = datetime(2026, 11, 19, tzinfo=UTC)
+CENT = Decimal("0.01")
+
+
+@pytest.fixture
+async def sim(start_simulator: StartSimulator) -> Simulator:
+    return await start_simulator(seed=13, now=NOW)
+
+
+def sdk_env(sim: Simulator, key: str, tmp_path: Path) -> dict[str, str]:
+    """The SDK's environment credentials, and no shared files or instance role."""
+    found = sim.bedrock.key(key)
+    return {
+        "AWS_ACCESS_KEY_ID": found.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": found.secret_access_key,
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def write_config(tmp_path: Path, sim: Simulator) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[pipeline]
+state_dir = "{tmp_path / "state"}"
+chunk = "3d"
+
+[[providers.bedrock]]
+name = "aws"
+endpoint_url = "{sim.bedrock_endpoint_url}"
+
+[[sinks.sqlite]]
+path = "{tmp_path / "costs.sqlite"}"
+"""
+    )
+    return config
+
+
+def stored(db: Path) -> tuple[dict[str, Decimal], dict[str, int]]:
+    with sqlite3.connect(db) as conn:
+        money = conn.execute(
+            "SELECT date(ts / 1000000, 'unixepoch'), SUM(cost_nanos) FROM costs"
+            " WHERE provider = 'bedrock' AND basis = 'billed' GROUP BY 1"
+        ).fetchall()
+        tokens = conn.execute(
+            "SELECT SUM(uncached_input_tokens), SUM(cached_input_tokens),"
+            " SUM(cache_write_tokens), SUM(output_tokens), SUM(requests) FROM costs"
+            " WHERE provider = 'bedrock' AND basis = 'estimated'"
+        ).fetchone()
+    names = ("InputTokenCount", "CacheReadInputTokenCount", "CacheWriteInputTokenCount",
+             "OutputTokenCount", "Invocations")  # fmt: skip
+    return (
+        {day: (Decimal(nanos) / 10**9).quantize(CENT) for day, nanos in money},
+        dict(zip(names, tokens, strict=True)),
+    )
+
+
+async def test_backfill_is_exact_to_the_cent(
+    sim: Simulator, tmp_path: Path, costpipe_cli: CliProcesses
+) -> None:
+    config = write_config(tmp_path, sim)
+    env = sdk_env(sim, "FULL", tmp_path)
+    args = ("backfill", "--since", SINCE.date().isoformat(), "--until", UNTIL.date().isoformat())
+    finished = await costpipe_cli.run(config, *args, env=env, limit=240)
+    assert finished.code == 0, finished.err[-3000:]
+    money, tokens = stored(tmp_path / "costs.sqlite")
+    expected = {}
+    day = SINCE
+    while day < UNTIL:
+        expected[day.date().isoformat()] = sim.bedrock.truth_billed(
+            day, day + timedelta(days=1), sim.now()
+        ).quantize(CENT)
+        day += timedelta(days=1)
+    assert money == expected
+    assert tokens == sim.bedrock.truth_usage(SINCE, UNTIL, sim.now())
+    assert env["AWS_SECRET_ACCESS_KEY"] not in finished.out + finished.err
+
+    again = await costpipe_cli.run(config, *args, env=env, limit=240)
+    assert again.code == 0, again.err[-3000:]
+    assert stored(tmp_path / "costs.sqlite") == (money, tokens)
+
+
+async def test_check_connect_names_the_missing_permission(
+    sim: Simulator, tmp_path: Path, costpipe_cli: CliProcesses
+) -> None:
+    config = write_config(tmp_path, sim)
+    denied = await costpipe_cli.run(
+        config, "check", "--connect", env=sdk_env(sim, "NOCW", tmp_path)
+    )
+    row = next(line for line in denied.out.splitlines() if line.startswith("bedrock.aws"))
+    assert denied.code == 1, denied.out + denied.err
+    assert "FAILED" in row
+    assert "missing IAM permission cloudwatch:GetMetricData" in denied.out
+
+    allowed = await costpipe_cli.run(
+        config, "check", "--connect", env=sdk_env(sim, "FULL", tmp_path)
+    )
+    row = next(line for line in allowed.out.splitlines() if line.startswith("bedrock.aws"))
+    assert " ok " in row, allowed.out + allowed.err
+    assert "a month" in allowed.out
