@@ -3,14 +3,17 @@
 ``ListMetricsInput``, ``GetMetricDataInput``), returning output members.
 
 Pages are small on purpose (seven groups, two services, four metrics, a
-hundred data points), so every client pages; a page token names the data's
-revision, and a page asked for after :meth:`BedrockWorld.revise` gets Cost
-Explorer's ``RequestChangedException``.
+hundred data points), so every client pages. A Cost Explorer page token binds
+the request's other parameters and the data's revision: botocore's model
+documents ``RequestChangedException`` as "Your request parameters changed
+between pages"; the fake also answers it when the data was revised between
+pages, so a client must be right under both readings (start over).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from datetime import UTC, date, datetime
@@ -44,17 +47,26 @@ class AwsFault(Exception):
         self.status = status
 
 
-def _token(offset: int, revision: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([offset, revision]).encode()).decode()
+def _digest(request: dict[str, Any]) -> str:
+    rest = {k: v for k, v in request.items() if k not in ("NextPageToken", "NextToken")}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _offset(token: object, world: BedrockWorld, changed: str | None) -> int:
+def _token(offset: int, revision: int, request: dict[str, Any] | None = None) -> str:
+    bound = [offset, revision, _digest(request) if request is not None else ""]
+    return base64.urlsafe_b64encode(json.dumps(bound).encode()).decode()
+
+
+def _offset(token: object, world: BedrockWorld, changed: str | None,
+            request: dict[str, Any] | None = None) -> int:  # fmt: skip
     if token is None:
         return 0
     try:
-        offset, revision = json.loads(base64.urlsafe_b64decode(str(token)))
+        offset, revision, digest = json.loads(base64.urlsafe_b64decode(str(token)))
     except ValueError:
-        raise AwsFault("InvalidNextToken", "The NextToken is invalid") from None
+        raise AwsFault("InvalidNextTokenException", "The NextToken is invalid") from None
+    if changed is not None and request is not None and digest != _digest(request):
+        raise AwsFault(changed, "Your request parameters changed between pages.")
     if changed is not None and revision != world.revision:
         raise AwsFault(changed, "The data changed since the first page; start over")
     return int(offset)
@@ -120,7 +132,7 @@ def get_cost_and_usage(world: BedrockWorld, request: dict[str, Any], now: int) -
             if (amount := world.amount(service, usage_type, account, moment, moment + step, now))
         ]
         items += [(moment, keys, str(amount)) for keys, amount in groups] or [(moment, None, "")]
-    offset = _offset(request.get("NextPageToken"), world, "RequestChangedException")
+    offset = _offset(request.get("NextPageToken"), world, "RequestChangedException", request)
     page = items[offset : offset + CE_GROUPS_PER_PAGE]
     results: list[dict[str, Any]] = []
     for moment, keys, text in page:
@@ -148,7 +160,7 @@ def get_cost_and_usage(world: BedrockWorld, request: dict[str, Any], now: int) -
         "DimensionValueAttributes": [],
     }
     if offset + CE_GROUPS_PER_PAGE < len(items):
-        answer["NextPageToken"] = _token(offset + CE_GROUPS_PER_PAGE, world.revision)
+        answer["NextPageToken"] = _token(offset + CE_GROUPS_PER_PAGE, world.revision, request)
     return answer
 
 

@@ -12,6 +12,8 @@ from decimal import Decimal
 import pytest
 from structlog.testing import capture_logs
 
+from costpipe.providers.bedrock import plan
+from costpipe.providers.bedrock.client import RequestChanged
 from costpipe.records import CostSource, Window
 from costpipe.simulator import Simulator
 from tests.providers_cloud.bedrock.conftest import NOW, PAST, MakeProvider, Sleeps, collect
@@ -153,3 +155,16 @@ def test_window_helpers_are_utc() -> None:
     assert PAST.start.tzinfo is UTC
     assert NOW > PAST.end + timedelta(hours=6)
     assert datetime.now(UTC) > NOW  # the provider's real clock is past the fake's data
+
+
+async def test_a_page_token_is_bound_to_its_request(make_provider: MakeProvider) -> None:
+    """botocore's model: RequestChangedException, "Your request parameters changed
+    between pages"; the client surfaces it as RequestChanged (and starts over)."""
+    provider = await make_provider()
+    params = plan.cost_and_usage(
+        PAST, granularity="DAILY", metric="UnblendedCost", service="Amazon Bedrock", tag=None
+    )
+    first = await provider.api.call("ce", "GetCostAndUsage", params)
+    changed = {**params, "Metrics": ["NetUnblendedCost"], "NextPageToken": first["NextPageToken"]}
+    with pytest.raises(RequestChanged):
+        await provider.api.call("ce", "GetCostAndUsage", changed)
