@@ -50,6 +50,16 @@ class AzureOpenAIConfig(ComponentConfig):
         description="`ServiceName` values whose cost is read (Azure OpenAI meters are "
         "billed under these).",
     )
+    resources: list[str] = Field(
+        default=[],
+        max_length=200,
+        description="Azure OpenAI resource IDs (`/subscriptions/<id>/resourceGroups/<group>/"
+        "providers/Microsoft.CognitiveServices/accounts/<name>`) whose Azure Monitor token "
+        "metrics are read hourly as usage (needs Monitoring Reader); empty: billed cost only.",
+    )
+    monitor_api_version: str = Field(
+        default="2023-10-01", description="Azure Monitor metrics API version."
+    )
     timeout: Duration = Field(
         default=timedelta(seconds=60), description="Time limit of one request attempt."
     )
@@ -80,6 +90,14 @@ class AzureOpenAIConfig(ComponentConfig):
         if not value.startswith("/") or "?" in value or "#" in value or ".." in value:
             raise ValueError("must be an ARM scope path such as /subscriptions/<id>")
         return value
+
+    @field_validator("resources")
+    @classmethod
+    def _resources_are_paths(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not item.startswith("/subscriptions/") or "?" in item or ".." in item:
+                raise ValueError(f"{item[:80]!r} is not an ARM resource ID")
+        return [item.rstrip("/") for item in value]
 
     @model_validator(mode="after")
     def _client_secret_complete(self) -> AzureOpenAIConfig:

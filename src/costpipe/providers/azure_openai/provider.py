@@ -9,7 +9,8 @@ POSTing the same body to it (the documented way), at most ``max_pages`` pages.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
@@ -17,22 +18,29 @@ import msgspec
 from yarl import URL
 
 from costpipe.components import ComponentContext, Provider
-from costpipe.errors import MalformedDataError
+from costpipe.errors import AuthError, MalformedDataError
 from costpipe.providers.azure_openai.client import ArmClient
 from costpipe.providers.azure_openai.config import AzureOpenAIConfig
 from costpipe.providers.azure_openai.credentials import open_token_source
 from costpipe.providers.azure_openai.decode import query_records
+from costpipe.providers.azure_openai.monitor import HOUR, decode_metrics, metrics_params
 from costpipe.providers.azure_openai.plan import QUERY_PATH, plan_spans, query_body
 from costpipe.providers.azure_openai.schema import QueryProperties, decode_query
+from costpipe.providers.azure_openai.usage import usage_records
 from costpipe.providers.http.paging import FetchBudget
 from costpipe.providers.http.responses import PageError
 from costpipe.providers.http.retry import Timer
-from costpipe.providers.planning import merge_duplicates
+from costpipe.providers.planning import UsagePricer, aligned_range, merge_duplicates
 from costpipe.records import CostRecord, Window
 
 __all__ = ["COST_READER", "AzureOpenAIProvider"]
 
 COST_READER = "the Cost Management Reader role (Microsoft.CostManagement/query/action) on the scope"
+MONITORING_READER = (
+    "the Monitoring Reader role (Microsoft.Insights/metrics/read) on the Azure OpenAI resource"
+)
+METRICS_PATH = "providers/Microsoft.Insights/metrics"
+METRICS_SPAN = timedelta(days=7)
 
 
 class AzureOpenAIProvider(Provider[AzureOpenAIConfig]):
@@ -55,6 +63,8 @@ class AzureOpenAIProvider(Provider[AzureOpenAIConfig]):
     ) -> None:
         super().__init__(config, context)
         self.account = config.organization or context.instance
+        self._pricer = UsagePricer("openai", self.instance, context.prices, self.log)
+        self._monitor_refused: set[str] = set()
         self._clock = clock or (lambda: datetime.now(UTC))
         self.arm = ArmClient(
             instance=self.instance,
@@ -91,11 +101,51 @@ class AzureOpenAIProvider(Provider[AzureOpenAIConfig]):
             "POST", self.query_url, COST_READER, query_body(span, self.config.service_names)
         )
         page = self._decode(raw.url, raw.body)
+        for resource in self.config.resources:
+            await self.arm.request(
+                "GET",
+                self._metrics_url(resource, Window(span.end - HOUR, span.end)),
+                MONITORING_READER,
+            )
+        monitored = (
+            f"; Azure Monitor metrics readable on {len(self.config.resources)} resource(s)"
+            if self.config.resources
+            else "; no `resources`: usage metrics are not read"
+        )
         return (
             f"Cost Management at {self.arm.root} answered the query on {self.config.scope} "
-            f"({len(page.rows)} rows for {span.start.date().isoformat()}); "
-            "each query counts against Cost Management's rate limits, not your bill"
+            f"({len(page.rows)} rows for {span.start.date().isoformat()}){monitored}; "
+            "Cost Management and Azure Monitor queries are free (rate-limited, not billed)"
         )
+
+    def _metrics_url(self, resource: str, span: Window) -> URL:
+        url = self.arm.root / resource.lstrip("/") / METRICS_PATH
+        params = [("api-version", self.config.monitor_api_version), *metrics_params(span)]
+        return url.with_query(params)
+
+    async def _usage(self, window: Window) -> list[CostRecord]:
+        """Hourly usage of the configured resources; a resource whose metrics are
+        refused is skipped with a warning (once), the billed money is kept."""
+        hours = aligned_range(window, HOUR, self._clock())
+        if hours is None:
+            return []
+        records: list[CostRecord] = []
+        for resource in self.config.resources:
+            for piece in hours.split(METRICS_SPAN):
+                url = self._metrics_url(resource, piece)
+                try:
+                    raw = await self.arm.request("GET", url, MONITORING_READER)
+                except AuthError as exc:
+                    if resource not in self._monitor_refused:
+                        self._monitor_refused.add(resource)
+                        self.log.warning(
+                            "azure_monitor_not_granted", provider=self.instance, error=str(exc)
+                        )
+                    break
+                with self._aside(raw.url):
+                    rows = decode_metrics(raw.body, resource, piece)
+                    records.extend(usage_records(rows, self._pricer, self.account))
+        return records
 
     async def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
         budget = FetchBudget(
@@ -127,6 +177,17 @@ class AzureOpenAIProvider(Provider[AzureOpenAIConfig]):
                 # One span's pages hold disjoint (day, resource, meter) rows; merged
                 # in case a server split one across pages.
                 yield merge_duplicates(records)
+        if self.config.resources:
+            usage = await self._usage(window)
+            if usage:
+                yield usage
+
+    @contextmanager
+    def _aside(self, shown_url: str) -> Iterator[None]:
+        try:
+            yield
+        except MalformedDataError as exc:
+            self.set_aside(shown_url, str(exc)[:300])
 
     def _decode(self, shown_url: str, body: bytes) -> QueryProperties:
         try:
