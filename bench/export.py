@@ -5,7 +5,8 @@
 Each size is a store filled with that many daily records (distinct users,
 models and days, so none sum together and the export writes one row per
 record, two FOCUS rows per record: input and output tokens), then
-``costpipe export --format focus`` runs as a subprocess writing to a file. The
+``costpipe export --format focus`` (or ``--format csv``: costpipe's columns, one row a
+record) runs as a subprocess writing to a file. The
 peak is ``VmHWM`` from ``/proc/<pid>/status`` polled every 0.1 s (as
 ``bench/memory.py`` does for the backfill). A streaming export keeps the peak
 flat: the figure at 3M rows is about the figure at 1M. Results go to
@@ -116,12 +117,14 @@ def _status_kib(pid: int) -> tuple[int, int]:
     return found["VmHWM:"], found["VmRSS:"]
 
 
-def export_peak(config: Path, store: str, count: int, out: Path) -> dict[str, Any]:
+def export_peak(
+    config: Path, store: str, count: int, out: Path, fmt: str = "focus"
+) -> dict[str, Any]:
     """Run one ``costpipe export``; its peak RSS, RSS samples, seconds and rows."""
     days = -(-count // (USERS_PER_DAY * len(MODELS)))
     command = [
         sys.executable, "-m", "costpipe", "--config", str(config), "--log-level", "error",
-        "export", "--store", store, "--basis", "estimated", "--format", "focus",
+        "export", "--store", store, "--basis", "estimated", "--format", fmt,
         "--since", START.isoformat(), "--until", (START + days * DAY).isoformat(), "-o", str(out),
     ]  # fmt: skip
     began = time.perf_counter()
@@ -154,7 +157,7 @@ def export_peak(config: Path, store: str, count: int, out: Path) -> dict[str, An
         "peak_rss_mib": round(peak_kib / 1024, 1),
         "rss_samples_mib": samples,
         "seconds": round(time.perf_counter() - began, 1),
-        "focus_rows": rows,
+        "rows_written": rows,
         "file_mib": round(out.stat().st_size / 2**20, 1),
         "summary": errors.strip().splitlines()[-1] if errors.strip() else "",
     }
@@ -164,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.export", description=__doc__)
     parser.add_argument("--rows", default="1000000,3000000", help="record counts, comma-separated")
     parser.add_argument("--stores", default="sqlite,influxdb", help="stores, comma-separated")
+    parser.add_argument("--format", default="focus", help="focus (two rows a record) or csv (one)")
     parser.add_argument("--output", type=Path, default=Path(ROOT) / "bench/results/export.json")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {
@@ -183,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                     asyncio.run(fill(store, directory, count, server.url))
                     filled = round(time.perf_counter() - began, 1)
                     config = write_config(directory, server.url)
-                    run = export_peak(config, store, count, directory / "focus.csv")
+                    run = export_peak(config, store, count, directory / "focus.csv", args.format)
+                    run["format"] = args.format
                     run["records"] = count
                     run["fill_seconds"] = filled
                     results["runs"][f"{store}_{count}"] = run

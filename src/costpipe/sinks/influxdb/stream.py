@@ -103,11 +103,11 @@ async def stream_records(
             http, f"SELECT * FROM {http.measurement} WHERE {where}", chunk
         ):
             done = days.add(series)
-            if done:
-                yield done
+            for start in range(0, len(done), chunk):
+                yield done[start : start + chunk]
         rest = days.flush()
-        if rest:
-            yield rest
+        for start in range(0, len(rest), chunk):
+            yield rest[start : start + chunk]
 
 
 class _DayFolder:
