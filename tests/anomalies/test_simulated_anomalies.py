@@ -78,6 +78,8 @@ async def test_an_8x_user_day_fires_one_anomaly_naming_the_user_and_the_model(
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert user in text
     assert named[0] in text
+    assert "Anomaly rule: per-user" in text
+    assert "Budget" not in text
     assert mail["X-Costpipe-Notification-Id"] == body["id"]
 
 

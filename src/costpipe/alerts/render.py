@@ -26,7 +26,7 @@ import html
 from typing import Any
 
 from costpipe.alerts.messages import format_usd
-from costpipe.notification import Notification, Table
+from costpipe.notification import Notification, NotificationKind, Table
 
 __all__ = ["JSON_VERSION", "facts", "render_html", "render_json", "render_slack", "render_text"]
 
@@ -40,7 +40,8 @@ def facts(notification: Notification) -> list[tuple[str, str]]:
     n = notification
     rows: list[tuple[str, str]] = []
     if n.rule:
-        rows.append(("Budget", n.rule))
+        anomaly = n.kind in (NotificationKind.ANOMALY, NotificationKind.ANOMALY_RESOLVED)
+        rows.append(("Anomaly rule" if anomaly else "Budget", n.rule))
     if n.group:
         rows.append(("Group", n.group))
     if n.period:
