@@ -161,3 +161,19 @@ async def test_the_daemons_bucket_sums_equal_the_benchmarks_hourly_history(
     for bucket in buckets:
         for group in [None, *asked.groups]:
             assert hourly.value(group, bucket) == asked.value(group, bucket), (group, bucket)
+
+
+async def test_repeat_interval_reminds_at_its_pace_with_new_ids(
+    sink: MemorySink, tmp_path: Path
+) -> None:
+    workdays(sink, "alice", "10", "3", 20)
+    sink.add(cost(MONDAY.replace(hour=9), "200", user="alice", item="spike"))
+    config = with_rules({"name": "users", "group_by": "user_id", "repeat_interval": "1h"})
+    capture = CapturingNotifier.create("capture.capture")
+    alerts = engine(config, sink, notifier_map(capture), tmp_path / "state")
+    for minutes in (0, 30, 61, 90, 125):
+        await alerts.evaluate(MONDAY.replace(hour=12) + timedelta(minutes=minutes), {})
+    titles = [n.title for n in capture.sent]
+    assert 3 == len(titles)
+    assert [False, True, True] == ["(reminder)" in t for t in titles]
+    assert 3 == len(set(capture.ids))
