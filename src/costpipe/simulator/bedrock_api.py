@@ -73,6 +73,7 @@ def add_routes(app: web.Application, world: BedrockWorld, now: Callable[[], int]
             key = _authenticate(request, world, service)
             members = _members(body, protocol)
             counter[0] += 1
+            world.protocols[protocol] += 1
             if world.throttle_every and counter[0] % world.throttle_every == 0:
                 code = "LimitExceededException" if service == "ce" else "Throttling"
                 raise AwsFault(code if protocol == "query" or service == "ce"

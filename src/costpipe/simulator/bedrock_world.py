@@ -12,6 +12,7 @@ query paging across the change gets ``RequestChangedException``.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -93,6 +94,8 @@ class BedrockWorld:
     throttle_every: int = 0
     """Answer every n-th request with a throttling error (0: never)."""
     keys: dict[str, AwsKey] = field(default_factory=dict)
+    protocols: Counter[str] = field(default_factory=Counter)
+    """Requests served, by wire protocol (``json``, ``query``)."""
 
     def __post_init__(self) -> None:
         self._hash = SeededHash(self.seed)

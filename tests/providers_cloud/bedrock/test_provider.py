@@ -168,3 +168,30 @@ async def test_a_page_token_is_bound_to_its_request(make_provider: MakeProvider)
     changed = {**params, "Metrics": ["NetUnblendedCost"], "NextPageToken": first["NextPageToken"]}
     with pytest.raises(RequestChanged):
         await provider.api.call("ce", "GetCostAndUsage", changed)
+
+
+async def test_cloudwatch_over_the_query_protocol(
+    sim: Simulator, make_provider: MakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Older botocore speaks CloudWatch's query protocol (form body, XML answer):
+    the fake serves it and the counts are the same."""
+    from botocore.model import ServiceModel  # type: ignore[import-untyped]
+
+    original = ServiceModel.resolved_protocol
+
+    def resolved(self: ServiceModel) -> str:
+        if self.endpoint_prefix == "monitoring":
+            return "query"
+        return str(original.__get__(self, ServiceModel))
+
+    monkeypatch.setattr(ServiceModel, "resolved_protocol", property(resolved))
+    provider = await make_provider(cost_explorer=False)
+    window = Window(PAST.start, PAST.start + timedelta(hours=30))
+    usage = await collect(provider, window)
+    truth = sim.bedrock.truth_usage(window.start, window.end, sim.now())
+    assert sum(r.output_tokens for r in usage) == truth["OutputTokenCount"]
+    assert sum(r.requests for r in usage) == truth["Invocations"]
+    assert provider.api.requests["cloudwatch:GetMetricData"] > 1
+    assert not any(r.is_billed for r in usage)
+    assert sim.bedrock.protocols["query"] == sum(provider.api.requests.values())
+    assert sim.bedrock.protocols["json"] == 0

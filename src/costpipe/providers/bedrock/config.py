@@ -63,6 +63,11 @@ class BedrockConfig(ComponentConfig):
         description="Least time between Cost Explorer reads ($0.01 per request); "
         "keep it below `pipeline.lookback`.",
     )
+    cost_explorer: bool = Field(
+        default=True,
+        description="Read billed money from Cost Explorer (off for a second region's "
+        "instance: Cost Explorer covers every region).",
+    )
     usage_metrics: bool = Field(
         default=True, description="Read CloudWatch token counts by ModelId (estimated usage)."
     )

@@ -99,7 +99,7 @@ class BedrockProvider(Provider[BedrockConfig]):
     async def _fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
         now = self._clock()
         try:
-            if self.cost_explorer_due(window, now):
+            if self.config.cost_explorer and self.cost_explorer_due(window, now):
                 recent = window.end > now - self.config.cost_explorer_interval
                 async for batch in self._billed(window, now):
                     yield batch
