@@ -20,7 +20,7 @@ from costpipe.dashboard.app import Dashboard, DashboardOptions
 from costpipe.dashboard.periods import Preset
 from costpipe.dashboard.sample import sample_records
 from costpipe.dashboard.viewmodel import DashboardView, Selection, compute_view
-from costpipe.query.api import CostReader, Granularity
+from costpipe.query.api import Basis, CostReader, Granularity
 from costpipe.records import CostRecord, CostSource
 from costpipe.testing.memory import MemorySink
 
@@ -51,7 +51,9 @@ async def test_axis_labels_are_plain_text_even_when_they_look_like_tex() -> None
     )
     charts_of_a_session = charts.Charts()
     for granularity in (Granularity.DAY, Granularity.HOUR):
-        selection = Selection(Preset.LAST_7_DAYS, group_by="model", granularity=granularity)
+        selection = Selection(
+            Preset.LAST_7_DAYS, group_by="model", granularity=granularity, basis=Basis.BILLED
+        )
         view = await compute_view(sink.reader(), selection, now=NOW, timezone=TIMEZONE)
         palette = charts.colours(view)
         trend = charts_of_a_session.show(view, palette, f"Tag: {TEX_TAG}")
@@ -67,7 +69,9 @@ async def test_stacked_days_sum_to_each_days_spend_and_groups_keep_their_colour(
     small_sink: MemorySink,
 ) -> None:
     sink = small_sink
-    selection = Selection(Preset.LAST_7_DAYS, group_by="model", granularity=Granularity.DAY)
+    selection = Selection(
+        Preset.LAST_7_DAYS, group_by="model", granularity=Granularity.DAY, basis=Basis.BILLED
+    )
     view = await compute_view(sink.reader(), selection, now=NOW, timezone=TIMEZONE)
     palette = charts.colours(view)
     data = charts.trend_data(view, palette)
@@ -92,7 +96,9 @@ async def test_stacked_days_sum_to_each_days_spend_and_groups_keep_their_colour(
 
 async def test_hourly_bands_stack_without_gaps(small_sink: MemorySink) -> None:
     sink = small_sink
-    selection = Selection(Preset.LAST_7_DAYS, group_by="provider", granularity=Granularity.HOUR)
+    selection = Selection(
+        Preset.LAST_7_DAYS, group_by="provider", granularity=Granularity.HOUR, basis=Basis.BILLED
+    )
     view = await compute_view(sink.reader(), selection, now=NOW, timezone=TIMEZONE)
     data = charts.trend_data(view, charts.colours(view))
     assert data["group"] == sorted(data["group"])
