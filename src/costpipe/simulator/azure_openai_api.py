@@ -4,6 +4,7 @@ Routes (``P`` is the port; ``management_url`` is ``http://127.0.0.1:P``)::
 
     GET  /azure/msi/token        App Service managed identity (IDENTITY_ENDPOINT)
     POST /subscriptions/{sub}/providers/Microsoft.CostManagement/query
+    GET  {resourceId}/providers/Microsoft.Insights/metrics  (azure_monitor_api)
 
 Behaviour, as the spec (Azure/azure-rest-api-specs, ``costmanagement.json``,
 ``Query_Usage``) and the throttling docs describe it:
@@ -43,14 +44,14 @@ from aiohttp import web
 from costpipe.simulator.azure_openai_world import AzureWorld, CostRow
 from costpipe.simulator.wire import dumps
 
-__all__ = ["MSI_PATH", "add_routes", "query_result"]
+__all__ = ["MSI_PATH", "NowFn", "add_routes", "error_response", "query_result"]
 
 MSI_PATH = "/azure/msi/token"
 QUERY_ROUTE = "/subscriptions/{subscription}/providers/Microsoft.CostManagement/query"
 NowFn = Callable[[], datetime]
 
 
-def _error(
+def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
     body = dumps({"error": {"code": code, "message": message}})
@@ -64,9 +65,11 @@ def add_routes(app: web.Application, world: AzureWorld, now: NowFn) -> list[str]
 
     async def msi_token(request: web.Request) -> web.Response:
         if request.headers.get("X-IDENTITY-HEADER") != world.identity_header:
-            return _error(401, "Unauthorized", "missing or wrong X-IDENTITY-HEADER")
+            return error_response(401, "Unauthorized", "missing or wrong X-IDENTITY-HEADER")
         if request.query.get("api-version") != "2019-08-01" or not request.query.get("resource"):
-            return _error(400, "BadRequest", "api-version=2019-08-01 and resource are required")
+            return error_response(
+                400, "BadRequest", "api-version=2019-08-01 and resource are required"
+            )
         no_role = request.query.get("client_id") == world.no_role_client_id
         token = world.no_role_token if no_role else world.reader_token
         expires = int(time.time()) + 3600  # real time: azure-identity compares with it
@@ -82,7 +85,7 @@ def add_routes(app: web.Application, world: AzureWorld, now: NowFn) -> list[str]
         world.query_requests += 1
         auth = request.headers.get("Authorization", "")
         if auth == f"Bearer {world.no_role_token}":
-            return _error(
+            return error_response(
                 403,
                 "AuthorizationFailed",
                 f"The client does not have authorization to perform action "
@@ -90,16 +93,18 @@ def add_routes(app: web.Application, world: AzureWorld, now: NowFn) -> list[str]
                 "scope is invalid.",
             )
         if auth != f"Bearer {world.reader_token}":
-            return _error(401, "InvalidAuthenticationToken", "The access token is invalid.")
+            return error_response(401, "InvalidAuthenticationToken", "The access token is invalid.")
         if request.match_info["subscription"] != world.subscription_id:
-            return _error(404, "SubscriptionNotFound", "The subscription could not be found.")
+            return error_response(
+                404, "SubscriptionNotFound", "The subscription could not be found."
+            )
         version = request.query.get("api-version", "")
         if not version[:4].isdigit():
-            return _error(400, "BadRequest", "api-version is required")
+            return error_response(400, "BadRequest", "api-version is required")
         if world.throttle_every and world.query_requests % world.throttle_every == 0:
             world.throttled += 1
             seconds = str(world.throttle_seconds)
-            return _error(
+            return error_response(
                 429,
                 "429",
                 "Too many requests. Please retry.",
@@ -115,7 +120,7 @@ def add_routes(app: web.Application, world: AzureWorld, now: NowFn) -> list[str]
             if skip < 0:
                 raise ValueError("bad $skiptoken")
         except (ValueError, KeyError, TypeError) as exc:
-            return _error(400, "BadRequest", f"Invalid query definition: {exc}")
+            return error_response(400, "BadRequest", f"Invalid query definition: {exc}")
         rows = world.rows(first, last, services, now().date())
         page = rows[skip : skip + world.page_rows]
         next_link = None
@@ -127,9 +132,12 @@ def add_routes(app: web.Application, world: AzureWorld, now: NowFn) -> list[str]
         result = query_result(page, version, next_link, world.scope)
         return web.Response(body=dumps(result), content_type="application/json")
 
+    # Imported here: azure_monitor_api uses this module's error_response.
+    from costpipe.simulator.azure_monitor_api import add_metrics_routes
+
     app.router.add_get(MSI_PATH, msi_token)
     app.router.add_post(QUERY_ROUTE, query)
-    return [MSI_PATH, QUERY_ROUTE]
+    return [MSI_PATH, QUERY_ROUTE, *add_metrics_routes(app, world, now)]
 
 
 def _validated(body: object) -> tuple[date, date, set[str]]:

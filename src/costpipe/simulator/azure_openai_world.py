@@ -24,7 +24,17 @@ from decimal import Decimal
 from costpipe.simulator.hostile_names import hostile_names
 from costpipe.simulator.seeded import SeededHash
 
-__all__ = ["METERS", "REVISED_DAYS", "AzureWorld", "CostRow", "Meter", "Resource"]
+__all__ = [
+    "DEPLOYMENTS",
+    "METERS",
+    "MONITORED",
+    "RESOURCES",
+    "REVISED_DAYS",
+    "AzureWorld",
+    "CostRow",
+    "Meter",
+    "Resource",
+]
 
 REVISED_DAYS = 3
 HISTORY_DAYS = 400
@@ -64,6 +74,15 @@ METERS: tuple[Meter, ...] = (
     Meter("Provisioned Managed Global Unit"),
     Meter("Standard LRS Data Stored", service="Storage"),
 )
+
+#: Deployments (user-chosen names) and the model each serves, per resource account.
+DEPLOYMENTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "contoso-aoai-swc": (("GPT4o_Prod.v2", "gpt-4o"), ("mini-2024-07-18-batch", "gpt-4o-mini")),
+    "AOAI-EUS2-01": (("o3-mini", "o3-mini"), ("gpt-4.1__eval", "gpt-4.1")),
+    "research-openai": (("exp", "gpt-4o"),),
+}
+#: Resources whose metrics the reader identity may read (Monitoring Reader).
+MONITORED = ("contoso-aoai-swc", "AOAI-EUS2-01")
 
 RESOURCES: tuple[Resource, ...] = (
     Resource("RG-AI-Prod_SwedenCentral", "contoso-aoai-swc"),
@@ -142,6 +161,34 @@ class AzureWorld:
         if w[0] % 4 == 0:
             return None  # the meter was not used on this resource that day
         return Decimal(w[1] % 4_000_000_000_000) * _CENT_DIGITS
+
+    def hourly(self, hour: datetime, account: str, deployment: str) -> tuple[int, int, int] | None:
+        """(prompt tokens, generated tokens, requests) of one deployment-hour."""
+        w = self._hash.words("azure-metrics", hour.isoformat(), account, deployment)
+        if w[0] % 3 == 0:
+            return None
+        requests = 1 + w[1] % 300
+        return requests * (100 + w[2] % 3000), requests * (10 + w[3] % 700), requests
+
+    def usage_truth(self, start: datetime, end: datetime, now: datetime) -> tuple[int, int, int]:
+        """Token and request totals served for the completed hours in ``[start, end)``
+        of the monitored resources."""
+        totals = [0, 0, 0]
+        hour = start
+        while hour < end and hour + timedelta(hours=1) <= now:
+            for account in MONITORED:
+                for deployment, _model in DEPLOYMENTS[account]:
+                    counts = self.hourly(hour, account, deployment)
+                    if counts is not None:
+                        totals = [a + b for a, b in zip(totals, counts, strict=True)]
+            hour += timedelta(hours=1)
+        return totals[0], totals[1], totals[2]
+
+    def resource(self, group: str, account: str) -> Resource | None:
+        for resource in self.resources:
+            if resource.group == group and resource.account == account:
+                return resource
+        return None
 
     def truth(self, start: datetime, end: datetime, now: datetime) -> Decimal:
         """Exact Azure OpenAI cost served for the completed days in ``[start, end)``."""
