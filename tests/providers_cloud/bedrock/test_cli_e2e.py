@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from costpipe.components import ComponentContext
+from costpipe.config.sections import BudgetConfig
+from costpipe.dashboard.periods import Preset
+from costpipe.dashboard.viewmodel import Selection, compute_budgets, compute_view
+from costpipe.query.api import Basis
 from costpipe.simulator import Simulator
+from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 from tests.conftest import StartSimulator
 from tests.processes import CliProcesses
 
@@ -79,6 +85,40 @@ def stored(db: Path) -> tuple[dict[str, Decimal], dict[str, int]]:
     )
 
 
+async def check_product(db: Path, sim: Simulator) -> None:
+    """Item 5: the dashboard's provider filter, a budget filtered to Bedrock and
+    allocation read Bedrock rows unchanged, with the same exact money."""
+    truth = sim.bedrock.truth_billed(SINCE, UNTIL, sim.now())
+    sink = SQLiteSink(SQLiteConfig(path=db), ComponentContext("sqlite.0", db.parent))
+    await sink.start()
+    try:
+        reader = sink.reader()
+        selection = Selection(
+            Preset.MONTH_TO_DATE, basis=Basis.BILLED, filters={"provider": ("bedrock",)}
+        )
+        view = await compute_view(reader, selection, now=UNTIL)
+        assert view.total == truth
+        assert "bedrock" in view.filter_options["provider"]
+        budget = BudgetConfig(
+            name="bedrock", amount_usd=Decimal(1000), period="month",
+            filters={"provider": ["bedrock"]}, cost_basis="billed",
+        )  # fmt: skip
+        (spent,) = await compute_budgets(reader, [budget], now=UNTIL, timezone="UTC")
+        assert spent.spend == truth
+    finally:
+        await sink.close()
+    # Allocation: every billed nanodollar is allocated (to usage rows or
+    # `unattributed`: Cost Explorer's model names are not CloudWatch's ModelIds).
+    with sqlite3.connect(db) as conn:
+        by_basis = dict(
+            conn.execute(
+                "SELECT basis, SUM(cost_nanos) FROM costs WHERE provider = 'bedrock'"
+                " AND basis IN ('billed', 'allocated') GROUP BY basis"
+            ).fetchall()
+        )
+    assert by_basis["allocated"] == by_basis["billed"] == int(truth * 10**9)
+
+
 async def test_backfill_is_exact_to_the_cent(
     sim: Simulator, tmp_path: Path, costpipe_cli: CliProcesses
 ) -> None:
@@ -98,6 +138,8 @@ async def test_backfill_is_exact_to_the_cent(
     assert money == expected
     assert tokens == sim.bedrock.truth_usage(SINCE, UNTIL, sim.now())
     assert env["AWS_SECRET_ACCESS_KEY"] not in finished.out + finished.err
+
+    await check_product(tmp_path / "costs.sqlite", sim)
 
     again = await costpipe_cli.run(config, *args, env=env, limit=240)
     assert again.code == 0, again.err[-3000:]
