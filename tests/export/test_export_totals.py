@@ -55,13 +55,15 @@ def test_every_format_adds_up_to_the_store(
     assert asyncio.run(store_total(stores, store, query)) == exported_total(out, column)
 
 
-def test_both_stores_export_the_same_daily_rows(stores: Stores, tmp_path: Path) -> None:
+@pytest.mark.parametrize("basis", ["billed", "estimated"])
+def test_both_stores_export_the_same_daily_rows(stores: Stores, basis: str, tmp_path: Path) -> None:
     """The same backfill read back from SQLite and from InfluxDB gives the same
-    (period, dimensions, money, counters) rows: one export, two stores."""
+    (period, dimensions, money, price source, counters) rows: one export, two stores."""
     files = {}
     for store in STORES:
         files[store] = tmp_path / f"{store}.jsonl"
-        assert 0 == run_export(stores, store, "--format", "jsonl", output=files[store])
+        options = ("--format", "jsonl", "--basis", basis)
+        assert 0 == run_export(stores, store, *options, output=files[store])
 
     def key(row: dict[str, object]) -> str:
         return repr(sorted(row.items()))

@@ -30,7 +30,7 @@ import aiohttp
 
 from costpipe.errors import CostpipeError, SinkUnavailableError
 from costpipe.query.api import QUERYABLE_DIMENSIONS, CostQuery
-from costpipe.records import DIMENSIONS, TOKEN_FIELDS, CostRecord, CostSource
+from costpipe.records import DIMENSIONS, TOKEN_FIELDS, CostRecord, CostSource, PriceSource
 from costpipe.redaction import redact_url
 from costpipe.sinks.influxdb.encoder import FIELDS
 
@@ -117,7 +117,7 @@ class _DayFolder:
     def __init__(self, wanted: Mapping[str, str] | None) -> None:
         self.wanted = wanted
         self.day = -1
-        self.groups: dict[tuple[bool, tuple[tuple[str, str], ...]], list[int]] = {}
+        self.groups: dict[tuple[bool, str, tuple[tuple[str, str], ...]], list[int]] = {}
 
     def add(self, series: Mapping[str, Any]) -> list[CostRecord]:
         columns: list[str] = series["columns"]
@@ -125,7 +125,7 @@ class _DayFolder:
         if self.wanted is not None:
             tags = [(i, c) for i, c in tags if c in self.wanted or c == "cost_source"]
         at = {c: i for i, c in enumerate(columns)}
-        money, unpriced = at["cost_nanos"], at.get("unpriced")
+        money, unpriced, prices = at["cost_nanos"], at.get("unpriced"), at.get("price_source")
         counters = [at.get(f) for f in TOKEN_FIELDS]
         done: list[CostRecord] = []
         for row in series["values"]:
@@ -134,7 +134,9 @@ class _DayFolder:
                 done.extend(self.flush())
                 self.day = day
             priced = not (unpriced is not None and row[unpriced])
-            key = (priced, tuple((c, str(row[i] or "")) for i, c in tags))
+            # Rows priced from different data stay apart, as SQLite's stream keeps them.
+            source = str(row[prices] or "") if prices is not None else ""
+            key = (priced, source, tuple((c, str(row[i] or "")) for i, c in tags))
             sums = self.groups.get(key)
             if sums is None:
                 sums = self.groups[key] = [0] * (1 + len(counters))
@@ -151,9 +153,9 @@ class _DayFolder:
         return records
 
     def _record(
-        self, start: datetime, key: tuple[bool, tuple[tuple[str, str], ...]], sums: list[int]
+        self, start: datetime, key: tuple[bool, str, tuple[tuple[str, str], ...]], sums: list[int]
     ) -> CostRecord:
-        priced, pairs = key
+        priced, price_source, pairs = key
         dims: dict[str, Any] = {}
         extra: dict[str, str] = {}
         source = "estimated"
@@ -174,6 +176,7 @@ class _DayFolder:
             provider=dims.pop("provider", ""),
             account=dims.pop("account", ""),
             tags=tuple(extra.items()),
+            price_source=PriceSource(price_source),
             **dims,
         )
 
