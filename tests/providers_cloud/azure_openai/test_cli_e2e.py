@@ -1,7 +1,9 @@
 """`costpipe backfill` and `costpipe check --connect` as a user runs them: a real
 process signing in through the simulator's managed-identity endpoint (real
 azure-identity), the Query API fake paging and throttling, the SQLite store.
-Per-day billed money equals the fake's ground truth to the cent (exactly, in fact)."""
+Per-day billed money equals the fake's ground truth to the cent; Azure Monitor
+token counts equal the fake's exactly; allocation conserves each day's bill; the
+dashboard's provider filter and a provider-filtered budget read the rows unchanged."""
 
 from __future__ import annotations
 
@@ -16,8 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from costpipe.config.sections import BudgetConfig
+from costpipe.dashboard.periods import Preset
+from costpipe.dashboard.viewmodel import Selection, compute_view
+from costpipe.query.api import Basis
 from costpipe.simulator import Simulator, SimulatorOptions
 from costpipe.simulator.azure_openai_api import MSI_PATH
+from costpipe.simulator.azure_openai_world import MONITORED
+from costpipe.sinks.sqlite.reader import SQLiteReader
+from costpipe.sinks.sqlite.store import SQLiteDatabase
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 SINCE = datetime(2026, 10, 21, tzinfo=UTC)
@@ -64,6 +73,15 @@ async def run_cli(config: Path, sim: Simulator, *args: str) -> tuple[int, str, s
     return process.returncode, out.decode(), err.decode()
 
 
+def monitored(sim: Simulator) -> list[str]:
+    return [
+        f"{sim.azure.scope}/resourceGroups/{r.group}/providers/Microsoft.CognitiveServices/"
+        f"accounts/{r.account}"
+        for r in sim.azure.resources
+        if r.account in MONITORED
+    ]
+
+
 def provider_table(sim: Simulator, name: str, extra: str = "") -> str:
     return f"""
 [[providers.azure_openai]]
@@ -80,7 +98,7 @@ async def test_backfill_equals_truth_per_day(sim: Simulator, tmp_path: Path) -> 
     db = tmp_path / "costs.sqlite"
     config.write_text(
         f'[pipeline]\nstate_dir = "{tmp_path / "state"}"\nchunk = "10d"\n'
-        + provider_table(sim, "azure")
+        + provider_table(sim, "azure", f"resources = {monitored(sim)!r}".replace("'", '"'))
         + f'\n[[sinks.sqlite]]\npath = "{db}"\n'
     )
     code, out, err = await run_cli(
@@ -115,6 +133,21 @@ async def test_backfill_equals_truth_per_day(sim: Simulator, tmp_path: Path) -> 
         day += timedelta(days=1)
         days += 1
     assert days == 30
+    with sqlite3.connect(db) as conn:
+        prompt, generated, requests = conn.execute(
+            "SELECT SUM(uncached_input_tokens), SUM(output_tokens), SUM(requests) FROM costs "
+            "WHERE provider = 'azure_openai' AND cost_source IN ('estimated', 'unpriced')"
+        ).fetchone()
+        allocated = dict(
+            conn.execute(
+                "SELECT date(ts / 1000000, 'unixepoch'), SUM(cost_nanos) FROM costs "
+                "WHERE provider = 'azure_openai' AND basis = 'allocated' GROUP BY 1"
+            ).fetchall()
+        )
+    assert (prompt, generated, requests) == sim.azure.usage_truth(SINCE, UNTIL, NOW)
+    # Allocation runs unchanged on the cloud rows: each day's bill is conserved.
+    assert allocated == {day: nanos for day, (nanos, _) in stored.items()}
+    await check_dashboard_and_budget(db, sim)
     assert sim.azure.identity_header not in out + err
     assert sim.azure.reader_token not in out + err
 
@@ -139,3 +172,37 @@ async def test_check_connect_names_the_missing_role(sim: Simulator, tmp_path: Pa
     assert "Microsoft.CostManagement/query/action" in out + err
     assert "FAILED" in rows["azure_openai.wrongscope"]
     assert sim.azure.no_role_token not in out + err
+
+
+async def check_dashboard_and_budget(db: Path, sim: Simulator) -> None:
+    """The dashboard's provider filter and a budget filtered to the provider read
+    the backfilled rows through the same query layer, unchanged."""
+    database = SQLiteDatabase(db)
+    try:
+        reader = SQLiteReader(database)
+        at = UNTIL  # the dashboard at midnight after the last backfilled day
+        budget = BudgetConfig(
+            name="azure",
+            amount_usd=Decimal(1),
+            period="month",
+            cost_basis="billed",
+            filters={"provider": ["azure_openai"]},
+        )
+        view = await compute_view(
+            reader,
+            Selection(
+                preset=Preset.LAST_7_DAYS,
+                basis=Basis.BILLED,
+                filters={"provider": ("azure_openai",)},
+            ),
+            now=at,
+            budgets=[budget],
+        )
+    finally:
+        database.close()
+    assert "azure_openai" in view.filter_options["provider"]
+    truth = sim.azure.truth(view.range.start, view.range.end, NOW)
+    assert abs(view.total - truth) < CENT
+    month = datetime(2026, 11, 1, tzinfo=UTC)
+    (card,) = view.budgets
+    assert abs(card.spend - sim.azure.truth(month, UNTIL, NOW)) < CENT
