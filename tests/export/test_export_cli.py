@@ -256,3 +256,17 @@ def test_split_rows_add_up_to_the_record(tmp_path: Path) -> None:
         assert Decimal(row["ListUnitPrice"]) * Decimal(row["PricingQuantity"]) == Decimal(
             row["ListCost"]
         )
+
+
+def test_focus_rows_in_parquet_are_typed(config: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "focus.parquet"
+    assert 0 == export(config, "--format", "parquet", "--columns", "focus", "-o", str(out))
+    table = pq.read_table(out)
+    assert table.schema.field("BilledCost").type == pa.decimal128(38, 18)
+    assert table.schema.field("ChargePeriodStart").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("x_Requests").type == pa.int64()
+    assert not table.schema.field("BilledCost").nullable
+    assert sum(table.column("BilledCost").to_pylist()) == Decimal("7.345678901")
