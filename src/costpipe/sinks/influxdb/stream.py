@@ -191,9 +191,13 @@ async def _chunked(http: InfluxHTTP, statement: str, chunk: int) -> AsyncIterato
         "chunk_size": str(chunk),
     }
     # The session's timeout bounds one request; an export of millions of rows is
-    # one long answer, so it bounds the wait for each piece instead.
+    # one long answer, so the wait for each piece is bounded instead, and more
+    # generously: before its first piece influxd opens every series of the range
+    # (over 30 s for 30,000 series on a loaded machine).
     limit = http.session.timeout.total
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=limit, sock_read=limit)
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=limit, sock_read=None if limit is None else 10 * limit
+    )
     try:
         async with http.session.get(
             f"{http.url}/query", params=params, timeout=timeout
