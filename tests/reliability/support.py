@@ -221,7 +221,7 @@ async def assert_influx_exact(
         url,
         database,
         "SELECT sum(output_tokens), sum(cached_input_tokens), sum(uncached_input_tokens)"
-        " FROM ai_costs WHERE cost_source != 'billed' GROUP BY provider",
+        " FROM ai_costs WHERE cost_source = 'estimated' GROUP BY provider",
     )
     stored_tokens = {s["tags"]["provider"]: tuple(s["values"][0][1:4]) for s in series}
     expected_tokens: dict[str, tuple[int, int, int]] = {}
