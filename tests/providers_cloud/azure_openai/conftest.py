@@ -41,21 +41,33 @@ async def sim(start_simulator: StartSimulator) -> Simulator:
 
 
 @pytest.fixture
-def managed_identity(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    """App Service managed identity, as azure-identity finds it in the environment."""
-    monkeypatch.setenv("IDENTITY_ENDPOINT", sim.base_url + MSI_PATH)
-    monkeypatch.setenv("IDENTITY_HEADER", sim.azure.identity_header)
-    for name in ("MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT"):
-        monkeypatch.delenv(name, raising=False)
+def managed_identity_for(monkeypatch: pytest.MonkeyPatch) -> Callable[[Simulator], None]:
+    """App Service managed identity of a simulator, as azure-identity finds it in
+    the environment."""
+
+    def point(sim: Simulator) -> None:
+        monkeypatch.setenv("IDENTITY_ENDPOINT", sim.base_url + MSI_PATH)
+        monkeypatch.setenv("IDENTITY_HEADER", sim.azure.identity_header)
+        for name in ("MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT"):
+            monkeypatch.delenv(name, raising=False)
+
+    return point
 
 
 @pytest.fixture
-async def make_provider(
-    sim: Simulator, managed_identity: None, tmp_path: Path
-) -> AsyncIterator[Factory]:
+def managed_identity(sim: Simulator, managed_identity_for: Callable[[Simulator], None]) -> None:
+    managed_identity_for(sim)
+
+
+@pytest.fixture
+async def make_provider_for(
+    tmp_path: Path,
+) -> AsyncIterator[Callable[..., Awaitable[AzureOpenAIProvider]]]:
     made: list[AzureOpenAIProvider] = []
 
-    async def build(timer: Timer | None = None, **options: object) -> AzureOpenAIProvider:
+    async def build(
+        sim: Simulator, timer: Timer | None = None, **options: object
+    ) -> AzureOpenAIProvider:
         settings: dict[str, object] = {
             "scope": sim.azure.scope,
             "management_url": sim.base_url,
@@ -80,3 +92,15 @@ async def make_provider(
     yield build
     for provider in made:
         await provider.close()
+
+
+@pytest.fixture
+def make_provider(
+    sim: Simulator,
+    managed_identity: None,
+    make_provider_for: Callable[..., Awaitable[AzureOpenAIProvider]],
+) -> Factory:
+    async def build(timer: Timer | None = None, **options: object) -> AzureOpenAIProvider:
+        return await make_provider_for(sim, timer, **options)
+
+    return build

@@ -3,6 +3,7 @@ throttling, every response shape, late revisions, refused permissions."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,10 +11,12 @@ import pytest
 
 from costpipe.errors import AuthError
 from costpipe.providers.azure_openai import AzureOpenAIProvider
+from costpipe.providers.http.paging import PagingLimitError
 from costpipe.providers.http.responses import EndpointError
 from costpipe.records import Window
 from costpipe.simulator import Simulator
 from costpipe.testing.provider_contract import ProviderContract, collect
+from tests.conftest import StartSimulator
 from tests.providers_cloud.azure_openai.conftest import NOW, Factory, RecordingTimer
 
 DAY = timedelta(days=1)
@@ -112,3 +115,39 @@ async def test_check_connection_reports_the_scope(make_provider: Factory, sim: S
     provider = await make_provider()
     message = await provider.check_connection()
     assert sim.azure.scope in message
+
+
+async def test_oversized_page_is_set_aside_not_fatal(
+    make_provider: Factory, sim: Simulator
+) -> None:
+    """Provider data is untrusted: a body past max_response_bytes is not read on."""
+    sim.azure.page_rows = 200
+    provider = await make_provider(max_response_bytes=2048)
+    records = await collect(provider, Window(TODAY - 3 * DAY, TODAY))
+    assert records == []
+    assert provider.pages_set_aside == 1
+
+
+async def test_endless_paging_stops_at_max_pages(make_provider: Factory, sim: Simulator) -> None:
+    sim.azure.page_rows = 1
+    provider = await make_provider(max_pages=3)
+    with pytest.raises(PagingLimitError, match="max_pages"):
+        await collect(provider, Window(TODAY - 3 * DAY, TODAY))
+
+
+async def test_hostile_meter_names_are_kept_as_bounded_text(
+    start_simulator: StartSimulator,
+    managed_identity_for: Callable[[Simulator], None],
+    make_provider_for: Callable[[Simulator], Awaitable[AzureOpenAIProvider]],
+) -> None:
+    hostile = await start_simulator(seed=11, now=NOW, hostile_names=True)
+    managed_identity_for(hostile)
+    provider = await make_provider_for(hostile)
+    window = Window(TODAY - 5 * DAY, TODAY)
+    records = await collect(provider, window)
+    assert sum((r.cost_usd for r in records), Decimal(0)) == hostile.azure.truth(
+        window.start, window.end, NOW
+    )
+    items = {r.line_item for r in records}
+    assert "<script>alert(2)</script>" in items
+    assert max(len(item) for item in items) <= 512

@@ -32,6 +32,7 @@ from costpipe.providers.http.responses import PageError
 from costpipe.providers.http.retry import Timer
 from costpipe.providers.planning import UsagePricer, aligned_range, merge_duplicates
 from costpipe.records import CostRecord, Window
+from costpipe.redaction import redact_url
 
 __all__ = ["COST_READER", "AzureOpenAIProvider"]
 
@@ -134,7 +135,10 @@ class AzureOpenAIProvider(Provider[AzureOpenAIConfig]):
             for piece in hours.split(METRICS_SPAN):
                 url = self._metrics_url(resource, piece)
                 try:
-                    raw = await self.arm.request("GET", url, MONITORING_READER)
+                    with self._aside(redact_url(url)):
+                        raw = await self.arm.request("GET", url, MONITORING_READER)
+                        rows = decode_metrics(raw.body, resource, piece)
+                        records.extend(usage_records(rows, self._pricer, self.account))
                 except AuthError as exc:
                     if resource not in self._monitor_refused:
                         self._monitor_refused.add(resource)
@@ -142,9 +146,6 @@ class AzureOpenAIProvider(Provider[AzureOpenAIConfig]):
                             "azure_monitor_not_granted", provider=self.instance, error=str(exc)
                         )
                     break
-                with self._aside(raw.url):
-                    rows = decode_metrics(raw.body, resource, piece)
-                    records.extend(usage_records(rows, self._pricer, self.account))
         return records
 
     async def fetch(self, window: Window) -> AsyncIterator[Sequence[CostRecord]]:
@@ -162,9 +163,10 @@ class AzureOpenAIProvider(Provider[AzureOpenAIConfig]):
             while url is not None:
                 number += 1
                 budget.before_page(str(self.query_url.with_query(None)), number)
-                raw = await self.arm.request("POST", url, COST_READER, body)
-                url = None
+                request_url, url = url, None
                 try:
+                    # A 4xx or an oversized body is a PageError too: set aside, not fatal.
+                    raw = await self.arm.request("POST", request_url, COST_READER, body)
                     page = self._decode(raw.url, raw.body)
                     records.extend(query_records(page, span, self.account))
                 except PageError as exc:
