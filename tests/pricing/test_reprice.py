@@ -220,6 +220,7 @@ path = "{database}"
     )
 
 
+@pytest.mark.slow  # real processes / a real influxd
 async def test_the_command_reprices_and_prints_a_summary(
     sqlite: SQLiteSink, tmp_path: Path, costpipe_cli: CliProcesses
 ) -> None:
@@ -255,6 +256,7 @@ async def test_the_command_reprices_and_prints_a_summary(
     assert 2 == unknown.code
 
 
+@pytest.mark.slow  # real processes / a real influxd
 async def test_reprice_on_influxdb_overwrites_the_points_and_keeps_the_audit_field(
     influxd: InfluxdServer, tmp_path: Path
 ) -> None:
