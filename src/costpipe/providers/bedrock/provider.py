@@ -241,7 +241,8 @@ class BedrockProvider(Provider[BedrockConfig]):
             if action == "ce:GetDimensionValues":
                 services = result
         if missing:
-            raise AuthError(f"{self.instance}: " + "; ".join(missing) + f" (need {PERMISSIONS})")
+            needed = ", ".join(PERMISSIONS)
+            raise AuthError(f"{self.instance}: " + "; ".join(missing) + f" (needs {needed})")
         return self._cost_statement(len(services), self._cost_explorer_requests() - before)
 
     def _cost_explorer_requests(self) -> int:
