@@ -82,6 +82,14 @@ def monitored(sim: Simulator) -> list[str]:
     ]
 
 
+def all_resources(sim: Simulator) -> list[str]:
+    return [
+        f"{sim.azure.scope}/resourceGroups/{r.group}/providers/Microsoft.CognitiveServices/"
+        f"accounts/{r.account}"
+        for r in sim.azure.resources
+    ]
+
+
 def provider_table(sim: Simulator, name: str, extra: str = "") -> str:
     return f"""
 [[providers.azure_openai]]
@@ -158,6 +166,7 @@ async def test_check_connect_names_the_missing_role(sim: Simulator, tmp_path: Pa
         f'[pipeline]\nstate_dir = "{tmp_path / "state"}"\n'
         + provider_table(sim, "good")
         + provider_table(sim, "norole", f'client_id = "{sim.azure.no_role_client_id}"')
+        + provider_table(sim, "nometrics", f"resources = {all_resources(sim)!r}".replace("'", '"'))
         + provider_table(sim, "wrongscope", "").replace(
             sim.azure.scope, "/subscriptions/00000000-0000-0000-0000-000000000000"
         )
@@ -171,6 +180,9 @@ async def test_check_connect_names_the_missing_role(sim: Simulator, tmp_path: Pa
     assert "Cost Management Reader" in out + err
     assert "Microsoft.CostManagement/query/action" in out + err
     assert "FAILED" in rows["azure_openai.wrongscope"]
+    assert "FAILED" in rows["azure_openai.nometrics"]
+    assert "Monitoring Reader" in rows["azure_openai.nometrics"]
+    assert "Microsoft.Insights/metrics/read" in rows["azure_openai.nometrics"]
     assert sim.azure.no_role_token not in out + err
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from costpipe.errors import TransientError
+from costpipe.errors import AuthError, TransientError
 from costpipe.providers.azure_openai.credentials import TokenSource
 from costpipe.providers.http.client import user_agent
 from costpipe.providers.http.responses import (
@@ -37,13 +37,14 @@ from costpipe.providers.http.responses import (
     PageError,
     RawPage,
     Requester,
+    error_excerpt,
     interpret_raw,
     read_body,
 )
 from costpipe.providers.http.retry import Retryable, Timer, next_wait, retry_after_seconds
 from costpipe.redaction import redact_url
 
-__all__ = ["RATELIMIT_HEADERS", "ArmClient", "throttle_wait"]
+__all__ = ["RATELIMIT_HEADERS", "ArmClient", "refusal_message", "throttle_wait"]
 
 RATELIMIT_HEADERS = tuple(
     f"x-ms-ratelimit-microsoft.costmanagement-{kind}-retry-after"
@@ -67,6 +68,17 @@ def throttle_wait(headers: Mapping[str, str]) -> float | None:
     if standard is not None:
         waits.append(standard)
     return max(waits) if waits else None
+
+
+def refusal_message(who: Requester, status: int, body: bytes) -> str:
+    """A 401/403 from ARM: Azure's error text and the role that is needed."""
+    detail = error_excerpt(body, who.secrets, 300)
+    what = "Azure refused the token" if status == 401 else "the identity lacks a role"
+    return (
+        f"{who.instance}: {what} (HTTP {status}" + (f": {detail}" if detail else "") + "). "
+        f"{who.auth.requirement[:1].upper()}{who.auth.requirement[1:]} is needed; check the "
+        f"identity that `auth` of {who.instance} signs in as."
+    )
 
 
 class ArmClient:
@@ -181,6 +193,8 @@ class ArmClient:
                 raise PageError(
                     redact_url(url), f"response larger than {limit} bytes (max_response_bytes)"
                 ) from None
+        if status in (401, 403):
+            raise AuthError(refusal_message(who, status, data))
         if 300 <= status < 400:
             raise EndpointError(
                 f"{self.instance}: {redact_url(url)} answered a redirect ({status})"
