@@ -160,6 +160,9 @@ async def run_from_args(args: argparse.Namespace) -> None:
             f"  LiteLLM    base_url {simulator.litellm_base_url}\n"
             f"             master key {simulator.litellm.master_key}\n"
             f"  Ollama     upstream {simulator.ollama_base_url} (inference API, no key)\n"
+            f"  Bedrock    endpoint_url {simulator.bedrock_endpoint_url}\n"
+            f"             access key {simulator.bedrock.key('FULL').access_key_id}"
+            f" secret {simulator.bedrock.key('FULL').secret_access_key}\n"
             f"  control    {base}/_sim/info  /_sim/truth  /_sim/stats  /_sim/faults  POST /_sim/revise",
             file=sys.stdout,
             flush=True,

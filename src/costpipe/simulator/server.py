@@ -227,6 +227,11 @@ class Simulator:
                 "master_key": self.litellm.master_key,
                 "user_key": self.litellm.user_key,
             },
+            "bedrock": {
+                "endpoint_url": base_url + "/aws",
+                "access_key_id": self.bedrock.key("FULL").access_key_id,
+                "secret_access_key": self.bedrock.key("FULL").secret_access_key,
+            },
         }
 
     def _world(self, provider: str) -> OpenAIWorld | AnthropicWorld:

@@ -195,3 +195,15 @@ async def test_cloudwatch_over_the_query_protocol(
     assert not any(r.is_billed for r in usage)
     assert sim.bedrock.protocols["query"] == sum(provider.api.requests.values())
     assert sim.bedrock.protocols["json"] == 0
+
+
+async def test_sim_info_names_the_fake_aws(sim: Simulator) -> None:
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(sim.base_url + "/_sim/info") as reply,
+    ):
+        info = (await reply.json())["bedrock"]
+    assert info["endpoint_url"] == sim.bedrock_endpoint_url
+    assert info["access_key_id"] == sim.bedrock.key("FULL").access_key_id
