@@ -131,7 +131,10 @@ def get_cost_and_usage(world: BedrockWorld, request: dict[str, Any], now: int) -
             for account in ACCOUNTS
             if (amount := world.amount(service, usage_type, account, moment, moment + step, now))
         ]
-        items += [(moment, keys, str(amount)) for keys, amount in groups] or [(moment, None, "")]
+        items += [
+            (moment, keys, "1,5" if keys[0] == world.corrupt_usage_type else str(amount))
+            for keys, amount in groups
+        ] or [(moment, None, "")]
     offset = _offset(request.get("NextPageToken"), world, "RequestChangedException", request)
     page = items[offset : offset + CE_GROUPS_PER_PAGE]
     results: list[dict[str, Any]] = []

@@ -93,6 +93,8 @@ class BedrockWorld:
     revision: int = 0
     throttle_every: int = 0
     """Answer every n-th request with a throttling error (0: never)."""
+    corrupt_usage_type: str | None = None
+    """Serve this usage type's amounts as text that is not a number (a malformed page)."""
     keys: dict[str, AwsKey] = field(default_factory=dict)
     protocols: Counter[str] = field(default_factory=Counter)
     """Requests served, by wire protocol (``json``, ``query``)."""

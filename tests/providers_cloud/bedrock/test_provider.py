@@ -207,3 +207,19 @@ async def test_sim_info_names_the_fake_aws(sim: Simulator) -> None:
         info = (await reply.json())["bedrock"]
     assert info["endpoint_url"] == sim.bedrock_endpoint_url
     assert info["access_key_id"] == sim.bedrock.key("FULL").access_key_id
+
+
+async def test_a_malformed_page_is_set_aside_and_the_rest_is_read(
+    sim: Simulator, make_provider: MakeProvider
+) -> None:
+    sim.bedrock.corrupt_usage_type = "USE1-Guardrails-TextUnits"
+    provider = await make_provider(usage_metrics=False)
+    with capture_logs() as logs:
+        records = await collect(provider, PAST)
+    set_aside = [log for log in logs if log["event"] == "page_set_aside"]
+    assert provider.pages_set_aside == len(set_aside) > 0
+    assert "not a number" in set_aside[0]["reason"]
+    # Every page without the corrupt usage type still arrived, and nothing of it.
+    assert Decimal(0) < billed(records) < sim.bedrock.truth_billed(PAST.start, PAST.end, sim.now())
+    assert not any(r.line_item == "USE1-Guardrails-TextUnits" for r in records)
+    assert {r.model for r in records} >= {"Claude 3.5 Sonnet v2", "Claude Opus 4.1"}
