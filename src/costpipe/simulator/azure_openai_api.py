@@ -44,9 +44,10 @@ from aiohttp import web
 from costpipe.simulator.azure_openai_world import AzureWorld, CostRow
 from costpipe.simulator.wire import dumps
 
-__all__ = ["MSI_PATH", "NowFn", "add_routes", "error_response", "query_result"]
+__all__ = ["MSI_PATH", "NowFn", "add_entra_routes", "add_routes", "error_response", "query_result"]
 
 MSI_PATH = "/azure/msi/token"
+TOKEN_ROUTE = "/{tenant}/oauth2/v2.0/token"
 QUERY_ROUTE = "/subscriptions/{subscription}/providers/Microsoft.CostManagement/query"
 NowFn = Callable[[], datetime]
 
@@ -58,6 +59,41 @@ def error_response(
     return web.Response(
         status=status, body=body, content_type="application/json", headers=headers or {}
     )
+
+
+def add_entra_routes(app: web.Application, world: AzureWorld) -> list[str]:
+    """Entra ID's token endpoint for the client-credentials flow
+    (``POST /{tenant}/oauth2/v2.0/token``, form encoded). azure-identity only
+    talks to an ``https`` authority, so tests serve this on a TLS site of their own."""
+
+    async def token(request: web.Request) -> web.Response:
+        form = await request.post()
+        if request.match_info["tenant"] != world.tenant_id:
+            return _oauth_error(400, "invalid_request", "AADSTS90002: Tenant not found.")
+        if form.get("grant_type") != "client_credentials" or not form.get("scope"):
+            return _oauth_error(400, "invalid_request", "grant_type and scope are required")
+        if (
+            form.get("client_id") != world.app_client_id
+            or form.get("client_secret") != world.app_client_secret
+        ):
+            return _oauth_error(
+                401, "invalid_client", "AADSTS7000215: Invalid client secret provided."
+            )
+        payload = {
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": world.reader_token,
+        }
+        return web.Response(body=dumps(payload), content_type="application/json")
+
+    app.router.add_post(TOKEN_ROUTE, token)
+    return [TOKEN_ROUTE]
+
+
+def _oauth_error(status: int, code: str, description: str) -> web.Response:
+    body = dumps({"error": code, "error_description": description, "error_codes": [7000215]})
+    return web.Response(status=status, body=body, content_type="application/json")
 
 
 def add_routes(app: web.Application, world: AzureWorld, now: NowFn) -> list[str]:

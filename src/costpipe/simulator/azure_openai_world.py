@@ -117,6 +117,9 @@ class AzureWorld:
         #: A user-assigned identity without any role on the subscription.
         self.no_role_client_id = _uuid(self._hash, "no-role-client")
         self.no_role_token = "eyJ0eXAiOiJKV1Qi." + self._hash.token(48, "azure", "no-role")
+        #: An app registration for the client-secret flow (Entra token endpoint).
+        self.app_client_id = _uuid(self._hash, "app-client")
+        self.app_client_secret = "Qx8~" + self._hash.token(36, "azure", "app-secret")
         self.revision = 0
         #: Every n-th query request is throttled once (0: never).
         self.throttle_every = 3

@@ -19,6 +19,7 @@ from tests.conftest import StartSimulator
 #: An afternoon, not aligned to a day.
 NOW = datetime(2026, 11, 20, 15, 30, 17, tzinfo=UTC)
 Factory = Callable[..., Awaitable[AzureOpenAIProvider]]
+MakeFor = Callable[..., Awaitable[AzureOpenAIProvider]]
 
 
 class RecordingTimer(Timer):

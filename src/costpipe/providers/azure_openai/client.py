@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -99,8 +100,10 @@ class ArmClient:
         wait_max: float,
         max_response_bytes: int,
         timer: Timer | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.instance = instance
+        self.ca_file = ca_file
         self.root = URL(management_url.rstrip("/"))
         self._tokens = tokens
         self._slots = slots
@@ -117,9 +120,15 @@ class ArmClient:
 
     async def start(self) -> None:
         if self._session is None:
+            connector = None
+            if self.ca_file:
+                connector = aiohttp.TCPConnector(
+                    ssl=ssl.create_default_context(cafile=self.ca_file)
+                )
             self._session = aiohttp.ClientSession(
                 headers={"User-Agent": user_agent(), "Accept": "application/json"},
                 timeout=self._timeout,
+                connector=connector,
             )
 
     async def close(self) -> None:

@@ -43,6 +43,11 @@ class AzureOpenAIConfig(ComponentConfig):
         description="Azure Resource Manager endpoint; nextLink pages are only followed "
         "on this host.",
     )
+    ca_file: str | None = Field(
+        default=None,
+        description="PEM bundle of extra CA certificates trusted for `authority` and "
+        "`management_url` (a TLS-inspecting proxy, a private cloud); default: the system's.",
+    )
     api_version: str = Field(default="2023-11-01", description="Cost Management API version.")
     service_names: list[str] = Field(
         default=["Cognitive Services", "Azure OpenAI", "Foundry Models"],

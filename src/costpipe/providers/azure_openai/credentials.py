@@ -21,9 +21,9 @@ and refreshes it before it expires, so every request calls :meth:`token`.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
-from costpipe.errors import AuthError, ConfigError
+from costpipe.errors import AuthError, ConfigError, TransientError
 from costpipe.providers.azure_openai.config import AzureOpenAIConfig
 from costpipe.redaction import safe_excerpt
 
@@ -53,7 +53,7 @@ class TokenSource:
         self._secrets = secrets
 
     async def token(self) -> str:
-        from azure.core.exceptions import ClientAuthenticationError
+        from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
         from azure.identity import CredentialUnavailableError
 
         try:
@@ -64,6 +64,13 @@ class TokenSource:
                 f"({safe_excerpt(str(exc.message or exc), 300, self._secrets)}). Check `auth` "
                 f"of {self._instance} (managed_identity needs an identity assigned to this "
                 "VM or app; workload_identity the AZURE_FEDERATED_TOKEN_FILE of the pod)."
+            ) from None
+        except ServiceRequestError as exc:
+            # The token endpoint could not be reached (DNS, TLS, connection): a later
+            # pass may succeed.
+            raise TransientError(
+                f"{self._instance}: the Entra ID token endpoint could not be reached "
+                f"({safe_excerpt(str(exc.message or exc), 300, self._secrets)})"
             ) from None
         except ClientAuthenticationError as exc:
             raise AuthError(
@@ -91,6 +98,8 @@ def open_token_source(config: AzureOpenAIConfig, instance: str) -> TokenSource:
         ) from None
     secret = config.client_secret.get_secret_value() if config.client_secret else ""
     credential: _AsyncCredential
+    # azure-core's transport option: verify the authority's TLS with this CA bundle.
+    transport: dict[str, Any] = {"connection_verify": config.ca_file} if config.ca_file else {}
     if config.auth == "client_secret":
         if not (config.tenant_id and config.client_id and secret):
             raise ConfigError(
@@ -98,13 +107,16 @@ def open_token_source(config: AzureOpenAIConfig, instance: str) -> TokenSource:
                 "auth = client_secret needs tenant_id, client_id and client_secret",
             )
         credential = aio.ClientSecretCredential(
-            config.tenant_id, config.client_id, secret, authority=config.authority
+            config.tenant_id, config.client_id, secret, authority=config.authority, **transport
         )
     elif config.auth == "workload_identity":
         credential = aio.WorkloadIdentityCredential(
-            tenant_id=config.tenant_id, client_id=config.client_id, authority=config.authority
+            tenant_id=config.tenant_id,
+            client_id=config.client_id,
+            authority=config.authority,
+            **transport,
         )
     else:
-        credential = aio.ManagedIdentityCredential(client_id=config.client_id)
+        credential = aio.ManagedIdentityCredential(client_id=config.client_id, **transport)
     scope = config.management_url.rstrip("/") + "/.default"
     return TokenSource(credential, scope, instance, (secret,) if secret else (), config.auth)

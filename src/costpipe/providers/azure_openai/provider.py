@@ -80,6 +80,7 @@ class AzureOpenAIProvider(Provider[AzureOpenAIConfig]):
             wait_max=config.retry_wait_max.total_seconds(),
             max_response_bytes=config.max_response_bytes,
             timer=timer,
+            ca_file=config.ca_file,
         )
 
     @property
