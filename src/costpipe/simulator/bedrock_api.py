@@ -47,7 +47,7 @@ _SIGV4 = re.compile(
 )
 _AMZ_DATE = re.compile(r"^\d{8}T\d{6}Z$")
 _TARGETS = {"AWSInsightsIndexService": "ce", "GraniteServiceVersion20100801": "cloudwatch"}
-_SIGNING_NAME = {"ce": "ce", "cloudwatch": "monitoring"}
+_SIGNING_NAME = {"ce": "ce", "cloudwatch": "monitoring", "sts": "sts"}
 _MAX_BODY = 1024 * 1024
 _XMLNS = "http://monitoring.amazonaws.com/doc/2010-08-01/"
 
@@ -67,8 +67,10 @@ def add_routes(app: web.Application, world: BedrockWorld, now: Callable[[], int]
             version = "1.1" if service == "ce" else "1.0"
         else:
             form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-            service, protocol, version = "cloudwatch", "query", ""
             operation = form.get("Action", "")
+            # STS (query protocol too) serves role assumption for the credential chain.
+            service = "sts" if operation == "AssumeRole" else "cloudwatch"
+            protocol, version = "query", ""
         try:
             key = _authenticate(request, world, service)
             members = _members(body, protocol)
@@ -86,7 +88,12 @@ def add_routes(app: web.Application, world: BedrockWorld, now: Callable[[], int]
                     f"perform: {action} because no identity-based policy allows the "
                     f"{action} action",
                 )
-            result = answer(world, service, operation, members, now())
+            if service == "sts":
+                result = world.assume_role(
+                    str(members.get("RoleArn", "")), str(members.get("RoleSessionName", ""))
+                )
+            else:
+                result = answer(world, service, operation, members, now())
         except AwsFault as fault:
             return _error(fault, protocol, version)
         return _reply(result, operation, protocol, version)

@@ -96,6 +96,8 @@ class BedrockWorld:
     corrupt_usage_type: str | None = None
     """Serve this usage type's amounts as text that is not a number (a malformed page)."""
     keys: dict[str, AwsKey] = field(default_factory=dict)
+    assumed: list[str] = field(default_factory=list)
+    """Role ARNs assumed through STS, in order."""
     protocols: Counter[str] = field(default_factory=Counter)
     """Requests served, by wire protocol (``json``, ``query``)."""
 
@@ -105,6 +107,7 @@ class BedrockWorld:
             ("FULL", _EVERYTHING),
             ("NOCE", _EVERYTHING - {"ce:GetCostAndUsage", "ce:GetDimensionValues"}),
             ("NOCW", _EVERYTHING - {"cloudwatch:GetMetricData"}),
+            ("ROLE", frozenset({"sts:AssumeRole"})),
         ):
             key_id = "AKIA" + name + self._hash.token(12, "key", name).upper()
             secret = self._hash.token(40, "secret", name)
@@ -112,9 +115,30 @@ class BedrockWorld:
         self._revised_at = 0
 
     def key(self, name: str) -> AwsKey:
-        """The key called ``FULL`` (every permission), ``NOCE`` (no Cost Explorer)
-        or ``NOCW`` (no ``cloudwatch:GetMetricData``)."""
+        """The key called ``FULL`` (every permission), ``NOCE`` (no Cost Explorer),
+        ``NOCW`` (no ``cloudwatch:GetMetricData``) or ``ROLE`` (only
+        ``sts:AssumeRole``, whose session may do everything)."""
         return next(k for k in self.keys.values() if k.access_key_id[4:8] == name)
+
+    def assume_role(self, role_arn: str, session: str) -> dict[str, object]:
+        """STS ``AssumeRole``: a temporary key with every permission this fake knows."""
+        number = len(self.keys)
+        key_id = "ASIA" + self._hash.token(16, "session", role_arn, session, number).upper()
+        secret = self._hash.token(40, "session-secret", key_id)
+        self.keys[key_id] = AwsKey(key_id, secret, _EVERYTHING)
+        self.assumed.append(role_arn)
+        return {
+            "Credentials": {
+                "AccessKeyId": key_id,
+                "SecretAccessKey": secret,
+                "SessionToken": self._hash.token(64, "token", key_id),
+                "Expiration": "2099-01-01T00:00:00Z",
+            },
+            "AssumedRoleUser": {
+                "AssumedRoleId": f"AROAFAKE:{session}",
+                "Arn": f"arn:aws:sts::111122223333:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{session}",
+            },
+        }
 
     def revise(self, now: int) -> int:
         """Late data arrives: amounts of the last three days change."""

@@ -69,3 +69,30 @@ async def test_no_credentials_is_an_auth_error(
         assert provider.retries == 0
     finally:
         await provider.close()
+
+
+def write_role_profile(path: Path, sim: Simulator) -> None:
+    source = sim.bedrock.key("ROLE")
+    path.write_text(
+        f"[profile source]\naws_access_key_id = {source.access_key_id}\n"
+        f"aws_secret_access_key = {source.secret_access_key}\n"
+        "[profile billing]\nrole_arn = arn:aws:iam::111122223333:role/costpipe-billing\n"
+        "source_profile = source\nrole_session_name = costpipe\n"
+    )
+
+
+async def test_a_profile_that_assumes_a_role(
+    sim: Simulator, tmp_path: Path, no_ambient_credentials: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The source key may only call sts:AssumeRole; the role's session reads the bill."""
+    write_role_profile(no_ambient_credentials, sim)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sim.bedrock_endpoint_url)
+    provider = await started(sim, tmp_path, profile="billing")
+    try:
+        records = await collect(provider, PAST)
+    finally:
+        await provider.close()
+    assert sim.bedrock.assumed == ["arn:aws:iam::111122223333:role/costpipe-billing"]
+    assert sum(r.cost_usd for r in records) == sim.bedrock.truth_billed(
+        PAST.start, PAST.end, sim.now()
+    )
