@@ -115,7 +115,11 @@ def allocate(billed: Iterable[CostRecord], usage: Iterable[CostRecord]) -> DayAl
             cells[_cell_key(record)].append(record)
     by_day: dict[tuple[str, str, date], list[CostRecord]] = defaultdict(list)
     by_model: dict[tuple[str, str, date, str], list[CostRecord]] = defaultdict(list)
-    for record in sorted(usage, key=lambda r: r.key):
+    # Key order makes the split deterministic whatever the input order; each
+    # row's key is hashed once here (hashing is most of the cost of a day).
+    keyed = sorted(((r.key, r) for r in usage), key=lambda pair: pair[0])
+    usage_key = {id(r): key for key, r in keyed}
+    for _, record in keyed:
         if record.cost_source is CostSource.UNPRICED:
             slot = (record.provider, record.account, _day(record), record.model)
             tokens = record.input_tokens + record.output_tokens
@@ -125,7 +129,7 @@ def allocate(billed: Iterable[CostRecord], usage: Iterable[CostRecord]) -> DayAl
             by_day[day_key].append(record)
             by_model[(*day_key, record.model)].append(record)
     matched: set[str] = set()
-    merged: dict[str, CostRecord] = {}
+    merged: dict[Identity, CostRecord] = {}
     for key in sorted(cells):
         rows = cells[key]
         amount = sum(nanos(r.cost_usd) for r in rows)
@@ -136,7 +140,7 @@ def allocate(billed: Iterable[CostRecord], usage: Iterable[CostRecord]) -> DayAl
         if sharers:
             shares = split(amount, [w for _, w in sharers])
             for (row, _), share in zip(sharers, shares, strict=True):
-                matched.add(row.key)
+                matched.add(usage_key[id(row)])
                 _merge(merged, _allocated(row, rows[0].line_item, charge, share))
         else:
             for row in rows:
@@ -144,10 +148,10 @@ def allocate(billed: Iterable[CostRecord], usage: Iterable[CostRecord]) -> DayAl
         result.cells.append(CellReport(*key, billed_nanos=amount, usage_rows=len(sharers)))
     for (provider, account, day), rows in by_day.items():
         for row in rows:
-            if row.key not in matched and (weight := nanos(row.cost_usd)):
+            if usage_key[id(row)] not in matched and (weight := nanos(row.cost_usd)):
                 slot = (provider, account, day, row.model)
                 result.unbilled_nanos[slot] = result.unbilled_nanos.get(slot, 0) + weight
-    result.records = [merged[k] for k in sorted(merged)]
+    result.records = [merged[k] for k in sorted(merged, key=_order)]
     return result
 
 
@@ -197,16 +201,40 @@ def _unattributed(row: CostRecord) -> CostRecord:
     )
 
 
-def _merge(merged: dict[str, CostRecord], record: CostRecord) -> None:
+Identity = tuple[object, ...]
+
+
+def _identity(record: CostRecord) -> Identity:
+    """What :attr:`CostRecord.key` hashes (all allocated rows share a basis),
+    as a tuple: equal exactly when the keys are, without hashing."""
+    return (
+        record.provider,
+        record.account,
+        record.start,
+        record.width,
+        record.model,
+        record.user_id,
+        record.project_id,
+        record.api_key_id,
+        record.line_item,
+    )
+
+
+def _merge(merged: dict[Identity, CostRecord], record: CostRecord) -> None:
     """Rows of one key (two usage rows that differ only in their usage line
     item) are one allocated row: money and counts add up."""
-    previous = merged.get(record.key)
+    identity = _identity(record)
+    previous = merged.get(identity)
     if previous is None:
-        merged[record.key] = record
+        merged[identity] = record
         return
     counts = {n: getattr(previous, n) + getattr(record, n) for n in TOKEN_FIELDS}
     total = _dollars(nanos(previous.cost_usd) + nanos(record.cost_usd))
-    merged[record.key] = previous.replace(cost_usd=total, **counts)
+    merged[identity] = previous.replace(cost_usd=total, **counts)
+
+
+def _order(identity: Identity) -> tuple[str, ...]:
+    return tuple(str(part) for part in identity)
 
 
 def day_start(day: date) -> datetime:
