@@ -45,6 +45,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "costpipe.providers.ollama",
     "costpipe.providers.bedrock",
     "costpipe.providers.azure_openai",
+    "costpipe.providers.gcp_billing",
     "costpipe.enrichers.teams",
     "costpipe.sinks.sqlite.store",
     "costpipe.sinks.influxdb.writer",
