@@ -21,6 +21,9 @@ Routes (``P`` is the port)::
     Azure       management_url http://127.0.0.1:P (see azure_openai_api)
       POST /subscriptions/{sub}/providers/Microsoft.CostManagement/query
       GET  /azure/msi/token (managed identity)
+    GCP         api_root http://127.0.0.1:P/bigquery/v2 (see gcp_billing_api)
+      POST /bigquery/v2/projects/{project}/queries, GET .../queries/{jobId}
+      POST /gcp/token (service-account JWT bearer)
     Control     /_sim/... (see :mod:`costpipe.simulator.control_api`)
 
 Every vendor route goes through the same middleware, parameterised by the
@@ -44,6 +47,7 @@ from costpipe.simulator import (
     anthropic_api,
     azure_openai_api,
     bedrock_api,
+    gcp_billing_api,
     litellm_api,
     ollama_api,
     openai_api,
@@ -56,6 +60,7 @@ from costpipe.simulator.bedrock_world import BedrockWorld
 from costpipe.simulator.control_api import add_control_routes
 from costpipe.simulator.fault_middleware import FaultMiddleware
 from costpipe.simulator.faults import FaultState
+from costpipe.simulator.gcp_billing_world import GcpWorld
 from costpipe.simulator.options import SimulatorOptions
 from costpipe.simulator.truth import Totals, compute_truth
 from costpipe.simulator.vendor import RequestIds, Vendor, provider_request, register_routes
@@ -89,6 +94,7 @@ class Simulator:
         self.azure = AzureWorld(self.options.seed, hostile)
         self.ollama = ollama_api.FakeOllama()
         self.bedrock = BedrockWorld(self.options.seed)
+        self.gcp = GcpWorld(self.options.seed)
         self.faults = FaultState(self.options.seed, self.options.faults)
         self._request_ids = RequestIds(self.options.seed)
         self._runner: web.AppRunner | None = None
@@ -182,6 +188,7 @@ class Simulator:
         at = self.now()
         self.openai.activity.revise(at)
         self.bedrock.revise(at)
+        self.gcp.revise()
         return self.anthropic.activity.revise(at)
 
     @property
@@ -309,6 +316,7 @@ class Simulator:
         ollama_api.add_routes(app, self.ollama)
         azure_openai_api.add_routes(app, self.azure, self.now_datetime)
         bedrock_api.add_routes(app, self.bedrock, self.now)
+        gcp_billing_api.add_routes(app, self.gcp, self.now_datetime)
         add_control_routes(app, self)
         return app
 
