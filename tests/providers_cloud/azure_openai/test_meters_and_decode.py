@@ -27,14 +27,17 @@ SPAN = Window(DAY1, datetime(2026, 11, 3, tzinfo=UTC))
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("gpt-4o-0513 Input global Tokens", Meter("gpt-4o-0513", "global", INPUT)),
-        ("gpt 4o 0806 Outp glbl Tokens", Meter("gpt-4o-0806", "global", OUTPUT)),
-        ("gpt 4o 0806 cached Inp glbl Tokens", Meter("gpt-4o-0806", "global", CACHED_INPUT)),
-        ("GPT-4o-mini-0718-Inp-DZone", Meter("gpt-4o-mini-0718", "data zone", INPUT)),
-        ("o3-mini 0131 cached Inp regnl Tokens", Meter("o3-mini-0131", "regional", CACHED_INPUT)),
+        ("gpt-4o-0513 Input global Tokens", Meter("gpt-4o", "global", INPUT)),
+        ("gpt 4o 0806 Outp glbl Tokens", Meter("gpt-4o", "global", OUTPUT)),
+        ("gpt 4o 0806 cached Inp glbl Tokens", Meter("gpt-4o", "global", CACHED_INPUT)),
+        ("GPT-4o-mini-0718-Inp-DZone", Meter("gpt-4o-mini", "data zone", INPUT)),
+        ("o3-mini 0131 cached Inp regnl Tokens", Meter("o3-mini", "regional", CACHED_INPUT)),
         ("gpt-4.1 Inp Data Zone 1M Tokens", Meter("gpt-4.1", "data zone", INPUT)),
         ("gpt-4.1-nano Batch Input Tokens", Meter("gpt-4.1-nano", "batch", INPUT)),
         ("gpt-5 Outp regional 1K Tokens", Meter("gpt-5", "regional", OUTPUT)),
+        ("gpt-4o-2024-08-06 Inp glbl", Meter("gpt-4o", "global", INPUT)),
+        ("gpt 35 turbo 0125 Inp regnl", Meter("gpt-35-turbo", "regional", INPUT)),
+        ("GPT 35 Outp glbl", Meter("gpt-35", "global", OUTPUT)),
         # Fallback: no category word -> kept as a line item, no guessed model.
         ("text-embedding-3-large Tokens", Meter("", "", OTHER)),
         ("Provisioned Managed Global Unit", Meter("", "provisioned", OTHER)),
@@ -93,7 +96,7 @@ def test_cost_usd_column_wins_and_stays_exact() -> None:
     assert len(records) == 1  # the 5 November row is outside the span
     (record,) = records
     assert record.cost_usd == Decimal("0.009865586851323632")
-    assert (record.model, record.project_id, record.start) == ("gpt-4o-0806", "g/a", DAY1)
+    assert (record.model, record.project_id, record.start) == ("gpt-4o", "g/a", DAY1)
     assert record.line_item == "gpt 4o 0806 Outp glbl Tokens"
 
 
@@ -102,7 +105,7 @@ def test_value_wrapped_pre_tax_cost_shape() -> None:
     assert page.nextLink == "https://management.azure.com/next"
     (record,) = query_records(page, SPAN, "acct")
     assert record.cost_usd == Decimal("218.68795741935486")
-    assert record.model == "gpt-4o-mini-0718"
+    assert record.model == "gpt-4o-mini"
 
 
 def test_non_usd_without_cost_usd_is_refused() -> None:

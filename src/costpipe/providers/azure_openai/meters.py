@@ -7,7 +7,8 @@ charge is for. Microsoft writes them inconsistently (``gpt-4o-0513 Input global
 Tokens``, ``gpt 4o 0806 Inp glbl Tokens``, ``GPT-4o-mini-0718-Input-DZone``,
 ``o3-mini 0131 cached Inp regnl Tokens``), so :func:`parse_meter` reads words,
 not one pattern: the words that name a category or a deployment type are taken
-out, unit words (``Tokens``, ``1K``, ``1M``) dropped, and the rest is the model.
+out, unit words (``Tokens``, ``1K``, ``1M``) dropped, and the rest is the model
+without its version (``gpt-4o``; the meter name, kept as the line item, has it).
 
 A meter whose name carries no category word (a provisioned-throughput unit, a
 fine-tuning hosting hour, a meter Microsoft invents next month) is kept: its
@@ -109,6 +110,12 @@ def parse_meter(name: str) -> Meter:
 
 
 def _model_name(words: list[str]) -> str:
-    """``gpt 4o mini 0718`` -> ``gpt-4o-mini-0718``; a lone ``4o`` after ``gpt``
-    joins with a hyphen as Azure's model names do."""
-    return "-".join(words)
+    """``gpt 4o mini 0718`` -> ``gpt-4o-mini``: words joined with hyphens as Azure
+    writes model names, the trailing version (``0718``, ``2024-07-18``) dropped so
+    that the model is the one Azure Monitor's ``ModelName`` names (``gpt-4o-mini``),
+    which lets allocation match billed meters with usage; the version stays in
+    the record's line item (the meter name)."""
+    return _VERSION.sub("", "-".join(words))
+
+
+_VERSION = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
