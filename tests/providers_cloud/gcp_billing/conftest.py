@@ -1,0 +1,81 @@
+"""The simulator and a gcp_billing provider signed in with a service-account key
+(real gcloud-aio-auth, a JWT signed by a key generated here)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from costpipe.components import ComponentContext
+from costpipe.providers.gcp_billing import GcpBillingConfig, GcpBillingProvider
+from costpipe.providers.http.retry import Timer
+from costpipe.simulator import Simulator
+from costpipe.simulator.gcp_billing_api import API_ROOT, TOKEN_PATH
+from tests.conftest import StartSimulator
+
+#: An afternoon, not aligned to an hour.
+NOW = datetime(2026, 11, 20, 15, 30, 17, tzinfo=UTC)
+Factory = Callable[..., Awaitable[GcpBillingProvider]]
+
+
+class RecordingTimer(Timer):
+    """A timer whose sleep records the wait and returns at once."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.now = 0.0
+
+        async def sleep(seconds: float) -> None:
+            self.waits.append(seconds)
+            self.now += seconds
+
+        super().__init__(monotonic=lambda: self.now, sleep=sleep)
+
+
+@pytest.fixture
+async def sim(start_simulator: StartSimulator) -> Simulator:
+    return await start_simulator(seed=11, now=NOW)
+
+
+def key_file(sim: Simulator, directory: Path, email: str | None = None) -> Path:
+    who = email or sim.gcp.reader
+    path = directory / f"{who.split('@')[0]}.json"
+    return sim.gcp.service_account_file(who, path, sim.base_url + TOKEN_PATH)
+
+
+@pytest.fixture
+async def make_provider(sim: Simulator, tmp_path: Path) -> AsyncIterator[Factory]:
+    made: list[GcpBillingProvider] = []
+
+    async def build(
+        timer: Timer | None = None, email: str | None = None, **options: object
+    ) -> GcpBillingProvider:
+        settings: dict[str, object] = {
+            "table": sim.gcp.table,
+            "api_root": sim.base_url + API_ROOT,
+            "credentials_file": str(key_file(sim, tmp_path, email)),
+            "max_retries": 4,
+            **options,
+        }
+        context = ComponentContext(
+            instance="gcp_billing.main",
+            state_dir=tmp_path / "state",
+            request_slots=asyncio.Semaphore(4),
+        )
+        provider = GcpBillingProvider(
+            GcpBillingConfig.model_validate(settings),
+            context,
+            clock=lambda: NOW,
+            timer=timer or RecordingTimer(),
+        )
+        await provider.start()
+        made.append(provider)
+        return provider
+
+    yield build
+    for provider in made:
+        await provider.close()
