@@ -189,6 +189,7 @@ class Simulator:
         self.openai.activity.revise(at)
         self.bedrock.revise(at)
         self.gcp.revise()
+        self.azure.revise()
         return self.anthropic.activity.revise(at)
 
     @property

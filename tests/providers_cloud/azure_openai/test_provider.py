@@ -78,7 +78,7 @@ async def test_late_revisions_are_picked_up_by_a_reread(
     window = Window(TODAY - 6 * DAY, TODAY)
     provider = await make_provider()
     before = await collect(provider, window)
-    sim.azure.revise()
+    sim.revise()  # the simulator-wide late-data switch reaches the Azure fake
     after = await collect(provider, window)
     truth = sim.azure.truth(window.start, window.end, NOW)
     assert sum((r.cost_usd for r in after), Decimal(0)) == truth
