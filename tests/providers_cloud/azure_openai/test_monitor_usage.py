@@ -9,11 +9,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from costpipe.errors import AuthError, MalformedDataError
+from costpipe.providers.azure_openai import AzureOpenAIProvider
 from costpipe.providers.azure_openai.monitor import decode_metrics
 from costpipe.records import CostSource, Window
 from costpipe.simulator import Simulator
 from costpipe.simulator.azure_openai_world import MONITORED
-from costpipe.testing.provider_contract import collect
+from costpipe.testing.provider_contract import ProviderContract, collect
 from tests.providers_cloud.azure_openai.conftest import NOW, Factory
 
 HOUR = timedelta(hours=1)
@@ -73,3 +74,25 @@ def test_fractional_or_negative_token_totals_are_refused() -> None:
         )
         with pytest.raises(MalformedDataError, match="not a token count"):
             decode_metrics(body, "/subscriptions/s/resourceGroups/g/x/accounts/a", span)
+
+
+class TestAzureOpenAIWithUsageContract(ProviderContract):
+    """The contract again with hourly usage next to the daily bill."""
+
+    @pytest.fixture
+    async def provider(self, make_provider: Factory, sim: Simulator) -> AzureOpenAIProvider:
+        return await make_provider(resources=resource_ids(sim))
+
+    @pytest.fixture
+    async def refused_provider(self, make_provider: Factory, sim: Simulator) -> AzureOpenAIProvider:
+        return await make_provider(
+            client_id=sim.azure.no_role_client_id, resources=resource_ids(sim)
+        )
+
+    @pytest.fixture
+    def contract_window(self) -> Window:
+        return Window(TODAY - 2 * 24 * HOUR, TODAY)
+
+    @pytest.fixture
+    def secrets(self, sim: Simulator) -> list[str]:
+        return [sim.azure.reader_token, sim.azure.no_role_token, sim.azure.identity_header]
