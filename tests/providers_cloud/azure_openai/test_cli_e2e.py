@@ -187,6 +187,8 @@ async def test_check_connect_names_the_missing_role(sim: Simulator, tmp_path: Pa
     assert "Cost Management Reader" in out + err
     assert "Microsoft.CostManagement/query/action" in out + err
     assert "FAILED" in rows["azure_openai.wrongscope"]
+    assert "subscription could not be found" in rows["azure_openai.wrongscope"]
+    assert "check `scope`" in rows["azure_openai.wrongscope"]
     assert "FAILED" in rows["azure_openai.nometrics"]
     assert "Monitoring Reader" in rows["azure_openai.nometrics"]
     assert "Microsoft.Insights/metrics/read" in rows["azure_openai.nometrics"]

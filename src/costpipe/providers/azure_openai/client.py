@@ -204,6 +204,15 @@ class ArmClient:
                 ) from None
         if status in (401, 403):
             raise AuthError(refusal_message(who, status, data))
+        if status == 404:
+            detail = error_excerpt(data, who.secrets, 300)
+            raise EndpointError(
+                f"{self.instance}: {redact_url(url.with_query(None))} answered HTTP 404"
+                + (f" ({detail})" if detail else "")
+                + f": check `scope` and `resources` of {self.instance} (a subscription, "
+                "resource group or resource that does not exist, or that this identity "
+                "cannot see) and `management_url`."
+            )
         if 300 <= status < 400:
             raise EndpointError(
                 f"{self.instance}: {redact_url(url)} answered a redirect ({status})"

@@ -84,6 +84,11 @@ class AzureOpenAIConfig(ComponentConfig):
     max_pages: int = Field(
         default=1000, ge=1, description="Most nextLink pages of one fetch; past it the pass fails."
     )
+    max_fetch_duration: Duration = Field(
+        default=timedelta(hours=1),
+        description="Longest time one fetch may take (throttling waits included); past it "
+        "the pass fails.",
+    )
     organization: str | None = Field(
         default=None, description="Label stored as `account` (default: the instance name)."
     )

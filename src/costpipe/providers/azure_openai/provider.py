@@ -153,7 +153,7 @@ class AzureOpenAIProvider(Provider[AzureOpenAIConfig]):
         budget = FetchBudget(
             self.instance,
             max_pages=self.config.max_pages,
-            max_duration=timedelta(hours=1),
+            max_duration=self.config.max_fetch_duration,
             timer=self.arm.timer,
         )
         for span in plan_spans(window, self._clock()):
