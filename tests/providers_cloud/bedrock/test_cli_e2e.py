@@ -116,7 +116,15 @@ async def check_product(db: Path, sim: Simulator) -> None:
                 " AND basis IN ('billed', 'allocated') GROUP BY basis"
             ).fetchall()
         )
+        users = {
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT user_id FROM costs"
+                " WHERE provider = 'bedrock' AND basis = 'allocated'"
+            )
+        }
     assert by_basis["allocated"] == by_basis["billed"] == int(truth * 10**9)
+    assert users == {"unattributed"}  # docs/providers/bedrock.md says why
 
 
 async def test_backfill_is_exact_to_the_cent(
