@@ -117,7 +117,8 @@ class AzureOpenAIProvider(Provider[AzureOpenAIConfig]):
         return (
             f"Cost Management at {self.arm.root} answered the query on {self.config.scope} "
             f"({len(page.rows)} rows for {span.start.date().isoformat()}){monitored}; "
-            "Cost Management and Azure Monitor queries are free (rate-limited, not billed)"
+            "Cost Management queries are not billed (they are rate-limited); Azure Monitor "
+            "is read with one metrics call per resource and 7 days of each pass"
         )
 
     def _metrics_url(self, resource: str, span: Window) -> URL:
