@@ -27,7 +27,7 @@ from costpipe.engine.metrics import DaemonMetrics
 from costpipe.engine.pipeline import PassResult, Pipeline, ProgressCallback, scheduled_windows
 from costpipe.engine.recorder import PassRecorder
 from costpipe.engine.runtime import Runtime
-from costpipe.engine.spool import Spools
+from costpipe.engine.spool import SpoolingSink, Spools
 from costpipe.engine.state import Checkpoints, StatusFile
 from costpipe.episodes import reminder_interval
 from costpipe.plugins import call_each
@@ -199,26 +199,42 @@ class PassRunner:
         return results
 
     async def allocate(self, windows: Iterable[Window]) -> AllocationRun | None:
-        """Allocate the bills of every UTC day *windows* touch (``costpipe.allocation``),
-        from the first store that gives its rows back, to every sink; logs and
-        returns None when it cannot (no such store, a store down): the next pass
-        allocates those days again."""
-        store: RowStore | None = None
-        for sink in self.runtime.sinks:
-            reader: object = sink.reader()
+        """Allocate the bills of every UTC day *windows* touch (``costpipe.allocation``).
+
+        Each store that gives its rows back is allocated from its own rows, so a
+        store that missed a write (a crash between two sinks, a spool not yet
+        replayed) catches up on the next pass instead of being compared with
+        another store; sinks that cannot be read get the first store's writes.
+        A store that fails is logged and skipped: the next pass allocates those
+        days again. Returns the first store's run (None when no store could)."""
+        days = days_of(windows)
+        readable: list[tuple[SpoolingSink, RowStore]] = []
+        blind: list[SpoolingSink] = []
+        for spool in self.runtime.spools:
+            reader: object = spool.sink.reader()
             if isinstance(reader, RowStore):
-                store = reader
-                break
-        if store is None:
-            return None
-        try:
-            run = await reallocate(store, list(self.runtime.spools), days_of(windows))
-        except Exception as exc:  # allocation must never stop ingestion
-            log.error("allocation_failed", error=repr(exc))
-            return None
-        log.info("allocated", days=len(run.days), written=run.written, zeroed=run.zeroed)
-        self.last_allocation = run
-        return run
+                readable.append((spool, reader))
+            else:
+                blind.append(spool)
+        first: AllocationRun | None = None
+        for index, (spool, store) in enumerate(readable):
+            targets = [spool, *blind] if index == 0 else [spool]
+            try:
+                run = await reallocate(store, targets, days)
+            except Exception as exc:  # allocation must never stop ingestion
+                log.error("allocation_failed", sink=spool.sink.instance, error=repr(exc))
+                continue
+            log.info(
+                "allocated",
+                sink=spool.sink.instance,
+                days=len(run.days),
+                written=run.written,
+                zeroed=run.zeroed,
+            )
+            first = first or run
+        if first is not None:
+            self.last_allocation = first
+        return first
 
     async def evaluate_alerts(self) -> None:
         if self.alerts is None:
