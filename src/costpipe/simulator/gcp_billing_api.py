@@ -175,13 +175,8 @@ def add_routes(app: web.Application, world: GcpWorld, now: Callable[[], datetime
         if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
             return _oauth(400, "unsupported_grant_type", "Invalid grant_type.")
         assertion = str(form.get("assertion", ""))
-        try:
-            claims = jwt.decode(assertion, options={"verify_signature": False})
-            key = world.public_keys.get(str(claims.get("iss")))
-            if key is None:
-                return _oauth(400, "invalid_grant", "Invalid JWT Signature.")
-            claims = jwt.decode(assertion, key, algorithms=["RS256"], audience=claims.get("aud"))
-        except jwt.PyJWTError:
+        claims = _verified(jwt, assertion, world.public_keys)
+        if claims is None:
             return _oauth(400, "invalid_grant", "Invalid JWT Signature.")
         if not str(claims.get("aud", "")).endswith(TOKEN_PATH) or "bigquery" not in str(
             claims.get("scope", "")
@@ -350,6 +345,23 @@ def _page(
     if not rows:
         del page["rows"]  # the API leaves ``rows`` out of an empty result
     return page
+
+
+def _verified(jwt: Any, assertion: str, keys: dict[str, list[bytes]]) -> dict[str, Any] | None:
+    """The claims of *assertion* if one of its issuer's keys signed it (RS256)."""
+    try:
+        claims = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    for key in keys.get(str(claims.get("iss")), []):
+        try:
+            checked: dict[str, Any] = jwt.decode(
+                assertion, key, algorithms=["RS256"], audience=claims.get("aud")
+            )
+        except jwt.PyJWTError:
+            continue
+        return checked
+    return None
 
 
 def _json(payload: dict[str, Any]) -> web.Response:

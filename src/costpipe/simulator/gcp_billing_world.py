@@ -102,7 +102,8 @@ class GcpWorld:
             f"no-job-user@{self.project}.iam.gserviceaccount.com": {"data"},
             f"no-data-viewer@{self.project}.iam.gserviceaccount.com": {"jobs"},
         }
-        self.public_keys: dict[str, bytes] = {}
+        #: Every key made for an email stays valid (a service account has up to ten).
+        self.public_keys: dict[str, list[bytes]] = {}
         self.revision = 0
         #: Every n-th BigQuery request is throttled once (0: never).
         self.throttle_every = 5
@@ -135,8 +136,10 @@ class GcpWorld:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.public_keys[email] = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        self.public_keys.setdefault(email, []).append(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         )
         pem = key.private_bytes(
             serialization.Encoding.PEM,
