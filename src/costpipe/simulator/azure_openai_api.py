@@ -63,7 +63,8 @@ def error_response(
 
 def add_entra_routes(app: web.Application, world: AzureWorld) -> list[str]:
     """Entra ID's token endpoint for the client-credentials flow
-    (``POST /{tenant}/oauth2/v2.0/token``, form encoded). azure-identity only
+    (``POST /{tenant}/oauth2/v2.0/token``, form encoded) with a client secret or
+    a federated (workload identity) client assertion. azure-identity only
     talks to an ``https`` authority, so tests serve this on a TLS site of their own."""
 
     async def token(request: web.Request) -> web.Response:
@@ -72,9 +73,13 @@ def add_entra_routes(app: web.Application, world: AzureWorld) -> list[str]:
             return _oauth_error(400, "invalid_request", "AADSTS90002: Tenant not found.")
         if form.get("grant_type") != "client_credentials" or not form.get("scope"):
             return _oauth_error(400, "invalid_request", "grant_type and scope are required")
-        if (
-            form.get("client_id") != world.app_client_id
-            or form.get("client_secret") != world.app_client_secret
+        federated = (
+            form.get("client_assertion_type")
+            == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            and form.get("client_assertion") == world.federated_token
+        )
+        if form.get("client_id") != world.app_client_id or not (
+            federated or form.get("client_secret") == world.app_client_secret
         ):
             return _oauth_error(
                 401, "invalid_client", "AADSTS7000215: Invalid client secret provided."

@@ -120,6 +120,8 @@ class AzureWorld:
         #: An app registration for the client-secret flow (Entra token endpoint).
         self.app_client_id = _uuid(self._hash, "app-client")
         self.app_client_secret = "Qx8~" + self._hash.token(36, "azure", "app-secret")
+        #: The Kubernetes service-account token a workload identity presents.
+        self.federated_token = "eyJhbGciOiJSUzI1NiJ9." + self._hash.token(40, "azure", "federated")
         self.revision = 0
         #: Every n-th query request is throttled once (0: never).
         self.throttle_every = 3

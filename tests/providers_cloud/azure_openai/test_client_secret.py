@@ -1,4 +1,4 @@
-"""The client-secret flow with real azure-identity against the fake Entra token
+"""The client-secret and workload-identity flows with real azure-identity against the fake Entra token
 endpoint on a TLS site (azure-identity refuses a plain-HTTP authority)."""
 
 from __future__ import annotations
@@ -105,3 +105,24 @@ async def test_untrusted_authority_is_a_transient_error(
     )
     with pytest.raises(TransientError, match="token endpoint could not be reached"):
         await collect(provider, Window(TODAY - DAY, TODAY))
+
+
+async def test_workload_identity_exchanges_the_federated_token(
+    sim: Simulator, authority: str, make_provider_for: MakeFor, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "azure-identity-token"
+    token_file.write_text(sim.azure.federated_token)
+    provider = await make_provider_for(
+        sim,
+        ca_file=str(tmp_path / "cert.pem"),
+        auth="workload_identity",
+        authority=authority,
+        tenant_id=sim.azure.tenant_id,
+        client_id=sim.azure.app_client_id,
+        federated_token_file=str(token_file),
+    )
+    window = Window(TODAY - 2 * DAY, TODAY)
+    records = await collect(provider, window)
+    assert sum((r.cost_usd for r in records), Decimal(0)) == sim.azure.truth(
+        window.start, window.end, NOW
+    )

@@ -34,6 +34,11 @@ class AzureOpenAIConfig(ComponentConfig):
     client_secret: SecretStr | None = Field(
         default=None, description="Client secret (client_secret; write `${ENV_VAR}`)."
     )
+    federated_token_file: str | None = Field(
+        default=None,
+        description="workload_identity: the projected service-account token "
+        "(default: $AZURE_FEDERATED_TOKEN_FILE, set by the AKS webhook).",
+    )
     authority: str = Field(
         default="https://login.microsoftonline.com",
         description="Entra authority host (another cloud, or a test server).",

@@ -113,6 +113,7 @@ def open_token_source(config: AzureOpenAIConfig, instance: str) -> TokenSource:
         credential = aio.WorkloadIdentityCredential(
             tenant_id=config.tenant_id,
             client_id=config.client_id,
+            token_file_path=config.federated_token_file,
             authority=config.authority,
             **transport,
         )
