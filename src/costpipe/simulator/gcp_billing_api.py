@@ -76,7 +76,7 @@ SCHEMA = [
 @dataclass
 class Job:
     project: str
-    rows: list[list[Any]]
+    rows: list[dict[str, Any]]
     polls_left: int
 
 
