@@ -276,8 +276,8 @@ def _report(bench: Bench, scores: Scores, targets: dict[str, int]) -> None:
                 },
             }
         )
-    bench.params["grid"] = table
-    bench.params["spikes"] = scores.scenarios
+    bench.params["detail_grid"] = table
+    bench.params["detail_spikes"] = scores.scenarios
     best = _highest_2x_fit(scores)
     bench.params["highest_2x_fit"] = None if best is None else [str(best[0]), str(best[1])]
     bench.params["defaults"] = [str(default_grid[0]), str(default_grid[1])]

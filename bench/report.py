@@ -52,7 +52,10 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "Parameters:", ""]
     for name, section in result["benchmarks"].items():
         params = ", ".join(
-            f"{k}={v}" for k, v in section["params"].items() if not k.startswith("rss_samples")
+            f"{k}={v}"
+            for k, v in section["params"].items()
+            # Raw samples and per-case details stay in the JSON only.
+            if not k.startswith(("rss_samples", "detail_"))
         )
         lines.append(f"- **{name}**: {params}")
         for note in section["notes"]:
