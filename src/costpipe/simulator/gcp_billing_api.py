@@ -5,6 +5,7 @@ OAuth token endpoint for a service-account JWT.
 Routes (``P`` is the port)::
 
     POST /gcp/token                                         (token_uri of test keys)
+    GET  /computeMetadata/v1/instance/service-accounts/default/token   (metadata server)
     POST /bigquery/v2/projects/{project}/queries            jobs.query
     GET  /bigquery/v2/projects/{project}/queries/{jobId}    jobs.getQueryResults
 
@@ -47,10 +48,13 @@ from aiohttp import web
 from costpipe.simulator.gcp_billing_world import ExportLine, GcpWorld
 from costpipe.simulator.wire import dumps
 
-__all__ = ["API_ROOT", "TOKEN_PATH", "add_routes", "result_rows", "seconds_text"]
+__all__ = ["API_ROOT", "METADATA_TOKEN", "TOKEN_PATH", "add_routes", "result_rows", "seconds_text"]
 
 API_ROOT = "/bigquery/v2"
 TOKEN_PATH = "/gcp/token"
+#: The metadata server's token (GKE Workload Identity, Compute Engine, Cloud Run);
+#: a client finds it through ``GCE_METADATA_HOST=127.0.0.1:P``.
+METADATA_TOKEN = "/computeMetadata/v1/instance/service-accounts/default/token"
 QUERIES = API_ROOT + "/projects/{project}/queries"
 RESULTS = QUERIES + "/{job}"
 _MAX_JOBS = 500
@@ -316,10 +320,22 @@ def add_routes(app: web.Application, world: GcpWorld, now: Callable[[], datetime
             )
         )
 
+    async def metadata_token(request: web.Request) -> web.Response:
+        if request.headers.get("Metadata-Flavor") != "Google":
+            return web.Response(status=403, text="Missing Metadata-Flavor:Google header.")
+        email = world.metadata_identity
+        payload = {
+            "access_token": world.token_for(email),
+            "expires_in": 3599,
+            "token_type": "Bearer",
+        }
+        return web.Response(body=dumps(payload), content_type="application/json")
+
     app.router.add_post(TOKEN_PATH, token)
+    app.router.add_get(METADATA_TOKEN, metadata_token)
     app.router.add_post(QUERIES, query)
     app.router.add_get(RESULTS, results)
-    return [TOKEN_PATH, QUERIES, RESULTS]
+    return [TOKEN_PATH, METADATA_TOKEN, QUERIES, RESULTS]
 
 
 def _page(

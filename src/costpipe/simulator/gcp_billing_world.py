@@ -104,6 +104,8 @@ class GcpWorld:
         }
         #: Every key made for an email stays valid (a service account has up to ten).
         self.public_keys: dict[str, list[bytes]] = {}
+        #: The identity the metadata server's token belongs to (workload identity).
+        self.metadata_identity = next(iter(self.grants))
         self.revision = 0
         #: Every n-th BigQuery request is throttled once (0: never).
         self.throttle_every = 5

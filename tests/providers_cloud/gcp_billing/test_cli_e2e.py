@@ -8,6 +8,7 @@ provider-filtered budget read the rows unchanged."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
@@ -43,7 +44,9 @@ async def sim() -> AsyncIterator[Simulator]:
     await simulator.stop()
 
 
-async def run_cli(config: Path, *args: str) -> tuple[int, str, str]:
+async def run_cli(
+    config: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -55,6 +58,7 @@ async def run_cli(config: Path, *args: str) -> tuple[int, str, str]:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     async with asyncio.timeout(180):
         out, err = await process.communicate()
@@ -186,3 +190,25 @@ async def check_dashboard_and_budget(db: Path, sim: Simulator) -> None:
     (card,) = view.budgets
     month = sim.gcp.truth(SINCE, UNTIL, NOW)
     assert abs(card.spend - (month[0] + month[1])) < CENT
+
+
+async def test_workload_identity_through_the_metadata_server(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """No credentials_file: the token comes from the metadata server (GKE Workload
+    Identity), which gcloud-aio-auth finds through GCE_METADATA_HOST."""
+    config = tmp_path / "costpipe.toml"
+    config.write_text(
+        f'[pipeline]\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[[providers.gcp_billing]]\nname = "gke"\ntable = "{sim.gcp.table}"\n'
+        f'api_root = "{sim.base_url}{API_ROOT}"\nretry_backoff = "1s"\n'
+        f'\n[[sinks.sqlite]]\npath = "{tmp_path / "c.sqlite"}"\n'
+    )
+    host = sim.base_url.removeprefix("http://")
+    code, out, err = await run_cli(config, "check", "--connect", env={"GCE_METADATA_HOST": host})
+    assert code == 0, out + err
+    assert " ok " in next(line for line in out.splitlines() if line.startswith("gcp_billing.gke"))
+    sim.gcp.metadata_identity = next(e for e in sim.gcp.grants if "no-job-user" in e)
+    code, out, err = await run_cli(config, "check", "--connect", env={"GCE_METADATA_HOST": host})
+    assert code == 1
+    assert "roles/bigquery.jobUser" in out
