@@ -122,6 +122,8 @@ def test_hostile_values_through_every_control_show_correct_figures(
     with BackgroundDashboard(server) as port:
         page.goto(f"http://127.0.0.1:{port}/")
         total = page.get_by_test_id("total")
+        # The records are billed; the page opens on best (nothing allocated here).
+        page.get_by_role("button", name="Billed").click()
         expect(total).to_have_text(format_usd(everything))
         # The widget holds each value escaped (its labels are HTML); the server
         # maps the label back to the raw value the store holds.
@@ -204,6 +206,7 @@ def test_basic_auth_keeps_the_websocket_and_autoload_closed_in_the_browser(
         page.fill("input[name=username]", "finance")
         page.fill("input[name=password]", "pw")
         page.locator("input[name=password]").press("Enter")
+        page.get_by_role("button", name="Billed").click()  # the records are billed
         expect(page.get_by_test_id("total")).to_have_text(
             format_usd(sum((r.cost_usd for r in hostile_records()), Decimal(0)))
         )
@@ -303,6 +306,7 @@ def test_no_secret_reaches_the_page_its_scripts_or_the_websocket(
         page.fill("input[name=password]", password)
         page.locator("input[name=password]").press("Enter")
         total = page.get_by_test_id("total")
+        page.get_by_role("button", name="Billed").click()  # the records are billed
         expect(total).to_have_text(format_usd(sum((r.cost_usd for r in records), Decimal(0))))
         expect(page.get_by_test_id("budget")).to_contain_text("monthly")
         _change(page, "Select", "Group by", "value", "project_id")

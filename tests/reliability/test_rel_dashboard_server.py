@@ -84,7 +84,7 @@ async def test_hostile_filter_values_match_only_themselves(
         # Exactly the one record whose project is the hostile string.
         view = await compute_view(
             reader,
-            Selection(group_by="project_id", filters={"project_id": (value,)}),
+            Selection(group_by="project_id", basis=Basis.BILLED, filters={"project_id": (value,)}),
             now=NOW,
             timezone=TIMEZONE,
         )
@@ -96,7 +96,7 @@ async def test_hostile_filter_values_match_only_themselves(
         # Together with a plain value: the union, nothing more.
         both = await compute_view(
             reader,
-            Selection(filters={"project_id": (value, "proj_a")}),
+            Selection(basis=Basis.BILLED, filters={"project_id": (value, "proj_a")}),
             now=NOW,
             timezone=TIMEZONE,
         )
@@ -127,7 +127,8 @@ async def test_hostile_dimension_names_are_refused_by_the_whitelist(
                 reader, Selection(filters={name: ("proj_a",)}), now=NOW, timezone=TIMEZONE
             )
     # The real tag works, so the refusals above are the whitelist, not a broken reader.
-    view = await compute_view(reader, Selection(group_by="team"), now=NOW, timezone=TIMEZONE)
+    billed = Selection(group_by="team", basis=Basis.BILLED)  # the records are billed
+    view = await compute_view(reader, billed, now=NOW, timezone=TIMEZONE)
     assert [r.group for r in view.table] == ["blue"]
     assert await store_totals(spec, tmp_path) == before
 
