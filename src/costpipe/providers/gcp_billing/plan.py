@@ -8,9 +8,12 @@ as ``NUMERIC`` (the export's ``cost`` and ``credits.amount`` are FLOAT64; a
 FLOAT64 sum would round), so the answer is exact decimal text.
 
 Late data: export rows of an hour arrive for days after it and are revised by
-new rows (``export_time``). Every pass re-reads its lookback whole, and the
-``export_time >= @start`` bound (no row is exported before its usage starts)
-lets BigQuery prune the table's ``export_time``-partitions to those days.
+new rows (``export_time``). Every pass re-reads its lookback whole, so every row
+exported since (``export_time >= @start``: none is exported before its usage
+starts) is summed again. That bound is on the column, not on the tables'
+ingestion-time partitions (``_PARTITIONTIME``), so it does not limit the bytes
+scanned: a ``_PARTITIONTIME`` filter is left out because a table without that
+pseudo-column (a view, a copy) would reject the query.
 
 Only the span, services and label keys are parameters; the table name cannot
 be one in BigQuery SQL, so it is validated (:data:`.config.TABLE_PATTERN`) and

@@ -112,7 +112,7 @@ class GcpBillingProvider(Provider[GcpBillingConfig]):
             f"BigQuery at {self.bigquery.root} ran the billing query on {self.config.table} "
             f"as project {self.config.billing_project} ({rows} rows for the last 24 hours)"
             f"{cost}; each query is billed for the bytes it scans (on-demand pricing, "
-            "10 MB minimum), the export_time bound keeps that to the lookback's partitions"
+            "10 MB minimum) in the columns it reads"
         )
 
     def _results_url(self, job: str, location: str | None, token: str | None) -> URL:
