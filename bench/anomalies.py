@@ -207,7 +207,8 @@ def _highest_2x_fit(scores: Scores) -> Grid | None:
 
 
 async def run(*, quick: bool, runs: int) -> Bench:
-    days_back, spike_days, seeds = (17, 1, (11,)) if quick else (60, 8, (11, 23))
+    days_back, spike_days, seeds = (16, 1, (11,)) if quick else (60, 8, (11, 23))
+    users, keys = (6, 4) if quick else (12, 8)
     bench = Bench(
         "anomalies",
         params={
@@ -215,8 +216,8 @@ async def run(*, quick: bool, runs: int) -> Bench:
             "baseline_days": BASELINE,
             "spike_days": spike_days,
             "seeds": list(seeds),
-            "users": 12,
-            "api_keys": 8,
+            "users": users,
+            "api_keys": keys,
             "target_usd": str(TARGET_USD),
         },
     )
@@ -224,7 +225,9 @@ async def run(*, quick: bool, runs: int) -> Bench:
     targets: dict[str, int] = {}
     timings: list[float] = []
     for seed in seeds:
-        options = SimulatorOptions(seed=seed, now=NOW, users=12, api_keys=8, models_per_user=3)
+        options = SimulatorOptions(
+            seed=seed, now=NOW, users=users, api_keys=keys, models_per_user=3
+        )
         directory = Path(tempfile.mkdtemp(prefix="costpipe-bench-anomalies-"))
         try:
             async with run_simulator(options) as sim:
