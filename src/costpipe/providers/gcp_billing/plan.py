@@ -54,17 +54,20 @@ WITH picked AS (
     AND service.description IN UNNEST(@services)
 ),
 amounts AS (
-  SELECT * EXCEPT (credits, cost), 'COST' AS kind, CAST(cost AS NUMERIC) AS amount
+  SELECT hour, service, project, sku_id, sku, currency, picked_labels,
+    'COST' AS kind, CAST(cost AS NUMERIC) AS amount,
+    CAST(usage_amount AS NUMERIC) AS usage_amount, usage_unit
   FROM picked
   UNION ALL
-  SELECT * EXCEPT (credits, cost, usage_amount), NULL AS usage_amount,
-    IFNULL(c.type, 'CREDIT') AS kind, CAST(c.amount AS NUMERIC) AS amount
-  FROM picked, UNNEST(credits) AS c
+  SELECT p.hour, p.service, p.project, p.sku_id, p.sku, p.currency, p.picked_labels,
+    IFNULL(c.type, 'CREDIT') AS kind, CAST(c.amount AS NUMERIC) AS amount,
+    CAST(NULL AS NUMERIC) AS usage_amount, p.usage_unit
+  FROM picked AS p, UNNEST(p.credits) AS c
 )
 SELECT hour, service, project, sku_id, sku, currency, kind,
   ANY_VALUE(picked_labels) AS labels,
   SUM(amount) AS amount,
-  SUM(CAST(usage_amount AS NUMERIC)) AS usage_amount,
+  SUM(usage_amount) AS usage_amount,
   ANY_VALUE(usage_unit) AS usage_unit
 FROM amounts
 GROUP BY hour, service, project, sku_id, sku, currency, kind, TO_JSON_STRING(picked_labels)
