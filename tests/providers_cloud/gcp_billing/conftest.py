@@ -48,7 +48,13 @@ def key_file(sim: Simulator, directory: Path, email: str | None = None) -> Path:
 
 
 @pytest.fixture
-async def make_provider(sim: Simulator, tmp_path: Path) -> AsyncIterator[Factory]:
+def reader_key(sim: Simulator, tmp_path: Path) -> Path:
+    """The reader's key file (its private key is a secret the contract checks)."""
+    return key_file(sim, tmp_path)
+
+
+@pytest.fixture
+async def make_provider(sim: Simulator, tmp_path: Path, reader_key: Path) -> AsyncIterator[Factory]:
     made: list[GcpBillingProvider] = []
 
     async def build(
@@ -57,7 +63,7 @@ async def make_provider(sim: Simulator, tmp_path: Path) -> AsyncIterator[Factory
         settings: dict[str, object] = {
             "table": sim.gcp.table,
             "api_root": sim.base_url + API_ROOT,
-            "credentials_file": str(key_file(sim, tmp_path, email)),
+            "credentials_file": str(key_file(sim, tmp_path, email) if email else reader_key),
             "max_retries": 4,
             **options,
         }

@@ -3,8 +3,10 @@ throttling, late revisions, labels, credits, SKU fallback, refusals."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -33,8 +35,11 @@ class TestGcpBillingContract(ProviderContract):
         return Window(DAY_START, DAY_START + timedelta(hours=12))
 
     @pytest.fixture
-    def secrets(self, sim: Simulator) -> list[str]:
-        return [sim.gcp.token_for(e) for e in sim.gcp.grants]
+    def secrets(self, sim: Simulator, reader_key: Path) -> list[str]:
+        key = json.loads(reader_key.read_text())["private_key"]
+        # The PEM body (not its BEGIN/END lines, which are not secret).
+        body = "".join(key.strip().splitlines()[1:-1])
+        return [sim.gcp.token_for(e) for e in sim.gcp.grants] + [body[:64], body[-64:]]
 
 
 async def collect(provider: GcpBillingProvider, window: Window) -> list[CostRecord]:
