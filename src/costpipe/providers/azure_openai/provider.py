@@ -52,7 +52,8 @@ class AzureOpenAIProvider(Provider[AzureOpenAIConfig]):
     # client_secret is optional (only auth = client_secret needs it, which the config
     # model checks); a SecretStr field is masked and leak-checked all the same.
     secret_fields: ClassVar[tuple[str, ...]] = ()
-    bucket: ClassVar[str] = "1d"
+    # Finest bucket: hourly usage (the bill is daily), as for OpenAI.
+    bucket: ClassVar[str] = "1h"
 
     def __init__(
         self,
