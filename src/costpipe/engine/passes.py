@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 import pluggy
@@ -224,12 +225,17 @@ class PassRunner:
             except Exception as exc:  # allocation must never stop ingestion
                 log.error("allocation_failed", sink=spool.sink.instance, error=repr(exc))
                 continue
+            report = run.allocation
             log.info(
                 "allocated",
                 sink=spool.sink.instance,
                 days=len(run.days),
                 written=run.written,
                 zeroed=run.zeroed,
+                # Billed money no usage row took, and usage that took no share
+                # because it has no price (docs/allocation.md).
+                unattributed_usd=f"{Decimal(sum(c.unattributed_nanos for c in report.cells)).scaleb(-9):f}",
+                unpriced_models=sorted({slot[3] for slot in report.unpriced_tokens}),
             )
             first = first or run
         if first is not None:
