@@ -1,10 +1,11 @@
 """A fake of the BigQuery REST API (jobs.query, jobs.getQueryResults) over the
-Cloud Billing export of :class:`~.gcp_billing_world.GcpWorld`, and Google's
-OAuth token endpoint for a service-account JWT.
+Cloud Billing export of :class:`~.gcp_billing_world.GcpWorld`; Google's token
+endpoints (service-account JWT, STS, metadata server) are :mod:`.gcp_auth_api`.
 
 Routes (``P`` is the port)::
 
     POST /gcp/token                                         (token_uri of test keys)
+    POST /gcp/sts                                           (Google STS, token exchange)
     GET  /computeMetadata/v1/instance/service-accounts/default/token   (metadata server)
     POST /bigquery/v2/projects/{project}/queries            jobs.query
     GET  /bigquery/v2/projects/{project}/queries/{jobId}    jobs.getQueryResults
@@ -45,16 +46,26 @@ from typing import Any
 
 from aiohttp import web
 
+from costpipe.simulator.gcp_auth_api import (
+    METADATA_TOKEN,
+    STS_PATH,
+    TOKEN_PATH,
+    add_auth_routes,
+)
 from costpipe.simulator.gcp_billing_world import ExportLine, GcpWorld
 from costpipe.simulator.wire import dumps
 
-__all__ = ["API_ROOT", "METADATA_TOKEN", "TOKEN_PATH", "add_routes", "result_rows", "seconds_text"]
+__all__ = [
+    "API_ROOT",
+    "METADATA_TOKEN",
+    "STS_PATH",
+    "TOKEN_PATH",
+    "add_routes",
+    "result_rows",
+    "seconds_text",
+]
 
 API_ROOT = "/bigquery/v2"
-TOKEN_PATH = "/gcp/token"
-#: The metadata server's token (GKE Workload Identity, Compute Engine, Cloud Run);
-#: a client finds it through ``GCE_METADATA_HOST=127.0.0.1:P``.
-METADATA_TOKEN = "/computeMetadata/v1/instance/service-accounts/default/token"
 QUERIES = API_ROOT + "/projects/{project}/queries"
 RESULTS = QUERIES + "/{job}"
 _MAX_JOBS = 500
@@ -171,27 +182,6 @@ def _parameters(body: dict[str, Any]) -> dict[str, Any]:
 def add_routes(app: web.Application, world: GcpWorld, now: Callable[[], datetime]) -> list[str]:
     """Register the fake's routes; return their paths."""
     jobs: OrderedDict[str, Job] = OrderedDict()
-
-    async def token(request: web.Request) -> web.Response:
-        import jwt
-
-        form = await request.post()
-        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
-            return _oauth(400, "unsupported_grant_type", "Invalid grant_type.")
-        assertion = str(form.get("assertion", ""))
-        claims = _verified(jwt, assertion, world.public_keys)
-        if claims is None:
-            return _oauth(400, "invalid_grant", "Invalid JWT Signature.")
-        if not str(claims.get("aud", "")).endswith(TOKEN_PATH) or "bigquery" not in str(
-            claims.get("scope", "")
-        ):
-            return _oauth(400, "invalid_scope", "Invalid audience or scope.")
-        payload = {
-            "access_token": world.token_for(claims["iss"]),
-            "expires_in": 3599,
-            "token_type": "Bearer",
-        }
-        return web.Response(body=dumps(payload), content_type="application/json")
 
     def gate(request: web.Request) -> tuple[str, web.Response | None]:
         world.requests += 1
@@ -320,22 +310,9 @@ def add_routes(app: web.Application, world: GcpWorld, now: Callable[[], datetime
             )
         )
 
-    async def metadata_token(request: web.Request) -> web.Response:
-        if request.headers.get("Metadata-Flavor") != "Google":
-            return web.Response(status=403, text="Missing Metadata-Flavor:Google header.")
-        email = world.metadata_identity
-        payload = {
-            "access_token": world.token_for(email),
-            "expires_in": 3599,
-            "token_type": "Bearer",
-        }
-        return web.Response(body=dumps(payload), content_type="application/json")
-
-    app.router.add_post(TOKEN_PATH, token)
-    app.router.add_get(METADATA_TOKEN, metadata_token)
     app.router.add_post(QUERIES, query)
     app.router.add_get(RESULTS, results)
-    return [TOKEN_PATH, METADATA_TOKEN, QUERIES, RESULTS]
+    return [*add_auth_routes(app, world), QUERIES, RESULTS]
 
 
 def _page(
@@ -363,27 +340,5 @@ def _page(
     return page
 
 
-def _verified(jwt: Any, assertion: str, keys: dict[str, list[bytes]]) -> dict[str, Any] | None:
-    """The claims of *assertion* if one of its issuer's keys signed it (RS256)."""
-    try:
-        claims = jwt.decode(assertion, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return None
-    for key in keys.get(str(claims.get("iss")), []):
-        try:
-            checked: dict[str, Any] = jwt.decode(
-                assertion, key, algorithms=["RS256"], audience=claims.get("aud")
-            )
-        except jwt.PyJWTError:
-            continue
-        return checked
-    return None
-
-
 def _json(payload: dict[str, Any]) -> web.Response:
     return web.Response(body=dumps(payload), content_type="application/json")
-
-
-def _oauth(status: int, code: str, description: str) -> web.Response:
-    body = dumps({"error": code, "error_description": description})
-    return web.Response(status=status, body=body, content_type="application/json")

@@ -92,6 +92,17 @@ class GcpWorld:
         account = "-".join(self._hash.token(6, "gcp", "account", i).upper() for i in range(3))
         self.billing_account = account
         self.project = "billing-admin-" + self._hash.token(4, "gcp", "project").lower()
+        #: Workload identity federation: the pool provider's audience, the subject
+        #: token a pod holds (a projected OIDC token) and the principal it maps to.
+        self.wif_audience = (
+            "//iam.googleapis.com/projects/123456789/locations/global/"
+            "workloadIdentityPools/costpipe-pool/providers/k8s"
+        )
+        self.federated_subject = "eyJhbGciOiJSUzI1NiJ9." + self._hash.token(60, "gcp", "oidc")
+        self.federated_principal = (
+            "principal://iam.googleapis.com/projects/123456789/locations/global/"
+            "workloadIdentityPools/costpipe-pool/subject/system:serviceaccount:costpipe:reader"
+        )
         self.table = (
             f"{self.project}.billing_export.gcp_billing_export_v1_{account.replace('-', '_')}"
         )
@@ -101,6 +112,8 @@ class GcpWorld:
             f"costpipe-reader@{self.project}.iam.gserviceaccount.com": {"jobs", "data"},
             f"no-job-user@{self.project}.iam.gserviceaccount.com": {"data"},
             f"no-data-viewer@{self.project}.iam.gserviceaccount.com": {"jobs"},
+            # A Kubernetes service account through workload identity federation.
+            self.federated_principal: {"jobs", "data"},
         }
         #: Every key made for an email stays valid (a service account has up to ten).
         self.public_keys: dict[str, list[bytes]] = {}
