@@ -4,7 +4,7 @@ Routes (``P`` is the port; ``management_url`` is ``http://127.0.0.1:P``)::
 
     GET  /azure/msi/token        App Service managed identity (IDENTITY_ENDPOINT)
     POST /subscriptions/{sub}/providers/Microsoft.CostManagement/query
-    GET  {resourceId}/providers/Microsoft.Insights/metrics  (azure_monitor_api)
+    GET  {resourceId}/providers/Microsoft.Insights/metrics  (azure_monitor_api, registered beside)
 
 Behaviour, as the spec (Azure/azure-rest-api-specs, ``costmanagement.json``,
 ``Query_Usage``) and the throttling docs describe it:
@@ -173,12 +173,9 @@ def add_routes(app: web.Application, world: AzureWorld, now: NowFn) -> list[str]
         result = query_result(page, version, next_link, world.scope)
         return web.Response(body=dumps(result), content_type="application/json")
 
-    # Imported here: azure_monitor_api uses this module's error_response.
-    from costpipe.simulator.azure_monitor_api import add_metrics_routes
-
     app.router.add_get(MSI_PATH, msi_token)
     app.router.add_post(QUERY_ROUTE, query)
-    return [MSI_PATH, QUERY_ROUTE, *add_metrics_routes(app, world, now)]
+    return [MSI_PATH, QUERY_ROUTE]
 
 
 def _validated(body: object) -> tuple[date, date, set[str]]:

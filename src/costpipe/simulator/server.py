@@ -45,6 +45,7 @@ from aiohttp.typedefs import Handler
 
 from costpipe.simulator import (
     anthropic_api,
+    azure_monitor_api,
     azure_openai_api,
     bedrock_api,
     gcp_billing_api,
@@ -316,6 +317,7 @@ class Simulator:
         )
         ollama_api.add_routes(app, self.ollama)
         azure_openai_api.add_routes(app, self.azure, self.now_datetime)
+        azure_monitor_api.add_metrics_routes(app, self.azure, self.now_datetime)
         bedrock_api.add_routes(app, self.bedrock, self.now)
         gcp_billing_api.add_routes(app, self.gcp, self.now_datetime)
         add_control_routes(app, self)
