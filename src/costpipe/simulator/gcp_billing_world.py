@@ -21,7 +21,9 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from costpipe.simulator.seeded import SeededHash
 
@@ -82,6 +84,15 @@ PROJECTS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("research-sandbox-2", (("team", 'r&d / "lab"'),)),
     ("gen-lang-client-0123456789", ()),
 )
+
+
+@lru_cache(maxsize=1)
+def _rsa_key() -> Any:
+    """One RSA key per process: generating a 2048-bit key takes a noticeable
+    fraction of a second, and which key signs does not matter to the fake."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 class GcpWorld:
@@ -150,9 +161,8 @@ class GcpWorld:
         """Write a service-account key file for *email* (a fresh RSA key whose
         public half this fake trusts), as the console's "Create key" gives it."""
         from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
 
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = _rsa_key()
         self.public_keys.setdefault(email, []).append(
             key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

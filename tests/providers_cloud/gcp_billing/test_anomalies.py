@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from costpipe.config.settings import AnomalyConfig
@@ -17,6 +18,8 @@ from tests.providers_cloud.gcp_billing.conftest import NOW, Factory
 from tests.providers_cloud.gcp_billing.test_provider import collect
 
 TODAY = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
+
+pytestmark = pytest.mark.slow  # three weeks of hourly rows through the fake
 
 
 async def test_a_spiking_project_fires(
