@@ -2,8 +2,9 @@
 
 One event loop runs the billing-API simulator (with a fake Ollama, whose past
 days of local-model traffic go through the real metering proxy first:
-:mod:`costpipe.providers.ollama.history`), the daemon (a backfill of a few days, then a pass
-every minute) writing into an embedded SQLite store (or
+:mod:`costpipe.providers.ollama.history`), Amazon Bedrock's fake Cost Explorer and CloudWatch
+when the ``bedrock`` extra is installed (:data:`CLOUD_EXTRA`), the daemon (a
+backfill of a few days, then a pass every minute) writing into an embedded SQLite store (or
 InfluxDB with ``--influx URL``), budgets tight enough to fire, and the
 dashboard. Ctrl-C stops everything and exits 0. No root, no database server.
 
@@ -35,7 +36,14 @@ from costpipe.engine.runtime import register_config_secrets
 from costpipe.plugins import build_plugin_manager
 from costpipe.query.api import Basis, CostQuery, CostReader
 
-__all__ = ["DemoBudgets", "add_arguments", "demo_config", "run_from_args", "size_budgets"]
+__all__ = [
+    "CloudAccount",
+    "DemoBudgets",
+    "add_arguments",
+    "demo_config",
+    "run_from_args",
+    "size_budgets",
+]
 
 log = structlog.get_logger("costpipe")
 
@@ -46,6 +54,21 @@ MONTHLY_FILL = Decimal("0.9")
 MONTHLY_THRESHOLDS = (50, 80, 100)
 #: The per-user daily budget (OpenAI users; records without a user are left out).
 DAILY_PER_USER = Decimal(5)
+#: The cloud provider the demo shows next to the direct APIs is Amazon Bedrock: its fake
+#: takes static keys in the configuration, where Azure's managed identity and GCP's
+#: service-account key need environment variables or a key file. Its SDK is an extra
+#: (botocore is large), so the demo shows Bedrock only when that extra is importable.
+CLOUD_EXTRA = "aiobotocore"
+CLOUD_INSTALL = "pip install 'costpipe[bedrock]'"
+
+
+@dataclass(frozen=True, slots=True)
+class CloudAccount:
+    """The simulator's fake AWS account the demo's ``[[providers.bedrock]]`` reads."""
+
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,8 +100,31 @@ def demo_config(
     influx: str | None = None,
     interval: str = "1m",
     monthly_budget: Decimal = Decimal(500),
+    bedrock: CloudAccount | None = None,
 ) -> dict[str, Any]:
     """The configuration the demo runs with, as a parsed TOML document."""
+    providers: dict[str, list[dict[str, Any]]] = {
+        "openai": [{"name": "acme", "api_key": openai_key, "base_url": f"{base_url}/v1"}],
+        "anthropic": [{"name": "acme", "api_key": anthropic_key, "base_url": base_url}],
+        # Local models: the simulator's fake Ollama behind the metering proxy.
+        "ollama": [
+            {
+                "name": "local",
+                "upstream": base_url,
+                "gpu_hour_usd": "2.40",
+                "identity_header": "X-Demo-User",
+            }
+        ],
+    }
+    if bedrock is not None:
+        providers["bedrock"] = [
+            {
+                "name": "acme",
+                "endpoint_url": bedrock.endpoint_url,
+                "access_key_id": bedrock.access_key_id,
+                "secret_access_key": bedrock.secret_access_key,
+            }
+        ]
     sink: dict[str, Any] = (
         {"influxdb": [{"name": "demo", "url": influx, "database": "costpipe_demo"}]}
         if influx
@@ -92,19 +138,7 @@ def demo_config(
             "state_dir": str(state_dir),
             "chunk": "1d",
         },
-        "providers": {
-            "openai": [{"name": "acme", "api_key": openai_key, "base_url": f"{base_url}/v1"}],
-            "anthropic": [{"name": "acme", "api_key": anthropic_key, "base_url": base_url}],
-            # Local models: the simulator's fake Ollama behind the metering proxy.
-            "ollama": [
-                {
-                    "name": "local",
-                    "upstream": base_url,
-                    "gpu_hour_usd": "2.40",
-                    "identity_header": "X-Demo-User",
-                }
-            ],
-        },
+        "providers": providers,
         "sinks": sink,
         "enrichers": {
             "teams": [{"name": "demo", "default": "platform"}],
@@ -193,7 +227,17 @@ async def _serve(args: argparse.Namespace) -> int:
 
     simulator = Simulator(SimulatorOptions(seed=args.seed))
     base_url = await simulator.start()
-    print(f"simulated OpenAI and Anthropic billing APIs on {base_url}", flush=True)
+    bedrock = None
+    if importlib.util.find_spec(CLOUD_EXTRA) is not None:
+        key = simulator.bedrock.key("FULL")
+        bedrock = CloudAccount(
+            simulator.bedrock_endpoint_url, key.access_key_id, key.secret_access_key
+        )
+        print(f"simulated OpenAI, Anthropic and Amazon Bedrock billing APIs on {base_url}")
+    else:
+        print(f"simulated OpenAI and Anthropic billing APIs on {base_url}")
+        print(f"Amazon Bedrock left out (no AWS SDK): {CLOUD_INSTALL} adds it to the demo")
+    sys.stdout.flush()
     args.state_dir.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     since = (now - timedelta(days=args.days)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -215,6 +259,7 @@ async def _serve(args: argparse.Namespace) -> int:
             influx=args.influx,
             interval=args.interval,
             monthly_budget=monthly_budget,
+            bedrock=bedrock,
         )
         settings = parse_config(document, registry)
         register_config_secrets(settings)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,16 @@ def test_demo_backfills_alerts_serves_the_dashboard_and_stops_cleanly(tmp_path: 
         providers = {row[0] for row in db.execute("SELECT DISTINCT provider FROM costs")}
     assert {"openai", "anthropic", "ollama"} <= providers
     assert "requests through the Ollama metering proxy" in output
+    # One cloud provider beside them (issue 21.5), when its extra is installed (CI: `.[test]`);
+    # without it the demo says how to add it (tests/e2e/test_readme.py runs that case).
+    if find_spec("aiobotocore") is not None:
+        assert "Amazon Bedrock billing APIs" in output, output
+        with sqlite3.connect(tmp_path / "demo" / "costs.sqlite") as db:
+            bases = {
+                row[0]
+                for row in db.execute("SELECT DISTINCT basis FROM costs WHERE provider = 'bedrock'")
+            }
+        # Cost Explorer's billed money and CloudWatch's priced token counts.
+        assert {"billed", "estimated"} <= bases
+    else:
+        assert "pip install 'costpipe[bedrock]' adds it" in output, output

@@ -242,4 +242,6 @@ def test_install_and_demo_on_a_fresh_checkout(tmp_path: Path) -> None:
     output = "".join(seen) + rest
     assert 0 == process.returncode, output
     assert "dashboard: http://127.0.0.1:" in output
+    # `.[dashboard]` has no cloud SDK: the demo leaves Bedrock out and says how to add it.
+    assert "pip install 'costpipe[bedrock]' adds it to the demo" in output
     assert (checkout / ".costpipe-demo" / "costs.sqlite").exists()
