@@ -29,6 +29,7 @@ import panel as pn
 
 from costpipe.config.settings import BudgetConfig, Settings
 from costpipe.dashboard import charts, render
+from costpipe.dashboard.billing import billing_html, compute_billing
 from costpipe.dashboard.controls import Controls, csv_filename
 from costpipe.dashboard.formatting import breakdown_csv
 from costpipe.dashboard.viewmodel import DashboardView, Selection, compute_view
@@ -101,6 +102,7 @@ class Dashboard:
         self.table = _html(sizing_mode="stretch_width")
         self.empty = _html(visible=False, sizing_mode="stretch_width")
         self.freshness = _html(sizing_mode="stretch_width")
+        self.billing = _html(sizing_mode="stretch_width")  # "Billed vs estimated"
         self.charts = pn.Column(
             pn.Column(_heading("Trend"), self.trend, sizing_mode="stretch_width"),
             pn.Row(
@@ -140,6 +142,7 @@ class Dashboard:
             budgets=self._options.budgets,
             state_dir=self._options.state_dir,
         )
+        billing = await compute_billing(self._cache, view.range.start, view.range.end)
         if generation != self._generation:
             return  # a newer refresh is running; its result wins
         self.view = view
@@ -147,6 +150,7 @@ class Dashboard:
         # the new total next to the old table for a frame.
         with pn.io.hold():
             self._render(view, generation)
+            self.billing.object = billing_html(billing)
 
     def _snapshot_now(self) -> datetime:
         """The instant of the figures: the shown view's while it is younger than
@@ -198,6 +202,7 @@ class Dashboard:
             pn.Row(self.total_card, self.budget_cards, sizing_mode="stretch_width"),
             self.empty,
             self.charts,
+            self.billing,
             self.freshness,
             sizing_mode="stretch_width",
         )
