@@ -32,7 +32,13 @@ from costpipe.dashboard import charts, render
 from costpipe.dashboard.billing import billing_html, compute_billing
 from costpipe.dashboard.controls import Controls, csv_filename
 from costpipe.dashboard.formatting import breakdown_csv
-from costpipe.dashboard.viewmodel import DashboardView, Selection, compute_view
+from costpipe.dashboard.urlstate import parse_link
+from costpipe.dashboard.viewmodel import (
+    FILTER_DIMENSIONS,
+    DashboardView,
+    Selection,
+    compute_view,
+)
 from costpipe.query.api import CostReader
 from costpipe.query.cache import CachingReader
 
@@ -116,6 +122,11 @@ class Dashboard:
             ),
             sizing_mode="stretch_width",
         )
+        # The view the page's link asks for (alert links), set before the controls
+        # are watched so that the first refresh shows it; a tag group-by waits
+        # for the store's tag names.
+        link = parse_link(pn.state.session_args, FILTER_DIMENSIONS)
+        self._linked_group = None if self.controls.apply_link(link) else link.group_by
         for widget in self.controls.watched:
             widget.param.watch(self._changed, "value")
 
@@ -134,6 +145,9 @@ class Dashboard:
             self._cache = CachingReader(reader, SNAPSHOT_MAX_AGE.total_seconds())
         if generation == 1:
             self.controls.set_tags(await reader.tag_names())
+            if self._linked_group in self.controls.group_by.values:
+                self.controls.group_by.value = self._linked_group
+                return  # that change's own refresh shows the linked view
         view = await compute_view(
             self._cache,
             self.selection(),

@@ -18,6 +18,7 @@ from typing import Any
 import panel as pn
 
 from costpipe.dashboard.periods import Preset
+from costpipe.dashboard.urlstate import LinkState
 from costpipe.dashboard.viewmodel import FILTER_DIMENSIONS, GROUP_LABELS, Selection, group_choices
 from costpipe.query.api import Basis, Granularity
 
@@ -179,6 +180,29 @@ class Controls:
             filters={dim: tuple(w.value) for dim, w in self.filters.items() if w.value},
             top=self._top,
         )
+
+    def apply_link(self, link: LinkState) -> bool:
+        """Set the controls a link names (see :mod:`~costpipe.dashboard.urlstate`).
+        Returns whether every part was applied: ``False`` while ``group_by`` is
+        not (yet) one of the group-by choices, e.g. a tag before :meth:`set_tags`."""
+        if link.preset is not None:
+            self.range.value = link.preset.value
+        if link.granularity is not None:
+            self.granularity.value = link.granularity.value
+        if link.basis is not None:
+            self.basis.value = link.basis.value
+        for dim, values in link.filters.items():
+            widget = self.filters.get(dim)
+            if widget is not None and values:
+                # Free values, offered as escaped labels like the store's values.
+                widget.options = text_options(sorted(set(widget.value) | set(values)))
+                widget.value = list(values)
+        if link.group_by is None:
+            return True
+        if link.group_by in self.group_by.values:
+            self.group_by.value = link.group_by
+            return True
+        return False
 
     def set_tags(self, tags: list[str]) -> None:
         """Offer the store's enricher tags in the group-by control."""
