@@ -82,3 +82,42 @@ async def test_run_from_args_serves_until_cancelled(capsys: pytest.CaptureFixtur
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_the_banner_says_how_to_sign_in_to_the_cloud_fakes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Azure's managed identity and GCP's metadata server, with exactly what the banner prints."""
+    task = asyncio.create_task(run_from_args(_parse("--port", "0", "--seed", "5")))
+    printed = ""
+    while "control" not in printed:
+        await asyncio.sleep(0.01)
+        assert not task.done()
+        printed += capsys.readouterr().out
+    endpoint = re.search(r"IDENTITY_ENDPOINT=(\S+)", printed)
+    header = re.search(r"IDENTITY_HEADER=(\S+)", printed)
+    metadata = re.search(r"GCE_METADATA_HOST=(\S+)", printed)
+    scope = re.search(r"scope (/subscriptions/\S+)", printed)
+    assert endpoint, printed
+    assert header, printed
+    assert metadata, printed
+    assert scope, printed
+    msi = {"api-version": "2019-08-01", "resource": "https://management.azure.com"}
+    gcp = f"http://{metadata.group(1)}/computeMetadata/v1/instance/service-accounts/default/token"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(endpoint.group(1), params=msi) as refused:
+            assert refused.status == 401  # the header is what authenticates
+        headers = {"X-IDENTITY-HEADER": header.group(1)}
+        async with session.get(endpoint.group(1), params=msi, headers=headers) as response:
+            assert response.status == 200
+            assert (await response.json())["access_token"]
+        async with session.get(gcp, headers={"Metadata-Flavor": "Google"}) as response:
+            assert response.status == 200
+            assert (await response.json())["access_token"].startswith("ya29.")
+        async with session.get(endpoint.group(1).split("/azure/")[0] + "/_sim/info") as response:
+            info = await response.json()
+    assert info["azure_openai"]["scope"] == scope.group(1)
+    assert info["gcp_billing"]["table"] in printed
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

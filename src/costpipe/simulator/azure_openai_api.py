@@ -44,12 +44,32 @@ from aiohttp import web
 from costpipe.simulator.azure_openai_world import AzureWorld, CostRow
 from costpipe.simulator.wire import dumps
 
-__all__ = ["MSI_PATH", "NowFn", "add_entra_routes", "add_routes", "error_response", "query_result"]
+__all__ = [
+    "MSI_PATH",
+    "NowFn",
+    "add_entra_routes",
+    "add_routes",
+    "connection",
+    "error_response",
+    "query_result",
+]
 
 MSI_PATH = "/azure/msi/token"
 TOKEN_ROUTE = "/{tenant}/oauth2/v2.0/token"
 QUERY_ROUTE = "/subscriptions/{subscription}/providers/Microsoft.CostManagement/query"
 NowFn = Callable[[], datetime]
+
+
+def connection(world: AzureWorld, base_url: str) -> dict[str, str]:
+    """What ``[[providers.azure_openai]]`` needs against this fake, signing in as a
+    managed identity (the default ``auth``): azure-identity finds the token endpoint
+    through the ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER`` environment variables."""
+    return {
+        "management_url": base_url,
+        "scope": world.scope,
+        "identity_endpoint": base_url + MSI_PATH,
+        "identity_header": world.identity_header,
+    }
 
 
 def error_response(

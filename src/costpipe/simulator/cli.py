@@ -11,6 +11,7 @@ import asyncio
 import sys
 from datetime import datetime, timedelta
 
+from costpipe.simulator import azure_openai_api, gcp_billing_api
 from costpipe.simulator.options import FaultOptions, SimulatorOptions
 from costpipe.simulator.server import Simulator
 
@@ -147,6 +148,8 @@ async def run_from_args(args: argparse.Namespace) -> None:
     """Serve until cancelled (Ctrl-C); print the base URLs and keys first."""
     simulator = Simulator(options_from_args(args))
     base = await simulator.start(args.host, args.port)
+    azure = azure_openai_api.connection(simulator.azure, base)
+    gcp = gcp_billing_api.connection(simulator.gcp, base)
     try:
         print(
             f"costpipe simulator (seed {args.seed}) on {base}\n"
@@ -163,6 +166,15 @@ async def run_from_args(args: argparse.Namespace) -> None:
             f"  Bedrock    endpoint_url {simulator.bedrock_endpoint_url}\n"
             f"             access key {simulator.bedrock.key('FULL').access_key_id}"
             f" secret {simulator.bedrock.key('FULL').secret_access_key}\n"
+            f"  Azure      management_url {azure['management_url']}\n"
+            f"             scope {azure['scope']}\n"
+            f"             managed identity: IDENTITY_ENDPOINT={azure['identity_endpoint']}\n"
+            f"                               IDENTITY_HEADER={azure['identity_header']}\n"
+            f"  GCP        api_root {gcp['api_root']}\n"
+            f"             table {gcp['table']}\n"
+            f"             metadata server: GCE_METADATA_HOST={gcp['metadata_host']}"
+            " (no credentials_file)\n"
+            f"                              token of {gcp['service_account']}\n"
             f"  control    {base}/_sim/info  /_sim/truth  /_sim/stats  /_sim/faults  POST /_sim/revise",
             file=sys.stdout,
             flush=True,

@@ -61,6 +61,7 @@ __all__ = [
     "STS_PATH",
     "TOKEN_PATH",
     "add_routes",
+    "connection",
     "result_rows",
     "seconds_text",
 ]
@@ -93,6 +94,18 @@ class Job:
     project: str
     rows: list[dict[str, Any]]
     polls_left: int
+
+
+def connection(world: GcpWorld, base_url: str) -> dict[str, str]:
+    """What ``[[providers.gcp_billing]]`` needs against this fake, without a
+    ``credentials_file``: gcloud-aio-auth asks the metadata server it finds through
+    ``GCE_METADATA_HOST`` (as on GKE with Workload Identity) for a reader's token."""
+    return {
+        "api_root": base_url + API_ROOT,
+        "table": world.table,
+        "metadata_host": base_url.removeprefix("http://"),
+        "service_account": world.metadata_identity,
+    }
 
 
 def error(status: int, reason: str, message: str, code_status: str) -> web.Response:

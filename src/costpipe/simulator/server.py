@@ -241,6 +241,8 @@ class Simulator:
                 "access_key_id": self.bedrock.key("FULL").access_key_id,
                 "secret_access_key": self.bedrock.key("FULL").secret_access_key,
             },
+            "azure_openai": azure_openai_api.connection(self.azure, base_url),
+            "gcp_billing": gcp_billing_api.connection(self.gcp, base_url),
         }
 
     def _world(self, provider: str) -> OpenAIWorld | AnthropicWorld:
