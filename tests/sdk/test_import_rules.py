@@ -17,7 +17,7 @@ from tests.sdk.test_layout import import_graph
 #: A concrete built-in plugin: its own package, which only costpipe.plugins names (as a string).
 CONCRETE = re.compile(
     r"^costpipe\.(providers\.(?!base\b|bucketed\b|planning\b|typed_json\b|http\b)\w+"
-    r"|sinks\.(?!deadletter\b)\w+|notifiers\.(?!headers\b)\w+|enrichers\.\w+)"
+    r"|sinks\.(?!deadletter\b)\w+|notifiers\.(?!headers\b|posting\b)\w+|enrichers\.\w+)"
 )
 #: Known exception, to be removed: the SQLite store borrows the encoder's cost_nanos.
 KNOWN_CROSSINGS = {("costpipe.sinks.sqlite.store", "costpipe.sinks.influxdb.encoder")}

@@ -22,21 +22,19 @@ invalid event (not retried), 429 and 5xx for "try again".
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
-import aiohttp
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from costpipe.alerts.render import facts
-from costpipe.components import ComponentConfig, Notifier
+from costpipe.components import ComponentConfig, ComponentContext, Notifier
 from costpipe.config.durations import Duration
-from costpipe.errors import AuthError, CostpipeError, TransientError, UndeliverableError
 from costpipe.hookspecs import hookimpl
 from costpipe.notification import Notification, NotificationKind
+from costpipe.notifiers.posting import JsonPoster, build_or_undeliverable, with_dashboard_url
 
 __all__ = ["EVENTS_URL", "MAX_SUMMARY", "PagerDutyConfig", "PagerDutyNotifier", "event"]
 
@@ -152,62 +150,36 @@ class PagerDutyNotifier(Notifier[PagerDutyConfig]):
     config_model = PagerDutyConfig
     secret_fields = ("routing_key",)
 
-    _session: aiohttp.ClientSession | None = None
+    def __init__(self, config: PagerDutyConfig, context: ComponentContext) -> None:
+        super().__init__(config, context)
+        self._poster = JsonPoster(
+            self.instance, "PagerDuty", timeout=config.timeout, verify_tls=config.verify_tls
+        )
 
     async def start(self) -> None:
         if not self.config.verify_tls:
             self.log.warning("tls_verification_disabled", notifier=self.instance)
 
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout.total_seconds())
-            )
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._poster.close()
 
     def build_body(self, notification: Notification) -> bytes:
-        if notification.dashboard_url is None and self.context.dashboard_url:
-            notification = dataclasses.replace(
-                notification, dashboard_url=self.context.dashboard_url
-            )
+        notification = with_dashboard_url(notification, self.context)
         c = self.config
         body = event(notification, c.routing_key.get_secret_value(), c.severity, c.source)
         return json.dumps(body, ensure_ascii=False).encode()
 
     async def send(self, notification: Notification) -> None:
-        try:
-            body = self.build_body(notification)
-        except Exception as exc:
-            raise UndeliverableError(
-                f"{self.instance}: notification {notification.id} cannot be built as an event"
-                f" ({type(exc).__name__})"
-            ) from None
-        try:
-            async with self._open().post(
-                self.config.url,
-                data=body,
-                headers={"Content-Type": "application/json"},
-                ssl=self.config.verify_tls,
-                allow_redirects=False,
-            ) as response:
-                status = response.status
-                await response.read()
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise TransientError(
-                f"{self.instance}: PagerDuty request failed ({type(exc).__name__})"
-            ) from None
-        if 200 <= status < 300:
-            return
-        if status in (401, 403):
-            raise AuthError(f"{self.instance}: PagerDuty refused the routing key ({status})")
-        if status == 429 or status >= 500:
-            raise TransientError(f"{self.instance}: PagerDuty answered {status}")
-        raise CostpipeError(f"{self.instance}: PagerDuty rejected the event ({status})")
+        body = build_or_undeliverable(
+            self.instance, notification, lambda: self.build_body(notification), "an event"
+        )
+        await self._poster.post(
+            self.config.url,
+            body,
+            {"Content-Type": "application/json"},
+            refused="the routing key",
+            rejected="the event",
+        )
 
     async def check_connection(self) -> str:
         """Nothing is sent: every event to the routing key would open an incident."""

@@ -23,21 +23,19 @@ error or log line contains it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from datetime import timedelta
 from typing import Any, ClassVar
 
-import aiohttp
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from costpipe.alerts.render import facts
-from costpipe.components import ComponentConfig, Notifier
+from costpipe.components import ComponentConfig, ComponentContext, Notifier
 from costpipe.config.durations import Duration
-from costpipe.errors import AuthError, CostpipeError, TransientError, UndeliverableError
 from costpipe.hookspecs import hookimpl
 from costpipe.notification import Notification, Table
+from costpipe.notifiers.posting import JsonPoster, build_or_undeliverable, with_dashboard_url
 
 __all__ = ["CARD_CONTENT_TYPE", "TeamsConfig", "TeamsNotifier", "adaptive_card", "markdown_text"]
 
@@ -157,60 +155,34 @@ class TeamsNotifier(Notifier[TeamsConfig]):
     config_model = TeamsConfig
     secret_fields = ("url",)
 
-    _session: aiohttp.ClientSession | None = None
+    def __init__(self, config: TeamsConfig, context: ComponentContext) -> None:
+        super().__init__(config, context)
+        self._poster = JsonPoster(
+            self.instance, "Teams", timeout=config.timeout, verify_tls=config.verify_tls
+        )
 
     async def start(self) -> None:
         if not self.config.verify_tls:
             self.log.warning("tls_verification_disabled", notifier=self.instance)
 
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout.total_seconds())
-            )
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._poster.close()
 
     def build_body(self, notification: Notification) -> bytes:
-        if notification.dashboard_url is None and self.context.dashboard_url:
-            notification = dataclasses.replace(
-                notification, dashboard_url=self.context.dashboard_url
-            )
+        notification = with_dashboard_url(notification, self.context)
         return json.dumps(adaptive_card(notification), ensure_ascii=False).encode()
 
     async def send(self, notification: Notification) -> None:
-        try:
-            body = self.build_body(notification)
-        except Exception as exc:  # e.g. text that cannot be encoded as UTF-8
-            raise UndeliverableError(
-                f"{self.instance}: notification {notification.id} cannot be built as a card"
-                f" ({type(exc).__name__})"
-            ) from None
-        try:
-            async with self._open().post(
-                self.config.url.get_secret_value().strip(),
-                data=body,
-                headers={"Content-Type": "application/json; charset=utf-8"},
-                ssl=self.config.verify_tls,
-                allow_redirects=False,
-            ) as response:
-                status = response.status
-                await response.read()
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise TransientError(
-                f"{self.instance}: Teams request failed ({type(exc).__name__})"
-            ) from None
-        if 200 <= status < 300:
-            return
-        if status in (401, 403):
-            raise AuthError(f"{self.instance}: Teams refused the request ({status})")
-        if status == 429 or status >= 500:
-            raise TransientError(f"{self.instance}: Teams answered {status}")
-        raise CostpipeError(f"{self.instance}: Teams rejected the card ({status})")
+        body = build_or_undeliverable(
+            self.instance, notification, lambda: self.build_body(notification), "a card"
+        )
+        await self._poster.post(
+            self.config.url.get_secret_value().strip(),
+            body,
+            {"Content-Type": "application/json; charset=utf-8"},
+            refused="the request",
+            rejected="the card",
+        )
 
     async def check_connection(self) -> str:
         """Check that the URL is well formed; post nothing (a post would show in the channel)."""

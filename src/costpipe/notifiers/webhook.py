@@ -16,7 +16,6 @@ that would (they are replaced by their type name).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -24,16 +23,16 @@ from datetime import timedelta
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-import aiohttp
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from costpipe.alerts.render import render_json, render_slack
-from costpipe.components import ComponentConfig, Notifier
+from costpipe.components import ComponentConfig, ComponentContext, Notifier
 from costpipe.config.durations import Duration
-from costpipe.errors import AuthError, CostpipeError, TransientError, UndeliverableError
+from costpipe.errors import TransientError
 from costpipe.hookspecs import hookimpl
 from costpipe.notification import Notification
 from costpipe.notifiers.headers import header_text
+from costpipe.notifiers.posting import JsonPoster, build_or_undeliverable, with_dashboard_url
 
 __all__ = ["SIGNATURE_HEADER", "WebhookConfig", "WebhookNotifier", "sign"]
 
@@ -80,31 +79,23 @@ class WebhookNotifier(Notifier[WebhookConfig]):
     config_model = WebhookConfig
     secret_fields = ("url",)
 
-    _session: aiohttp.ClientSession | None = None
+    def __init__(self, config: WebhookConfig, context: ComponentContext) -> None:
+        super().__init__(config, context)
+        self._poster = JsonPoster(
+            self.instance, "webhook", timeout=config.timeout, verify_tls=config.verify_tls
+        )
 
     async def start(self) -> None:
         if not self.config.verify_tls:
             self.log.warning("tls_verification_disabled", notifier=self.instance)
-        self._open()
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout.total_seconds())
-            )
-        return self._session
+        self._poster.open()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._poster.close()
 
     def build_body(self, notification: Notification) -> bytes:
         """The raw request body (pure; the signature covers exactly these bytes)."""
-        if notification.dashboard_url is None and self.context.dashboard_url:
-            notification = dataclasses.replace(
-                notification, dashboard_url=self.context.dashboard_url
-            )
+        notification = with_dashboard_url(notification, self.context)
         payload = (
             render_slack(notification)
             if self.config.format == "slack"
@@ -125,38 +116,21 @@ class WebhookNotifier(Notifier[WebhookConfig]):
             headers[SIGNATURE_HEADER] = sign(self.config.secret.get_secret_value(), body)
         return {name: header_text(value) for name, value in headers.items()}
 
+    def _request(self, notification: Notification) -> tuple[bytes, dict[str, str]]:
+        body = self.build_body(notification)
+        return body, self.build_headers(notification, body)
+
     async def send(self, notification: Notification) -> None:
-        try:
-            body = self.build_body(notification)
-            headers = self.build_headers(notification, body)
-        except Exception as exc:  # e.g. text that cannot be encoded as UTF-8
-            # Permanent for this notification only: the outbox skips it.
-            raise UndeliverableError(
-                f"{self.instance}: notification {notification.id} cannot be built as a request"
-                f" ({type(exc).__name__})"
-            ) from None
-        session = self._open()
-        try:
-            async with session.post(
-                self.config.url.get_secret_value(),
-                data=body,
-                headers=headers,
-                ssl=self.config.verify_tls,
-                allow_redirects=False,
-            ) as response:
-                status = response.status
-                await response.read()
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise TransientError(
-                f"{self.instance}: webhook request failed ({type(exc).__name__})"
-            ) from None
-        if 200 <= status < 300:
-            return
-        if status in (401, 403):
-            raise AuthError(f"{self.instance}: webhook refused the request ({status})")
-        if status == 429 or status >= 500:
-            raise TransientError(f"{self.instance}: webhook answered {status}")
-        raise CostpipeError(f"{self.instance}: webhook rejected the message ({status})")
+        body, headers = build_or_undeliverable(
+            self.instance, notification, lambda: self._request(notification), "a request"
+        )
+        await self._poster.post(
+            self.config.url.get_secret_value(),
+            body,
+            headers,
+            refused="the request",
+            rejected="the message",
+        )
 
     async def check_connection(self) -> str:
         """Check that the URL is well formed and its host resolves; post nothing."""
