@@ -43,6 +43,33 @@ def test_an_anomaly_link_is_read_back_as_the_view_it_names() -> None:
     )
 
 
+def test_a_user_or_key_anomaly_link_is_read_back_with_its_filter() -> None:
+    """The main anomaly case ("which user drove the spike"): the link's group
+    is a user or an API key, and the view it names is that user's or key's."""
+    bucket = Bucket("day", date(2026, 11, 18), None, 15, complete=False)
+    for dimension, group in (("user_id", "user_chen"), ("api_key_id", "key_search")):
+        rule = AnomalyConfig(name="spike", group_by=dimension, filters={"provider": ["openai"]})
+        link = dashboard_link("https://costs.example.org/", rule, group, bucket, "model")
+        assert link is not None
+        state = parse_link(_args(link), FILTER_DIMENSIONS)
+        assert state.filters == {"provider": ("openai",), dimension: (group,)}
+        controls = Controls(Selection(), top=8, csv=lambda: None)
+        assert controls.apply_link(state)
+        assert controls.selection().filters == {"provider": ("openai",), dimension: (group,)}
+
+
+def test_user_and_key_options_are_escaped_labels_of_the_raw_values() -> None:
+    controls = Controls(Selection(), top=8, csv=lambda: None)
+    hostile = '<img src=x onerror="alert(1)">'
+    controls.set_filter_options({"user_id": [hostile, "alice"], "api_key_id": [hostile]})
+    for dimension in ("user_id", "api_key_id"):
+        widget = controls.filters[dimension]
+        assert widget.options["&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"] == hostile
+        # The browser sends the label; the query gets the raw value.
+        widget.value = [hostile]
+        assert controls.selection().filters[dimension] == (hostile,)
+
+
 def test_unknown_names_and_values_outside_the_choices_are_ignored() -> None:
     state = parse_link(
         {
@@ -50,7 +77,7 @@ def test_unknown_names_and_values_outside_the_choices_are_ignored() -> None:
             "granularity": [b"minute"],
             "basis": [b"<script>alert(1)</script>"],
             "group_by": [b"model\n"],
-            "user_id": [b"alice"],  # no filter widget for users
+            "account": [b"openai-prod"],  # no filter widget for accounts
             "debug": [b"1"],
             "model": [b"\xff\xfe", b"", b"gpt-4o", b"gpt-4o"],  # not UTF-8, empty, repeat
         },

@@ -16,9 +16,15 @@ from costpipe.components import ComponentContext
 from costpipe.config.settings import BudgetConfig
 from costpipe.dashboard.formatting import breakdown_csv
 from costpipe.dashboard.periods import Preset, preset_range
-from costpipe.dashboard.viewmodel import Pricing, Selection, compute_view, group_choices
+from costpipe.dashboard.viewmodel import (
+    MAX_FILTER_OPTIONS,
+    Pricing,
+    Selection,
+    compute_view,
+    group_choices,
+)
 from costpipe.query.api import OTHER, Basis, CostReader, Granularity
-from costpipe.records import CostRecord
+from costpipe.records import CostRecord, CostSource
 from costpipe.sinks.sqlite.store import SQLiteConfig, SQLiteSink
 from costpipe.testing.memory import MemorySink
 
@@ -221,3 +227,33 @@ async def test_enricher_tags_are_offered_as_group_by_and_usable(reader: CostRead
     assert choices["Tag: team"] == "team"
     view = await compute_view(reader, Selection(group_by="team"), now=NOW, timezone=TIMEZONE)
     assert {"customer-care", "platform", "revenue", "research"} == {r.group for r in view.table}
+
+
+async def test_user_and_key_filter_options_are_the_largest_spenders_bounded() -> None:
+    """Users and keys can number thousands: the filters offer the range's
+    :data:`MAX_FILTER_OPTIONS` largest spenders, not every one."""
+    count = MAX_FILTER_OPTIONS + 50
+    sink = MemorySink.create()
+    sink.add(
+        *(
+            CostRecord(
+                start=NOW - timedelta(hours=2),
+                width=timedelta(hours=1),
+                provider="openai",
+                account="org",
+                cost_source=CostSource.ESTIMATED,
+                cost_usd=Decimal(index + 1) / 100,
+                model="gpt-4o",
+                user_id=f"user_{index:04d}",
+                api_key_id=f"key_{index:04d}",
+                uncached_input_tokens=1000,
+            )
+            for index in range(count)
+        )
+    )
+    view = await compute_view(
+        sink.reader(), Selection(Preset.TODAY, basis=Basis.ESTIMATED), now=NOW, timezone=TIMEZONE
+    )
+    largest = range(count - MAX_FILTER_OPTIONS, count)
+    assert view.filter_options["user_id"] == [f"user_{i:04d}" for i in largest]
+    assert view.filter_options["api_key_id"] == [f"key_{i:04d}" for i in largest]

@@ -2,8 +2,9 @@
 
 Alert links (:func:`costpipe.anomalies.messages.dashboard_link`) open the
 dashboard with ``?preset=today&granularity=hour&basis=best&group_by=model
-&provider=openai&model=gpt-4o``: the controls' names, and one repeatable
-parameter per filter dimension. The query string is whatever the browser sent,
+&provider=openai&user_id=alice``: the controls' names, and one repeatable
+parameter per filter dimension (:data:`costpipe.dashboard.viewmodel.FILTER_DIMENSIONS`:
+provider, model, user, project, API key, line item). The query string is whatever the browser sent,
 so it is read once per session, here, and only what the controls offer is kept:
 an unknown name, a value that is not one of a control's choices, a value that
 is not UTF-8, too long, or past the count limits is dropped without an error.

@@ -42,6 +42,7 @@ from costpipe.records import utc
 __all__ = [
     "FILTER_DIMENSIONS",
     "GROUP_LABELS",
+    "MAX_FILTER_OPTIONS",
     "BudgetView",
     "DashboardView",
     "Pricing",
@@ -63,7 +64,18 @@ GROUP_LABELS: dict[str, str] = {
 #: Dimensions offered as filters (their values come from the selected range).
 #: ``line_item`` lists the usage categories (``completions``, ``images, 1024x1024,
 #: image.generation``, ``vector_stores``, ``web_search_calls, medium``...).
-FILTER_DIMENSIONS: tuple[str, ...] = ("provider", "model", "project_id", "line_item")
+#: ``user_id`` and ``api_key_id`` let an anomaly link open one user's or key's spend.
+FILTER_DIMENSIONS: tuple[str, ...] = (
+    "provider",
+    "model",
+    "user_id",
+    "project_id",
+    "api_key_id",
+    "line_item",
+)
+#: At most this many choices per filter: the range's largest spenders. Users
+#: and keys can number thousands; a chosen or linked value stays selectable.
+MAX_FILTER_OPTIONS = 200
 
 
 def group_choices(tag_names: Sequence[str]) -> dict[str, str]:
@@ -289,7 +301,8 @@ async def compute_view(
     ) = await asyncio.gather(figures, options, budget_views)
     keep = {row.group for row in bars if row.group != OTHER or len(table) <= selection.top}
     filter_options = {
-        dim: sorted(row.group for row in rows if row.group)
+        # Rows come largest first: the bound keeps the largest spenders.
+        dim: sorted(row.group for row in rows[:MAX_FILTER_OPTIONS] if row.group)
         for dim, rows in zip(FILTER_DIMENSIONS, option_rows, strict=True)
     }
     return DashboardView(
