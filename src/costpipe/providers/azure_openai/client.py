@@ -19,30 +19,22 @@ Throttling: Cost Management answers 429 with
 
 from __future__ import annotations
 
-import asyncio
-import random
-import ssl
 from collections.abc import Mapping
-from typing import Any
+from typing import ClassVar
 
-import aiohttp
 from yarl import URL
 
-from costpipe.errors import AuthError, TransientError
-from costpipe.providers.azure_openai.credentials import TokenSource
-from costpipe.providers.http.client import user_agent
+from costpipe.errors import AuthError
+from costpipe.providers.http.bearer import BearerClient
 from costpipe.providers.http.responses import (
     AuthHint,
-    BodyTooLarge,
     EndpointError,
-    PageError,
     RawPage,
     Requester,
     error_excerpt,
     interpret_raw,
-    read_body,
 )
-from costpipe.providers.http.retry import Retryable, Timer, next_wait, retry_after_seconds
+from costpipe.providers.http.retry import Retryable, retry_after_seconds
 from costpipe.redaction import redact_url
 
 __all__ = ["RATELIMIT_HEADERS", "ArmClient", "refusal_message", "throttle_wait"]
@@ -82,60 +74,10 @@ def refusal_message(who: Requester, status: int, body: bytes) -> str:
     )
 
 
-class ArmClient:
+class ArmClient(BearerClient):
     """POST/GET JSON on ARM with a fresh token, within bounds and retries."""
 
-    def __init__(
-        self,
-        *,
-        instance: str,
-        management_url: str,
-        tokens: TokenSource,
-        slots: asyncio.Semaphore,
-        stats: Any,
-        log: Any,
-        timeout: float,
-        max_retries: int,
-        backoff: float,
-        wait_max: float,
-        max_response_bytes: int,
-        timer: Timer | None = None,
-        ca_file: str | None = None,
-    ) -> None:
-        self.instance = instance
-        self.ca_file = ca_file
-        self.root = URL(management_url.rstrip("/"))
-        self._tokens = tokens
-        self._slots = slots
-        self._stats = stats
-        self._log = log
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._max_retries = max_retries
-        self._backoff = backoff
-        self._wait_max = wait_max
-        self.max_response_bytes = max_response_bytes
-        self.timer = timer or Timer()
-        self._rng = random.Random()
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        if self._session is None:
-            connector = None
-            if self.ca_file:
-                connector = aiohttp.TCPConnector(
-                    ssl=ssl.create_default_context(cafile=self.ca_file)
-                )
-            self._session = aiohttp.ClientSession(
-                headers={"User-Agent": user_agent(), "Accept": "application/json"},
-                timeout=self._timeout,
-                connector=connector,
-            )
-
-    async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
-        await self._tokens.close()
+    service: ClassVar[str] = "ARM"
 
     def same_origin(self, url: URL) -> bool:
         return (
@@ -154,54 +96,11 @@ class ArmClient:
                 f"{self.instance}: refusing to send the Azure token to {redact_url(url)[:200]}, "
                 f"which is not on management_url {self.root}"
             )
-        safe = redact_url(url)
         who = Requester(self.instance, str(self.root), AuthHint(requirement, "auth"))
-        failures = 0
-        while True:
-            try:
-                return await self._attempt(method, url, who, body)
-            except Retryable as exc:
-                if failures >= self._max_retries:
-                    raise TransientError(
-                        f"{self.instance}: {safe}: {exc.reason} "
-                        f"(gave up after {failures + 1} attempts)"
-                    ) from None
-                failures += 1
-                wait = next_wait(
-                    failures, exc.retry_after, base=self._backoff, cap=self._wait_max, rng=self._rng
-                )
-                self._stats.retries += 1
-                self._log.debug(
-                    "http_retry",
-                    provider=self.instance,
-                    url=safe,
-                    wait=round(wait, 3),
-                    reason=exc.reason,
-                )
-                await self.timer.sleep(wait)
+        return await self.retried(url, lambda: self._attempt(method, url, who, body))
 
     async def _attempt(self, method: str, url: URL, who: Requester, body: object | None) -> RawPage:
-        if self._session is None:
-            raise RuntimeError(f"{self.instance}: ARM client used before start()")
-        token = await self._tokens.token()
-        headers = {"Authorization": f"Bearer {token}"}
-        async with self._slots:
-            try:
-                async with self._session.request(
-                    method, url, json=body, headers=headers, allow_redirects=False
-                ) as response:
-                    status = response.status
-                    response_headers = response.headers
-                    limit = self.max_response_bytes if status < 300 else 64 * 1024
-                    data = await read_body(response, limit)
-            except TimeoutError:
-                raise Retryable("timed out") from None
-            except aiohttp.ClientError as exc:
-                raise Retryable(f"connection failed ({type(exc).__name__})") from None
-            except BodyTooLarge:
-                raise PageError(
-                    redact_url(url), f"response larger than {limit} bytes (max_response_bytes)"
-                ) from None
+        status, response_headers, data = await self.exchange(method, url, body)
         if status in (401, 403):
             raise AuthError(refusal_message(who, status, data))
         if status == 404:

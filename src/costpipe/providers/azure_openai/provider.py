@@ -70,7 +70,7 @@ class AzureOpenAIProvider(Provider[AzureOpenAIConfig]):
         self._clock = clock or (lambda: datetime.now(UTC))
         self.arm = ArmClient(
             instance=self.instance,
-            management_url=config.management_url,
+            root=config.management_url,
             tokens=open_token_source(config, self.instance),
             slots=context.request_slots,
             stats=self,

@@ -65,7 +65,7 @@ class GcpBillingProvider(Provider[GcpBillingConfig]):
         self._clock = clock or (lambda: datetime.now(UTC))
         self.bigquery = BigQueryClient(
             instance=self.instance,
-            api_root=config.api_root,
+            root=config.api_root,
             project=config.billing_project,
             table=config.table,
             tokens=open_token_source(config.credentials_file, self.instance),

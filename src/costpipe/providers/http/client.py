@@ -49,7 +49,6 @@ from typing import Any, Protocol
 import aiohttp
 from yarl import URL
 
-from costpipe.errors import TransientError
 from costpipe.providers.http.responses import (
     ERROR_BODY_LIMIT,
     AuthHint,
@@ -65,7 +64,7 @@ from costpipe.providers.http.responses import (
     read_body,
     redirect_error,
 )
-from costpipe.providers.http.retry import Retryable, Timer, next_wait
+from costpipe.providers.http.retry import Retryable, Timer, with_retries
 from costpipe.redaction import redact_url
 from costpipe.version import __version__
 
@@ -201,31 +200,18 @@ class HttpClient:
             )
         url = self.url(path, params)
         safe = redact_url(url)
-        failures = 0
-        while True:
-            try:
-                return await self._attempt(url, safe)
-            except Retryable as exc:
-                if failures >= self._max_retries:
-                    raise TransientError(
-                        f"{self.instance}: {safe}: {exc.reason} "
-                        f"(gave up after {failures + 1} attempts)"
-                    ) from None
-                failures += 1
-                wait = next_wait(
-                    failures, exc.retry_after, base=self._backoff, cap=self._wait_max, rng=self._rng
-                )
-                self._stats.retries += 1
-                # Debug only: the core logs the outcome once, never each retry.
-                self._log.debug(
-                    "http_retry",
-                    provider=self.instance,
-                    url=safe,
-                    attempt=failures,
-                    wait=round(wait, 3),
-                    reason=exc.reason,
-                )
-                await self.timer.sleep(wait)
+        return await with_retries(
+            lambda: self._attempt(url, safe),
+            instance=self.instance,
+            safe=safe,
+            max_retries=self._max_retries,
+            backoff=self._backoff,
+            wait_max=self._wait_max,
+            rng=self._rng,
+            stats=self._stats,
+            log=self._log,
+            timer=self.timer,
+        )
 
     async def _attempt(self, url: URL, safe: str) -> RawPage:
         if self._session is None:

@@ -14,8 +14,20 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["RETRY_STATUSES", "Retryable", "Timer", "next_wait", "retry_after_seconds"]
+from costpipe.errors import TransientError
+
+__all__ = [
+    "RETRY_STATUSES",
+    "Retryable",
+    "Timer",
+    "next_wait",
+    "retry_after_seconds",
+    "with_retries",
+]
+
+T = TypeVar("T")
 
 #: Statuses another attempt may fix, besides every 5xx.
 RETRY_STATUSES = frozenset({408, 409, 429})
@@ -80,3 +92,50 @@ def next_wait(
         return min(hint + rng.uniform(0, min(hint * 0.1, 1.0)), cap)
     ceiling = min(cap, base * 2.0 ** (retry - 1))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+class _RetryCount(Protocol):
+    retries: int
+
+
+async def with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    instance: str,
+    safe: str,
+    max_retries: int,
+    backoff: float,
+    wait_max: float,
+    rng: random.Random,
+    stats: _RetryCount,
+    log: Any,
+    timer: Timer,
+) -> T:
+    """``await attempt()`` until it stops raising :class:`Retryable`, at most
+    *max_retries* times again; then :class:`~costpipe.errors.TransientError`
+    naming *safe* (the URL as it may be shown).
+
+    The wait is :func:`next_wait`'s, slept on *timer*; each retry is counted on
+    *stats* and logged at debug level only (the core logs the outcome once).
+    """
+    failures = 0
+    while True:
+        try:
+            return await attempt()
+        except Retryable as exc:
+            if failures >= max_retries:
+                raise TransientError(
+                    f"{instance}: {safe}: {exc.reason} (gave up after {failures + 1} attempts)"
+                ) from None
+            failures += 1
+            wait = next_wait(failures, exc.retry_after, base=backoff, cap=wait_max, rng=rng)
+            stats.retries += 1
+            log.debug(
+                "http_retry",
+                provider=instance,
+                url=safe,
+                attempt=failures,
+                wait=round(wait, 3),
+                reason=exc.reason,
+            )
+            await timer.sleep(wait)
