@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
+from costpipe.allocation.bedrock import PROVIDER as BEDROCK
+from costpipe.allocation.bedrock import match_model
 from costpipe.allocation.charges import Charge, charge_of, usage_tier
 from costpipe.allocation.split import split
 from costpipe.records import TOKEN_FIELDS, CostRecord, CostSource
@@ -98,6 +100,12 @@ def _cell_key(record: CostRecord) -> CellKey:
     )
 
 
+def _model_key(provider: str, model: str) -> str:
+    """What a usage row's model is matched on: Bedrock's billed and CloudWatch
+    names differ (:func:`~costpipe.allocation.bedrock.match_model`)."""
+    return match_model(model) if provider == BEDROCK else model
+
+
 def _weight(record: CostRecord, charge: Charge) -> int:
     if charge.token_fields is None:
         return nanos(record.cost_usd)
@@ -127,7 +135,7 @@ def allocate(billed: Iterable[CostRecord], usage: Iterable[CostRecord]) -> DayAl
         elif record.cost_source is CostSource.ESTIMATED:
             day_key = (record.provider, record.account, _day(record))
             by_day[day_key].append(record)
-            by_model[(*day_key, record.model)].append(record)
+            by_model[(*day_key, _model_key(record.provider, record.model))].append(record)
     matched: set[str] = set()
     merged: dict[Identity, CostRecord] = {}
     for key in sorted(cells):
@@ -135,13 +143,17 @@ def allocate(billed: Iterable[CostRecord], usage: Iterable[CostRecord]) -> DayAl
         amount = sum(nanos(r.cost_usd) for r in rows)
         charge = charge_of(key[0], key[7])
         # A cell that names a model is matched against that model's rows only.
-        candidates = by_model.get((*key[:3], key[3]), ()) if key[3] else by_day.get(key[:3], ())
+        model = _model_key(key[0], key[3])
+        if key[3] and not model:
+            candidates: Sequence[CostRecord] = ()  # a name no grammar reads: unattributed
+        else:
+            candidates = by_model.get((*key[:3], model), ()) if model else by_day.get(key[:3], ())
         sharers = _sharers(rows[0], charge, candidates)
         if sharers:
             shares = split(amount, [w for _, w in sharers])
             for (row, _), share in zip(sharers, shares, strict=True):
                 matched.add(usage_key[id(row)])
-                _merge(merged, _allocated(row, rows[0].line_item, charge, share))
+                _merge(merged, _allocated(row, rows[0], charge, share))
         else:
             for row in rows:
                 _merge(merged, _unattributed(row))
@@ -161,7 +173,9 @@ def _sharers(
     """The usage rows of *cell* with a positive weight, in key order."""
     if not charge.usage:
         return []
-    wanted = [(name, getattr(cell, name)) for name in _MATCHED if getattr(cell, name)]
+    # The model was matched by its key when the candidates were chosen.
+    names = [n for n in _MATCHED if n != "model" and n not in charge.unmatched]
+    wanted = [(name, getattr(cell, name)) for name in names if getattr(cell, name)]
     sharers: list[tuple[CostRecord, int]] = []
     for row in candidates:
         if any(getattr(row, name) != value for name, value in wanted):
@@ -174,9 +188,9 @@ def _sharers(
     return sharers
 
 
-def _allocated(row: CostRecord, line_item: str, charge: Charge, share: int) -> CostRecord:
+def _allocated(row: CostRecord, cell: CostRecord, charge: Charge, share: int) -> CostRecord:
     fields = TOKEN_FIELDS if charge.token_fields is None else charge.token_fields
-    return CostRecord(
+    allocated = CostRecord(
         start=row.start,
         width=row.width,
         provider=row.provider,
@@ -187,10 +201,13 @@ def _allocated(row: CostRecord, line_item: str, charge: Charge, share: int) -> C
         user_id=row.user_id,
         project_id=row.project_id,
         api_key_id=row.api_key_id,
-        line_item=line_item,
+        line_item=cell.line_item,
         tags=row.tags,
         **{name: getattr(row, name) for name in fields},
     )
+    if not charge.unmatched:
+        return allocated
+    return allocated.replace(**{name: getattr(cell, name) for name in charge.unmatched})
 
 
 def _unattributed(row: CostRecord) -> CostRecord:

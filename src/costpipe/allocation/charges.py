@@ -20,7 +20,12 @@ row's token count of the type, which is what :attr:`Charge.token_fields` names.
   ``messages[, <tier>][, <context window>]``. Geography and speed are not in
   usage data, so they do not split a cell's usage.
 
-Any other line item of these two providers (web search, file search, code
+* Amazon Bedrock (``providers/bedrock/decode.py``): the Cost Explorer usage
+  type, ``<service>: `` in front for a Marketplace service; its ending names
+  the token type (:mod:`costpipe.allocation.bedrock`). CloudWatch usage has no
+  tier, linked account or tag, so neither is matched.
+
+Any other line item of these three providers (web search, file search, code
 execution, an unknown token type) is a :class:`Charge` that no usage matches:
 its money stays ``unattributed``. Providers without a known grammar match usage
 on the dimensions alone and weigh rows by their whole estimate.
@@ -30,6 +35,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from costpipe.allocation.bedrock import PROVIDER as BEDROCK
+from costpipe.allocation.bedrock import bedrock_token_field
 
 __all__ = ["Charge", "charge_of", "usage_tier"]
 
@@ -57,12 +65,15 @@ class Charge:
     ``usage`` False: no usage row can take a share (the money is unattributed).
     ``tier`` None: any usage line item matches; else :func:`usage_tier` of the
     usage row's line item must equal it. ``token_fields`` None: weigh by the
-    whole estimate; else by the sum of these counters.
+    whole estimate; else by the sum of these counters. ``unmatched``: the
+    dimensions the usage data does not carry; a usage row need not agree on
+    them, and the allocated rows keep the cell's values.
     """
 
     usage: bool
     tier: str | None = None
     token_fields: tuple[str, ...] | None = None
+    unmatched: tuple[str, ...] = ()
 
 
 _NO_USAGE = Charge(usage=False)
@@ -75,6 +86,11 @@ def charge_of(provider: str, line_item: str) -> Charge:
         return _openai(line_item)
     if provider == "anthropic":
         return _anthropic(line_item)
+    if provider == BEDROCK:
+        field = bedrock_token_field(line_item)
+        if not field:
+            return _NO_USAGE
+        return Charge(usage=True, token_fields=(field,), unmatched=("project_id",))
     return _ANY_USAGE
 
 

@@ -61,6 +61,9 @@ MODEL_IDS = (
     "meta.llama3-1-405b-instruct-v1:0",
     "amazon.nova-pro-v1:0",
     "openai.gpt-oss-120b-1:0",
+    # The Marketplace editions' models, so their bills meet usage in allocation.
+    "anthropic.claude-3-5-sonnet-20241022-v2:0",
+    "us.anthropic.claude-opus-4-1-20250805-v1:0",
 )
 METRICS = (
     "InputTokenCount",

@@ -107,24 +107,44 @@ async def check_product(db: Path, sim: Simulator) -> None:
         assert spent.spend == truth
     finally:
         await sink.close()
-    # Allocation: every billed nanodollar is allocated (to usage rows or
-    # `unattributed`: Cost Explorer's model names are not CloudWatch's ModelIds).
+    # Allocation: every billed nanodollar is allocated, each cell (day, linked
+    # account, usage type) exactly, and most of it over CloudWatch usage rows:
+    # the billed model names and ModelIds meet (allocation/bedrock.py).
+    cell = "date(ts / 1000000, 'unixepoch'), project_id, line_item"
     with sqlite3.connect(db) as conn:
-        by_basis = dict(
-            conn.execute(
-                "SELECT basis, SUM(cost_nanos) FROM costs WHERE provider = 'bedrock'"
-                " AND basis IN ('billed', 'allocated') GROUP BY basis"
-            ).fetchall()
-        )
-        users = {
+        billed = dict(_cells(conn, cell, "billed"))
+        allocated = dict(_cells(conn, cell, "allocated"))
+        matched, unattributed = conn.execute(
+            "SELECT SUM(CASE WHEN user_id = 'unattributed' THEN 0 ELSE cost_nanos END),"
+            " SUM(CASE WHEN user_id = 'unattributed' THEN cost_nanos ELSE 0 END)"
+            " FROM costs WHERE provider = 'bedrock' AND basis = 'allocated'"
+        ).fetchone()
+        leftover = {
             row[0]
             for row in conn.execute(
-                "SELECT DISTINCT user_id FROM costs"
-                " WHERE provider = 'bedrock' AND basis = 'allocated'"
+                "SELECT DISTINCT line_item FROM costs WHERE provider = 'bedrock'"
+                " AND basis = 'allocated' AND user_id = 'unattributed'"
             )
         }
-    assert by_basis["allocated"] == by_basis["billed"] == int(truth * 10**9)
-    assert users == {"unattributed"}  # docs/providers/bedrock.md says why
+    assert allocated == billed
+    assert matched + unattributed == sum(billed.values()) == int(truth * 10**9)
+    # Unattributed: usage types that bill no CloudWatch token count, and Llama,
+    # whose usage the price table cannot price (unpriced usage takes no share).
+    assert leftover == {
+        "USE1-ProvisionedThroughput-Claude3Haiku-ModelUnits-Hours",
+        "USE1-Guardrails-TextUnits",
+        "USW2-Llama3.1-405B-Instruct-batch-output-tokens",
+    }
+    assert matched / (matched + unattributed) > 0.75  # measured: 0.802 at seed 13
+
+
+def _cells(conn: sqlite3.Connection, cell: str, basis: str) -> list[tuple[object, int]]:
+    rows = conn.execute(
+        f"SELECT {cell}, SUM(cost_nanos) FROM costs"
+        " WHERE provider = 'bedrock' AND basis = ? GROUP BY 1, 2, 3",
+        (basis,),
+    ).fetchall()
+    return [(tuple(row[:3]), row[3]) for row in rows]
 
 
 async def test_backfill_is_exact_to_the_cent(
