@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from costpipe.components import ComponentContext
-from costpipe.providers.azure_openai import AzureOpenAIConfig, AzureOpenAIProvider
+from costpipe.providers.azure_openai import AzureOpenAIProvider
 from costpipe.providers.http.retry import Timer
 from costpipe.simulator import Simulator
 from costpipe.simulator.azure_openai_api import MSI_PATH
 from tests.conftest import StartSimulator
+from tests.providers_cloud.conftest import RecordingTimer as RecordingTimer
+from tests.providers_cloud.conftest import StartProvider
 
 #: An afternoon, not aligned to a day.
 NOW = datetime(2026, 11, 20, 15, 30, 17, tzinfo=UTC)
 Factory = Callable[..., Awaitable[AzureOpenAIProvider]]
 MakeFor = Callable[..., Awaitable[AzureOpenAIProvider]]
-
-
-class RecordingTimer(Timer):
-    """A timer whose sleep records the wait and returns at once."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-        self.now = 0.0
-
-        async def sleep(seconds: float) -> None:
-            self.waits.append(seconds)
-            self.now += seconds
-
-        super().__init__(monotonic=lambda: self.now, sleep=sleep)
 
 
 @pytest.fixture
@@ -61,11 +46,7 @@ def managed_identity(sim: Simulator, managed_identity_for: Callable[[Simulator],
 
 
 @pytest.fixture
-async def make_provider_for(
-    tmp_path: Path,
-) -> AsyncIterator[Callable[..., Awaitable[AzureOpenAIProvider]]]:
-    made: list[AzureOpenAIProvider] = []
-
+def make_provider_for(start_cloud_provider: StartProvider) -> MakeFor:
     async def build(
         sim: Simulator, timer: Timer | None = None, **options: object
     ) -> AzureOpenAIProvider:
@@ -75,24 +56,9 @@ async def make_provider_for(
             "max_retries": 3,
             **options,
         }
-        context = ComponentContext(
-            instance="azure_openai.main",
-            state_dir=tmp_path / "state",
-            request_slots=asyncio.Semaphore(4),
-        )
-        provider = AzureOpenAIProvider(
-            AzureOpenAIConfig.model_validate(settings),
-            context,
-            clock=lambda: NOW,
-            timer=timer or RecordingTimer(),
-        )
-        await provider.start()
-        made.append(provider)
-        return provider
+        return await start_cloud_provider(AzureOpenAIProvider, settings, now=NOW, timer=timer)
 
-    yield build
-    for provider in made:
-        await provider.close()
+    return build
 
 
 @pytest.fixture

@@ -3,37 +3,23 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from costpipe.components import ComponentContext
-from costpipe.providers.gcp_billing import GcpBillingConfig, GcpBillingProvider
+from costpipe.providers.gcp_billing import GcpBillingProvider
 from costpipe.providers.http.retry import Timer
 from costpipe.simulator import Simulator
 from costpipe.simulator.gcp_billing_api import API_ROOT, TOKEN_PATH
 from tests.conftest import StartSimulator
+from tests.providers_cloud.conftest import RecordingTimer as RecordingTimer
+from tests.providers_cloud.conftest import StartProvider
 
 #: An afternoon, not aligned to an hour.
 NOW = datetime(2026, 11, 20, 15, 30, 17, tzinfo=UTC)
 Factory = Callable[..., Awaitable[GcpBillingProvider]]
-
-
-class RecordingTimer(Timer):
-    """A timer whose sleep records the wait and returns at once."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-        self.now = 0.0
-
-        async def sleep(seconds: float) -> None:
-            self.waits.append(seconds)
-            self.now += seconds
-
-        super().__init__(monotonic=lambda: self.now, sleep=sleep)
 
 
 @pytest.fixture
@@ -54,9 +40,9 @@ def reader_key(sim: Simulator, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def make_provider(sim: Simulator, tmp_path: Path, reader_key: Path) -> AsyncIterator[Factory]:
-    made: list[GcpBillingProvider] = []
-
+def make_provider(
+    sim: Simulator, tmp_path: Path, reader_key: Path, start_cloud_provider: StartProvider
+) -> Factory:
     async def build(
         timer: Timer | None = None, email: str | None = None, **options: object
     ) -> GcpBillingProvider:
@@ -67,21 +53,6 @@ async def make_provider(sim: Simulator, tmp_path: Path, reader_key: Path) -> Asy
             "max_retries": 4,
             **options,
         }
-        context = ComponentContext(
-            instance="gcp_billing.main",
-            state_dir=tmp_path / "state",
-            request_slots=asyncio.Semaphore(4),
-        )
-        provider = GcpBillingProvider(
-            GcpBillingConfig.model_validate(settings),
-            context,
-            clock=lambda: NOW,
-            timer=timer or RecordingTimer(),
-        )
-        await provider.start()
-        made.append(provider)
-        return provider
+        return await start_cloud_provider(GcpBillingProvider, settings, now=NOW, timer=timer)
 
-    yield build
-    for provider in made:
-        await provider.close()
+    return build
