@@ -157,8 +157,7 @@ class PagerDutyNotifier(Notifier[PagerDutyConfig]):
         )
 
     async def start(self) -> None:
-        if not self.config.verify_tls:
-            self.log.warning("tls_verification_disabled", notifier=self.instance)
+        self._poster.warn_if_unverified(self.log)
 
     async def close(self) -> None:
         await self._poster.close()

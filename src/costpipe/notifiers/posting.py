@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 
@@ -67,6 +67,11 @@ class JsonPoster:
         self.timeout = timeout
         self.verify_tls = verify_tls
         self._session: aiohttp.ClientSession | None = None
+
+    def warn_if_unverified(self, log: Any) -> None:
+        """Say once, at start, that the server certificate will not be checked."""
+        if not self.verify_tls:
+            log.warning("tls_verification_disabled", notifier=self.instance)
 
     def open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

@@ -162,8 +162,7 @@ class TeamsNotifier(Notifier[TeamsConfig]):
         )
 
     async def start(self) -> None:
-        if not self.config.verify_tls:
-            self.log.warning("tls_verification_disabled", notifier=self.instance)
+        self._poster.warn_if_unverified(self.log)
 
     async def close(self) -> None:
         await self._poster.close()

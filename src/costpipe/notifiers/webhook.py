@@ -86,8 +86,7 @@ class WebhookNotifier(Notifier[WebhookConfig]):
         )
 
     async def start(self) -> None:
-        if not self.config.verify_tls:
-            self.log.warning("tls_verification_disabled", notifier=self.instance)
+        self._poster.warn_if_unverified(self.log)
         self._poster.open()
 
     async def close(self) -> None:
