@@ -81,6 +81,7 @@ _later_values = operator.attrgetter(*_LATER)
 def _later_counters(record: CostRecord) -> str:
     return _LATER_FORMAT.format(*_later_values(record))
 
+
 _HASH_SUFFIX = 17  # "~" + 16 hex digits
 _BUILTIN_TAGS = frozenset(DIMENSIONS)
 _RESERVED_TAG_NAMES = _BUILTIN_TAGS | set(FIELDS) | {"time"}
