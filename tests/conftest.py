@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from _pytest.mark.expression import Expression
 from hypothesis import settings as hypothesis_settings
 
@@ -108,6 +109,16 @@ def chromium_or_skip() -> str:
     if IN_CI:
         pytest.fail(f"{message} (required in CI)")
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults_after_each_test() -> Iterator[None]:
+    """Running the CLI in-process (``cli.main``, as the export tests do) configures
+    structlog for the whole process: its level filter, renderer and stream. Put
+    the defaults back after every test, so a later test's ``capture_logs`` sees
+    every event whatever ran before it."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")
