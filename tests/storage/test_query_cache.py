@@ -201,9 +201,9 @@ async def test_a_view_asks_each_distinct_statement_once_and_budgets_in_one(
     asked = statements(proxy)
     assert len(asked) == len(set(asked)), asked
     # tag keys, total, previous total, the model breakdown (bars, table, model
-    # options), series, unpriced, provider, project and line-item options, and one
-    # grouped statement for the four budgets (one period, one basis).
-    assert len(asked) == 10, asked
+    # options), series, unpriced, provider, project, user, API key and line-item
+    # options, and one grouped statement for the four budgets (one period, one basis).
+    assert len(asked) == 12, asked
     for rule, card in zip(rules, view.budgets, strict=True):
         query = budget_request(rule, period_at(rule.period, NOW, "Europe/Berlin")).query
         assert card.spend > 0
