@@ -208,26 +208,7 @@ def completions_record(row: CompletionsRow, at: At) -> CostRecord:
 
 def embeddings_record(row: EmbeddingsRow, at: At) -> CostRecord:
     """Embeddings are uncached input only."""
-    model = row.model or ""
-    rate = at.rate(model)
-    cost = None if rate is None else rate.cost(row.input_tokens)
-    cost, source, price_source = priced_by(rate, cost)
-    return CostRecord(
-        start=at.start,
-        width=at.width,
-        provider="openai",
-        account=at.account,
-        cost_source=source,
-        cost_usd=cost,
-        price_source=price_source,
-        model=model,
-        user_id=row.user_id or "",
-        project_id=row.project_id or "",
-        api_key_id=row.api_key_id or "",
-        line_item="embeddings",
-        uncached_input_tokens=row.input_tokens,
-        requests=row.num_model_requests,
-    )
+    return units.input_only_record(row, at, "embeddings")
 
 
 #: The cost endpoint (always daily); ``api_key_id`` is dropped from its

@@ -39,6 +39,7 @@ from functools import lru_cache
 from costpipe.pricing.prices import UsageRate
 from costpipe.providers.bucketed import At, RowError
 from costpipe.providers.openai.schema import (
+    EmbeddingsRow,
     FileSearchesRow,
     ImagesRow,
     ModerationsRow,
@@ -126,8 +127,9 @@ def _unit_record(
     return priced(record, at.rate(model) if model else None, at)
 
 
-def moderation_record(row: ModerationsRow, at: At) -> CostRecord:
-    """Moderations are uncached input tokens, priced when the model has a price."""
+def input_only_record(row: ModerationsRow | EmbeddingsRow, at: At, line_item: str) -> CostRecord:
+    """Moderations and embeddings: uncached input tokens only, priced at the
+    model's input rate when it has one."""
     model = row.model or ""
     rate = at.rate(model)
     cost = None if rate is None else rate.cost(row.input_tokens)
@@ -144,10 +146,14 @@ def moderation_record(row: ModerationsRow, at: At) -> CostRecord:
         user_id=row.user_id or "",
         project_id=row.project_id or "",
         api_key_id=row.api_key_id or "",
-        line_item="moderations",
+        line_item=line_item,
         uncached_input_tokens=row.input_tokens,
         requests=row.num_model_requests,
     )
+
+
+def moderation_record(row: ModerationsRow, at: At) -> CostRecord:
+    return input_only_record(row, at, "moderations")
 
 
 def image_record(row: ImagesRow, at: At) -> CostRecord:
