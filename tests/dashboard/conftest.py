@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -12,7 +13,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from costpipe.components import ComponentContext
 from costpipe.config.settings import ComponentSpec
@@ -29,6 +38,32 @@ expect.set_options(timeout=20_000)
 #: The dashboard's "now" in every test: a Wednesday afternoon in Berlin.
 NOW = datetime(2026, 11, 18, 14, 20, tzinfo=UTC)
 TIMEZONE = "Europe/Berlin"
+
+
+def open_choices(box: Locator, count: int | None = None) -> list[str]:
+    """Open the Choices.js *box* and return the text of its options as shown
+    (*count* of them, or any number when None).
+
+    A click that lands while Panel re-renders the widget (after a basis or
+    group-by change) can leave the dropdown closed, and a closed dropdown is
+    ``visibility: hidden``, whose ``innerText`` is empty: so this clicks again
+    until the list is shown and every option reads as text.
+    """
+    dropdown = box.locator(".choices__list--dropdown")
+    options = box.locator(".choices__item--choice")
+    deadline = time.monotonic() + 20
+    while True:
+        if not dropdown.is_visible():
+            box.click()
+        texts = options.all_inner_texts() if dropdown.is_visible() else []
+        if texts and all(texts) and count in (None, len(texts)):
+            return texts
+        if time.monotonic() > deadline:
+            expect(dropdown).to_be_visible()
+            if count is not None:
+                expect(options).to_have_count(count)
+            return texts
+        time.sleep(0.2)
 
 
 def on_basis(records: Iterable[CostRecord], basis: str) -> list[CostRecord]:

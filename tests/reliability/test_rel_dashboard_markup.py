@@ -26,7 +26,12 @@ from costpipe.dashboard.formatting import format_exact, format_usd
 from costpipe.dashboard.server import BackgroundDashboard, DashboardServer
 from costpipe.records import CostSource
 
-from ..dashboard.conftest import NOW, chromium, loopback_only  # noqa: F401  (the module-scoped browser)
+from ..dashboard.conftest import (  # noqa: F401  (chromium: the module-scoped browser)
+    NOW,
+    chromium,
+    loopback_only,
+    open_choices,
+)
 from .dashboard_support import fill, markup_names, markup_records, settings_for, sink_spec
 from .test_rel_dashboard import run_async
 
@@ -157,10 +162,8 @@ def test_markup_in_names_is_shown_as_text_and_runs_nothing(
 
         # Every filter's options, rendered by Choices.js, read as the names.
         for title in ("Model filter", "Project filter"):
-            _filter(page, title).click()
-            choices = _filter(page, title).locator(".choices__item--choice")
-            expect(choices).to_have_count(len(names))
-            assert sorted(names.values()) == sorted(choices.all_inner_texts())
+            shown = open_choices(_filter(page, title), len(names))
+            assert sorted(names.values()) == sorted(shown)
             page.keyboard.press("Escape")
 
         # Choosing the <img> model renders it as a selected item, and filters to it.

@@ -29,7 +29,11 @@ from playwright.sync_api import Browser, Dialog, Page, expect
 from costpipe.simulator.hostile_names import FIXED_HOSTILE_NAMES
 from costpipe.testing.network import free_port
 
-from ..dashboard.conftest import chromium, loopback_only  # noqa: F401  (module-scoped browser)
+from ..dashboard.conftest import (  # noqa: F401  (chromium: the module-scoped browser)
+    chromium,
+    loopback_only,
+    open_choices,
+)
 from .support import HostileSimulator, costpipe, days_ago, hostile_simulator, provider_config, serve
 
 #: The names that attack a page: script, a fetch from another host, a link.
@@ -146,7 +150,7 @@ def test_hostile_names_reach_the_dashboard_as_text_only(
                 # The options are re-sent after the group-by change: wait for them
                 # (expect polls) rather than reading whatever is there at the click.
                 expect(choices.filter(has_text=name).first).to_be_attached()
-            options = choices.all_inner_texts()
+            options = open_choices(_filter(page, title))
             for name in MARKUP:
                 assert any(option.endswith(name) for option in options), (title, name)
             page.keyboard.press("Escape")
