@@ -17,6 +17,9 @@ from typing import Any
 __all__ = ["Bench", "SimInfo", "machine", "simulator_process", "spread"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: What subprocesses import: this tree's source before any installed copy, so a
+#: bench run from a second clone measures that clone, not the editable install.
+PYTHONPATH = os.pathsep.join((os.path.join(ROOT, "src"), ROOT))
 
 
 def spread(values: Sequence[float], unit: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, loadavg, machine
+from bench.common import PYTHONPATH, ROOT, loadavg, machine
 from costpipe.components import ComponentContext
 from costpipe.records import CostRecord, CostSource
 from costpipe.sinks.influxdb.config import InfluxDBConfig
@@ -128,7 +128,7 @@ def export_peak(
         "--since", START.isoformat(), "--until", (START + days * DAY).isoformat(), "-o", str(out),
     ]  # fmt: skip
     began = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak_kib, samples, done = 0, [], threading.Event()
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import ROOT, Bench, simulator_process, spread
+from bench.common import PYTHONPATH, Bench, simulator_process, spread
 from bench.memory import _status_kib
 from costpipe.testing.influxd import InfluxdServer
 
@@ -110,7 +110,7 @@ async def one_daemon(
     config = write_config(directory, sim, influx_url, port)
     env = {
         **os.environ,
-        "PYTHONPATH": ROOT,
+        "PYTHONPATH": PYTHONPATH,
         "SIM_OPENAI_KEY": sim["openai"]["admin_keys"][0],
         "SIM_ANTHROPIC_KEY": sim["anthropic"]["admin_keys"][0],
         "SIM_LITELLM_KEY": sim["litellm"]["master_key"],

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Bench, SimInfo, simulator_process, spread
+from bench.common import PYTHONPATH, Bench, SimInfo, simulator_process, spread
 from costpipe.testing.influxd import InfluxdServer
 
 __all__ = ["backfill_peak", "run"]
@@ -72,7 +72,7 @@ def backfill_peak(
     """Run one backfill; return (peak MiB, records, sampled RSS MiB, seconds).
 
     Blocking: call it in a thread while the loop serves nothing it needs."""
-    env = {**os.environ, "SIM_OPENAI_KEY": info.openai_admin_key, "PYTHONPATH": ROOT}
+    env = {**os.environ, "SIM_OPENAI_KEY": info.openai_admin_key, "PYTHONPATH": PYTHONPATH}
     command = [
         sys.executable,
         "-m",
