@@ -63,6 +63,9 @@ class EndlessPager:
 def openai(
     base: str, context: ComponentContext, clock: FakeClock, **options: Any
 ) -> OpenAIProvider:
+    # These tests count requests one at a time; the lookahead of concurrent_requests
+    # (one more request's first page in flight) is tested in test_request_lookahead.py.
+    options.setdefault("concurrent_requests", 1)
     config = OpenAIConfig(api_key=SecretStr("sk-admin-good"), base_url=base + "/v1", **options)
     return OpenAIProvider(config, context, clock=lambda: NOW, timer=clock.timer())
 
