@@ -94,14 +94,6 @@ class HttpProviderConfig(ComponentConfig):
     organization: str | None = Field(
         default=None, description="Label stored as `account` (default: the instance name)."
     )
-    concurrent_requests: int = Field(
-        default=2,
-        ge=1,
-        le=8,
-        description="Requests of one pass in flight at once: the next requests' first "
-        "pages are fetched while the current page is decoded and written (1: one at a time, "
-        "for an API with a tight rate limit).",
-    )
 
 
 HttpConfigT = TypeVar("HttpConfigT", bound=HttpProviderConfig)

@@ -25,9 +25,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from pydantic import Field
+
 from costpipe.errors import MalformedDataError
 from costpipe.pricing.prices import PriceTable, TokenUsage, UsageRate, normal_tier
-from costpipe.providers.base import HttpProvider, PageError
+from costpipe.providers.base import HttpProvider, HttpProviderConfig, PageError
 from costpipe.providers.http.responses import RawPage
 from costpipe.records import TOKEN_FIELDS, CostRecord, CostSource, PriceSource, Window
 
@@ -35,6 +37,7 @@ __all__ = [
     "WIDTHS",
     "DecodedPage",
     "PageDecoder",
+    "PlannedConfig",
     "PlannedRequest",
     "UsagePricer",
     "add_records",
@@ -88,6 +91,19 @@ class PlannedRequest(NamedTuple):
     decode: PageDecoder
 
 
+class PlannedConfig(HttpProviderConfig):
+    """Options of a provider whose fetch is :func:`fetch_planned`."""
+
+    concurrent_requests: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description="Requests of one pass in flight at once: the next requests' first "
+        "pages are fetched while the current page is decoded and written (1: one at a time, "
+        "for an API with a tight rate limit).",
+    )
+
+
 #: A page body at least this large is decoded in a worker thread, so that the
 #: event loop keeps the writes of earlier pages going meanwhile (an hourly OpenAI
 #: page of 50k rows takes about 0.3 s to decode). Smaller pages decode faster
@@ -124,7 +140,8 @@ async def fetch_planned(
     budget = provider.fetch_budget()
     client = provider.http
     requests = list(plan)
-    lookahead = max(1, provider.config.concurrent_requests) - 1
+    # A plugin's provider may call this with a plain HttpProviderConfig: one at a time.
+    lookahead = max(1, getattr(provider.config, "concurrent_requests", 1)) - 1
     first_pages: dict[int, asyncio.Task[RawPage]] = {}
 
     answered = False  # no lookahead before the API accepted the key once

@@ -13,10 +13,11 @@ from costpipe.components import ComponentContext
 from costpipe.pricing.prices import PriceTable
 from costpipe.providers.anthropic.decode import COSTS, decode
 from costpipe.providers.anthropic.plan import plan, rfc3339
-from costpipe.providers.base import HttpProvider, HttpProviderConfig, Timer
+from costpipe.providers.base import HttpProvider, Timer
 from costpipe.providers.bucketed import Scope, check_page
 from costpipe.providers.planning import (
     WIDTHS,
+    PlannedConfig,
     PlannedRequest,
     UsagePricer,
     fetch_planned,
@@ -36,7 +37,7 @@ API_VERSION = "2023-06-01"
 AUTH_REQUIREMENT = "an Anthropic Admin API key (sk-ant-admin...)"
 
 
-class AnthropicConfig(HttpProviderConfig):
+class AnthropicConfig(PlannedConfig):
     """``[[providers.anthropic]]``."""
 
     base_url: str = Field(default="https://api.anthropic.com", description="API root.")

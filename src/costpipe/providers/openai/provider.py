@@ -10,12 +10,13 @@ from typing import ClassVar, Literal, get_args
 from pydantic import Field
 
 from costpipe.components import ComponentContext
-from costpipe.providers.base import HttpProvider, HttpProviderConfig, Timer
+from costpipe.providers.base import HttpProvider, Timer
 from costpipe.providers.bucketed import Scope, check_page
 from costpipe.providers.openai.decode import COSTS, ENDPOINTS, decode
 from costpipe.providers.openai.plan import plan
 from costpipe.providers.planning import (
     WIDTHS,
+    PlannedConfig,
     PlannedRequest,
     UsagePricer,
     fetch_planned,
@@ -44,7 +45,7 @@ USAGE_ENDPOINTS: tuple[UsageEndpoint, ...] = get_args(UsageEndpoint)
 assert set(USAGE_ENDPOINTS) == set(ENDPOINTS), "the config's names are the decoder's"
 
 
-class OpenAIConfig(HttpProviderConfig):
+class OpenAIConfig(PlannedConfig):
     """``[[providers.openai]]``."""
 
     base_url: str = Field(default="https://api.openai.com/v1", description="API root (with /v1).")
