@@ -209,6 +209,23 @@ def test_encoded_line_holds_exact_money_counts_and_time(
     assert [expected, expected] == encoder.lines([record, record])
 
 
+_LATER = TOKEN_FIELDS[TOKEN_FIELDS.index("requests") + 1 :]
+
+
+@pytest.mark.parametrize("nonzero", ["", *_LATER])
+def test_counters_after_requests_all_zero_or_one_set(nonzero: str) -> None:
+    """The encoder writes the all-zero tail of counters as one constant: a row
+    with every one of them zero, and rows with just one set, read the same as
+    the plain computation (and a zero row after a set one is not stale)."""
+    basic = load_case("basic")[0]
+    zero = basic.replace(**dict.fromkeys(_LATER, 0))
+    records = [zero, zero.replace(**{nonzero: 7}) if nonzero else zero, zero]
+    encoder = LineEncoder()
+    for record, line in zip(records, encoder.lines(records), strict=True):
+        for name in _LATER:
+            assert f",{name}={getattr(record, name)}i," in line, (name, line)
+
+
 def test_cost_nanos_refuses_nan() -> None:
     with pytest.raises(ValueError, match="not finite"):
         cost_nanos(Decimal("NaN"))

@@ -78,8 +78,16 @@ _LATER_FORMAT = "".join(f",{name}={{}}i" for name in _LATER)
 _later_values = operator.attrgetter(*_LATER)
 
 
+_LATER_ZEROS = (0,) * len(_LATER)
+# Most rows have none of these counters (text-only usage): one constant then.
+_LATER_ALL_ZERO = _LATER_FORMAT.format(*_LATER_ZEROS)
+
+
 def _later_counters(record: CostRecord) -> str:
-    return _LATER_FORMAT.format(*_later_values(record))
+    values = _later_values(record)
+    if values == _LATER_ZEROS:
+        return _LATER_ALL_ZERO
+    return _LATER_FORMAT.format(*values)
 
 
 _HASH_SUFFIX = 17  # "~" + 16 hex digits
