@@ -61,6 +61,7 @@ import msgspec
 
 __all__ = [
     "DIMENSIONS",
+    "HOT_FIELD_ORDER",
     "KEY_FIELDS",
     "RECORD_FIELDS",
     "TEXT_DIMENSIONS",
@@ -359,6 +360,32 @@ RECORD_FIELDS: tuple[str, ...] = CostRecord.__struct_fields__
 TEXT_DIMENSIONS: tuple[str, ...] = tuple(
     f.name for f in msgspec.structs.fields(CostRecord) if f.type is str
 )
+
+#: The first fields of :class:`CostRecord`, in order. The decoders' hot paths
+#: build records positionally (17 keyword arguments made construction three
+#: times as slow, 2.7 µs against 0.9), so this order is a contract: moving a
+#: field here fails at import, not as a silently shifted count.
+HOT_FIELD_ORDER: tuple[str, ...] = (
+    "start",
+    "width",
+    "provider",
+    "account",
+    "cost_source",
+    "cost_usd",
+    "model",
+    "user_id",
+    "project_id",
+    "api_key_id",
+    "line_item",
+    "uncached_input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "requests",
+)
+if CostRecord.__struct_fields__[: len(HOT_FIELD_ORDER)] != HOT_FIELD_ORDER:
+    raise ImportError("CostRecord's leading fields no longer match HOT_FIELD_ORDER")
 
 # Slot setters that finish construction in CostRecord._normalize (see there).
 _SETTERS: dict[str, Callable[[CostRecord, object], None]] = {

@@ -150,3 +150,31 @@ def test_window_split_covers_the_range_without_overlap() -> None:
         (START, START + timedelta(days=7)),
         (START + timedelta(days=7), START + timedelta(days=10)),
     ]
+
+
+def test_the_hot_paths_positional_order_is_the_records_field_order() -> None:
+    """Decoders build records positionally in HOT_FIELD_ORDER (keywords cost 3x):
+    a record built that way equals the one built by keyword, field for field."""
+    from costpipe.records import HOT_FIELD_ORDER
+
+    values = {
+        "start": datetime(2026, 11, 1, tzinfo=UTC),
+        "width": timedelta(hours=1),
+        "provider": "openai",
+        "account": "org",
+        "cost_source": CostSource.ESTIMATED,
+        "cost_usd": Decimal("0.25"),
+        "model": "m",
+        "user_id": "u",
+        "project_id": "p",
+        "api_key_id": "k",
+        "line_item": "completions",
+        "uncached_input_tokens": 1,
+        "cached_input_tokens": 2,
+        "cache_write_tokens": 3,
+        "cache_write_1h_tokens": 4,
+        "output_tokens": 5,
+        "requests": 6,
+    }
+    assert tuple(values) == HOT_FIELD_ORDER
+    assert CostRecord(*values.values()) == CostRecord(**values)  # type: ignore[arg-type]

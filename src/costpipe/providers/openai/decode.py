@@ -104,17 +104,19 @@ def cost_record(row: CostRow, at: At) -> CostRecord | None:
     if amount is None or amount.value is None:
         return None
     line_item = row.line_item or ""
+    # Positional, in HOT_FIELD_ORDER: keyword arguments cost three times as much.
     return CostRecord(
-        start=at.start,
-        width=at.width,
-        provider="openai",
-        account=at.account,
-        cost_source=CostSource.BILLED,
-        cost_usd=amount.value,
-        model=model_from_line_item(line_item),
-        project_id=row.project_id or "",
-        api_key_id=row.api_key_id or "",
-        line_item=line_item,
+        at.start,
+        at.width,
+        "openai",
+        at.account,
+        CostSource.BILLED,
+        amount.value,
+        model_from_line_item(line_item),
+        "",  # user_id
+        row.project_id or "",
+        row.api_key_id or "",
+        line_item,
     )
 
 
@@ -155,6 +157,50 @@ def completions_record(row: CompletionsRow, at: At) -> CostRecord:
                 "input_tokens",
                 f"input_tokens {row.input_tokens} < cached {cached} + cache writes {cache_write}",
             )
+    if (
+        row.input_audio_tokens
+        or row.input_image_tokens
+        or row.input_cached_audio_tokens
+        or row.input_cached_image_tokens
+        or row.output_audio_tokens
+        or row.output_image_tokens
+    ):
+        return _modal_completions_record(row, at, uncached, cached, cache_write)
+    # Text only (most rows, the hot path): no splits to take off, the text rate.
+    model = row.model or ""
+    line_item, tier = usage_line_item("completions", row.batch is True, row.service_tier or "")
+    rate = at.rate(model, tier)
+    output = row.output_tokens
+    cost = None if rate is None else rate.cost(uncached, cached, cache_write, 0, output)
+    cost, source, price_source = priced_by(rate, cost)
+    # Positional, in HOT_FIELD_ORDER: keyword arguments cost three times as much.
+    return CostRecord(
+        at.start,
+        at.width,
+        "openai",
+        at.account,
+        source,
+        cost,
+        model,
+        row.user_id or "",
+        row.project_id or "",
+        row.api_key_id or "",
+        line_item,
+        uncached,
+        cached,
+        cache_write,
+        0,  # cache_write_1h_tokens: OpenAI has no 1-hour cache writes
+        output,
+        row.num_model_requests,
+        price_source=price_source,
+    )
+
+
+def _modal_completions_record(
+    row: CompletionsRow, at: At, uncached: int, cached: int, cache_write: int
+) -> CostRecord:
+    """A completions row with audio or image tokens: each text category less its
+    audio and image parts, priced counter by counter."""
     audio_in = row.input_audio_tokens or 0
     image_in = row.input_image_tokens or 0
     audio_cached = row.input_cached_audio_tokens or 0
@@ -173,17 +219,13 @@ def completions_record(row: CompletionsRow, at: At) -> CostRecord:
     model = row.model or ""
     line_item, tier = usage_line_item("completions", row.batch is True, row.service_tier or "")
     rate = at.rate(model, tier)
-    modal = audio_in or image_in or audio_cached or image_cached or audio_out or image_out
-    cost = None if rate is None or modal else rate.cost(uncached, cached, cache_write, 0, output)
-    cost, source, price_source = priced_by(rate, cost)
     record = CostRecord(
         start=at.start,
         width=at.width,
         provider="openai",
         account=at.account,
-        cost_source=source,
-        cost_usd=cost,
-        price_source=price_source,
+        cost_source=CostSource.UNPRICED,
+        cost_usd=_ZERO,
         model=model,
         user_id=row.user_id or "",
         project_id=row.project_id or "",
@@ -202,8 +244,8 @@ def completions_record(row: CompletionsRow, at: At) -> CostRecord:
         image_output_tokens=image_out,
     )
     # Audio and image tokens have prices of their own (or none: then unpriced,
-    # never the text rate); rare enough that pricing the whole record is fine.
-    return units.priced(record, rate, at) if modal else record
+    # never the text rate).
+    return units.priced(record, rate, at)
 
 
 def embeddings_record(row: EmbeddingsRow, at: At) -> CostRecord:
