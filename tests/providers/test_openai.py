@@ -686,3 +686,34 @@ class TestOpenAIContract(ProviderContract):
     @pytest.fixture
     async def refused_provider(self, start_openai: Start, fake: FakeOpenAI) -> OpenAIProvider:
         return await start_openai(fake, key="sk-wrong-key")
+
+
+async def test_rows_of_one_key_merge_within_a_bucket_and_across_a_repeated_bucket(
+    start_openai: Start,
+) -> None:
+    """Two rows with the same dimensions in one bucket, and the same bucket sent
+    twice in one page, add up to one record each (a store upserts by key: two
+    records of one key would keep only one's money)."""
+    row = completion_row()
+    other = completion_row(user_id="user-b")
+    fake = FakeOpenAI(
+        buckets={
+            COSTS: [],
+            EMBEDDINGS: [],
+            COMPLETIONS: [
+                bucket(T0, HOUR, [row, row, other]),
+                bucket(T0 + HOUR, HOUR, [row]),
+                bucket(T0, HOUR, [row]),
+            ],
+        }
+    )
+    provider = await start_openai(fake)
+    records = await collect(provider, WEEK)
+    by_key = {(r.start, r.user_id): r for r in records}
+    assert len(records) == len(by_key) == 3
+    assert by_key[(T0, "user-a")].requests == 3 * 5
+    assert by_key[(T0, "user-a")].output_tokens == 3 * 500
+    assert by_key[(T0, "user-b")].requests == 5
+    assert by_key[(T0 + HOUR, "user-a")].requests == 5
+    single = by_key[(T0 + HOUR, "user-a")].cost_usd
+    assert by_key[(T0, "user-a")].cost_usd == 3 * single

@@ -12,6 +12,7 @@ path of the bad value.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -102,6 +103,10 @@ class Endpoint(Generic[RowT]):
     record: Callable[[RowT, At], CostRecord | tuple[CostRecord, ...] | None]
 
 
+#: What tells two records of one bucket apart (one C call per record).
+_merge_key = operator.attrgetter("model", "user_id", "project_id", "api_key_id", "line_item")
+
+
 def decode_buckets(
     endpoint: Endpoint[Any], bounds: Bounds, end_field: str, scope: Scope, body: bytes
 ) -> DecodedPage:
@@ -115,8 +120,10 @@ def decode_buckets(
     span = scope.span
     # Records that share a key are summed, so that an upsert by key never drops
     # money. Every record of one page has the same provider, account and basis
-    # (an endpoint is billed or usage), so the rest of the key identifies it.
-    merged: dict[tuple[object, ...], CostRecord] = {}
+    # (an endpoint is billed or usage), and one bucket the same start and width,
+    # so within a bucket the other text dimensions identify a record.
+    # By bucket (start, end): a page may repeat a bucket, whose rows then merge too.
+    buckets: dict[tuple[datetime, datetime], dict[tuple[str, ...], CostRecord]] = {}
     build = endpoint.record
     for index, bucket in enumerate(page.data):
         start, end = bounds(bucket)
@@ -128,6 +135,7 @@ def decode_buckets(
         if not rows or not (span.start <= start and end <= span.end):
             continue
         at = At(start, end - start, scope.account, scope.pricer)
+        merged = buckets.setdefault((start, end), {})
         for number, row in enumerate(rows):
             try:
                 record = build(row, at)
@@ -139,18 +147,12 @@ def decode_buckets(
             # A row may stand for several records (Anthropic: its tokens and
             # its web-search requests).
             for one in (record,) if isinstance(record, CostRecord) else record:
-                key = (
-                    start,
-                    end,
-                    one.model,
-                    one.user_id,
-                    one.project_id,
-                    one.api_key_id,
-                    one.line_item,
-                )
-                previous = merged.get(key)
-                merged[key] = one if previous is None else add_records(previous, one)
-    return DecodedPage(list(merged.values()), page.has_more, page.next_page)
+                key = _merge_key(one)
+                previous = merged.setdefault(key, one)
+                if previous is not one:
+                    merged[key] = add_records(previous, one)
+    records = [record for merged in buckets.values() for record in merged.values()]
+    return DecodedPage(records, page.has_more, page.next_page)
 
 
 def check_page(endpoint: Endpoint[Any], raw: RawPage) -> None:
