@@ -125,7 +125,15 @@ def decode_buckets(
     # By bucket (start, end): a page may repeat a bucket, whose rows then merge too.
     buckets: dict[tuple[datetime, datetime], dict[tuple[str, ...], CostRecord]] = {}
     build = endpoint.record
-    for index, bucket in enumerate(page.data):
+    # Each bucket is let go once its records are built, so the page's decoded
+    # rows shrink as its records grow (a 50k-row page holds both only briefly).
+    # (msgspec decodes a JSON array to a list, which is emptied here.)
+    pending = page.data if isinstance(page.data, list) else list(page.data)
+    pending.reverse()
+    index = -1
+    while pending:
+        bucket = pending.pop()
+        index += 1
         start, end = bounds(bucket)
         if end <= start:
             raise PageMalformed(
