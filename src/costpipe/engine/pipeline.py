@@ -90,11 +90,12 @@ class Pipeline:
     progress: ProgressCallback | None = None
     writes_in_flight: int = 1
     """Batches of one provider being written while its next pages are fetched and
-    decoded. One already overlaps decoding with writing, across pieces too; each
+    decoded. One already overlaps decoding with writing, across pieces too (a
+    large page decodes in a worker thread, see
+    :func:`~costpipe.providers.planning.fetch_planned`, so the write's requests
+    go on meanwhile, and the sink keeps two requests in flight of its own); each
     more holds one more page of records in memory (an hourly OpenAI page is
-    about 50k rows), against the backfill's memory goal, and buys nothing while
-    decoding is synchronous: a page that decodes blocks the loop, so no write
-    can start more requests then, however many are queued."""
+    about 50k rows), against the backfill's memory goal."""
 
     async def run(
         self,
