@@ -366,24 +366,11 @@ TEXT_DIMENSIONS: tuple[str, ...] = tuple(
 #: times as slow, 2.7 µs against 0.9), so this order is a contract: moving a
 #: field here fails at import, not as a silently shifted count.
 HOT_FIELD_ORDER: tuple[str, ...] = (
-    "start",
-    "width",
-    "provider",
-    "account",
-    "cost_source",
-    "cost_usd",
-    "model",
-    "user_id",
-    "project_id",
-    "api_key_id",
-    "line_item",
-    "uncached_input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "requests",
-)
+    "start", "width", "provider", "account", "cost_source", "cost_usd",
+    "model", "user_id", "project_id", "api_key_id", "line_item",
+    "uncached_input_tokens", "cached_input_tokens", "cache_write_tokens",
+    "cache_write_1h_tokens", "output_tokens", "requests",
+)  # fmt: skip
 if CostRecord.__struct_fields__[: len(HOT_FIELD_ORDER)] != HOT_FIELD_ORDER:
     raise ImportError("CostRecord's leading fields no longer match HOT_FIELD_ORDER")
 
