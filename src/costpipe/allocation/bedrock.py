@@ -34,8 +34,8 @@ PROVIDER = "bedrock"
 
 #: The ending of a usage type (after any ``<service>: `` prefix) to the counter
 #: CloudWatch fills for it; longest first (``-input-tokens`` ends the cache ones
-#: of the older spelling). Mirrors ``providers/bedrock/usage_types.py``, which
-#: the core may not import.
+#: of the older spelling). ``providers/bedrock/usage_types.py`` reads it too (the
+#: core may not import the plugin, so the table lives here).
 TOKEN_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("-cache-read-input-token-count", "cached_input_tokens"),
     ("-cache-write-input-token-count", "cache_write_tokens"),

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from costpipe.allocation.bedrock import TOKEN_SUFFIXES
+
 __all__ = [
     "BEDROCK_SERVICE",
     "CATEGORY_SUFFIXES",
@@ -34,19 +36,9 @@ BEDROCK_SERVICE = "Amazon Bedrock"
 _EDITION = "(Amazon Bedrock Edition)"
 
 #: Usage-type endings, longest first, to the disjoint token category of
-#: :mod:`costpipe.records` they count (cache reads and writes are not input).
-CATEGORY_SUFFIXES: tuple[tuple[str, str], ...] = (
-    ("-cache-read-input-token-count", "cached_input_tokens"),
-    ("-cache-write-input-token-count", "cache_write_tokens"),
-    ("-cache-read-input-tokens", "cached_input_tokens"),
-    ("-cache-write-input-tokens", "cache_write_tokens"),
-    ("-input-tokens", "uncached_input_tokens"),
-    ("-output-tokens", "output_tokens"),
-    ("_CacheReadInputTokenCount-Units", "cached_input_tokens"),
-    ("_CacheWriteInputTokenCount-Units", "cache_write_tokens"),
-    ("_InputTokenCount-Units", "uncached_input_tokens"),
-    ("_OutputTokenCount-Units", "output_tokens"),
-)
+#: :mod:`costpipe.records` they count (cache reads and writes are not input): the
+#: core's table, which allocation matches billed lines with (one list for both).
+CATEGORY_SUFFIXES = TOKEN_SUFFIXES
 
 #: Markers that qualify a usage type (tier, routing, endpoint family); they are
 #: cut out of the model name and kept, in this order, in :attr:`UsageClass.markers`.
