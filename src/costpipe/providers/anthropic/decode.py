@@ -135,26 +135,15 @@ def usage_record(row: UsageRow, at: At) -> CostRecord | tuple[CostRecord, ...]:
     ]  # fmt: skip
     project = row.workspace_id or DEFAULT_WORKSPACE
     api_key = row.api_key_id or ""
-    # Positional, in HOT_FIELD_ORDER: keyword arguments cost three times as much.
-    tokens = CostRecord(
-        at.start,
-        at.width,
+    tokens = at.record(
         "anthropic",
-        at.account,
         source,
         cost,
-        model,
-        "",  # user_id: the Usage API has none
-        project,
-        api_key,
-        ", ".join(["messages", *qualifiers]),
-        row.uncached_input_tokens,
-        cached,
-        write_5m,
-        write_1h,
-        row.output_tokens,
-        0,  # requests: the Usage API does not count them
-        price_source=price_source,
+        price_source,
+        # No user_id: the Usage API has none.
+        (model, "", project, api_key, ", ".join(["messages", *qualifiers])),
+        # No request count: the Usage API does not count them.
+        (row.uncached_input_tokens, cached, write_5m, write_1h, row.output_tokens, 0),
     )
     tools = row.server_tool_use
     searches = 0 if tools is None else tools.web_search_requests or 0

@@ -59,12 +59,13 @@ from costpipe.providers.openai.schema import (
     WebSearchesRow,
 )
 from costpipe.providers.planning import DecodedPage, priced_by
-from costpipe.records import CostRecord, CostSource
+from costpipe.records import CostRecord, CostSource, PriceSource
 
 __all__ = ["COSTS", "DAILY_ENDPOINTS", "ENDPOINTS", "decode", "model_from_line_item"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO = Decimal(0)
+_NO_SOURCE = PriceSource("")  # billed money has no price source
 _MODEL_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
 
 
@@ -104,19 +105,18 @@ def cost_record(row: CostRow, at: At) -> CostRecord | None:
     if amount is None or amount.value is None:
         return None
     line_item = row.line_item or ""
-    # Positional, in HOT_FIELD_ORDER: keyword arguments cost three times as much.
-    return CostRecord(
-        at.start,
-        at.width,
+    return at.record(
         "openai",
-        at.account,
         CostSource.BILLED,
         amount.value,
-        model_from_line_item(line_item),
-        "",  # user_id
-        row.project_id or "",
-        row.api_key_id or "",
-        line_item,
+        _NO_SOURCE,
+        (
+            model_from_line_item(line_item),
+            "",
+            row.project_id or "",
+            row.api_key_id or "",
+            line_item,
+        ),
     )
 
 
@@ -173,26 +173,14 @@ def completions_record(row: CompletionsRow, at: At) -> CostRecord:
     output = row.output_tokens
     cost = None if rate is None else rate.cost(uncached, cached, cache_write, 0, output)
     cost, source, price_source = priced_by(rate, cost)
-    # Positional, in HOT_FIELD_ORDER: keyword arguments cost three times as much.
-    return CostRecord(
-        at.start,
-        at.width,
+    return at.record(
         "openai",
-        at.account,
         source,
         cost,
-        model,
-        row.user_id or "",
-        row.project_id or "",
-        row.api_key_id or "",
-        line_item,
-        uncached,
-        cached,
-        cache_write,
-        0,  # cache_write_1h_tokens: OpenAI has no 1-hour cache writes
-        output,
-        row.num_model_requests,
-        price_source=price_source,
+        price_source,
+        (model, row.user_id or "", row.project_id or "", row.api_key_id or "", line_item),
+        # OpenAI has no 1-hour cache writes.
+        (uncached, cached, cache_write, 0, output, row.num_model_requests),
     )
 
 

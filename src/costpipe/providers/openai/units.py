@@ -134,26 +134,13 @@ def input_only_record(row: ModerationsRow | EmbeddingsRow, at: At, line_item: st
     rate = at.rate(model)
     cost = None if rate is None else rate.cost(row.input_tokens)
     cost, source, price_source = priced_by(rate, cost)
-    # Positional, in HOT_FIELD_ORDER: keyword arguments cost three times as much.
-    return CostRecord(
-        at.start,
-        at.width,
+    return at.record(
         "openai",
-        at.account,
         source,
         cost,
-        model,
-        row.user_id or "",
-        row.project_id or "",
-        row.api_key_id or "",
-        line_item,
-        row.input_tokens,  # uncached_input_tokens
-        0,  # cached_input_tokens
-        0,  # cache_write_tokens
-        0,  # cache_write_1h_tokens
-        0,  # output_tokens
-        row.num_model_requests,
-        price_source=price_source,
+        price_source,
+        (model, row.user_id or "", row.project_id or "", row.api_key_id or "", line_item),
+        (row.input_tokens, 0, 0, 0, 0, row.num_model_requests),
     )
 
 
