@@ -56,6 +56,8 @@ SLOW_DIRECTORIES = ("tests/e2e/", "tests/bench/")
 #: Node-id prefixes measured above SLOW_SECONDS that the rules above miss
 #: (a simulator of a realistic size, a long hypothesis run, many passes).
 MEASURED_SLOW: tuple[str, ...] = (
+    # Waits for a fake API that answers after 2 s, so the requests ahead are caught in flight.
+    "tests/providers/test_request_lookahead.py::test_stopping_early_cancels_the_requests_fetched_ahead",
     # Property tests: hundreds of examples (5-20 s; CI runs them derandomized).
     "tests/reliability/test_rel_config_input.py::test_hostile_documents_give_settings_or_config_error",
     "tests/reliability/test_rel_parsers.py::test_mutated_pages_give_records_or_malformed_data",

@@ -131,12 +131,15 @@ async def test_a_malformed_page_fetched_ahead_is_set_aside_as_its_own_request(
 async def test_stopping_early_cancels_the_requests_fetched_ahead(
     start_openai: Start,  # noqa: F811
 ) -> None:
-    fake = fake_with_rows(delay=0.3)
+    fake = fake_with_rows(delay=2.0)
     provider = await start_openai(fake, concurrent_requests=3)
     stream = provider.fetch(WEEK)
     first = await anext(stream)  # type: ignore[call-overload]
     assert kinds([list(first)]) == ["billed"]
-    await asyncio.sleep(0.1)
+    for _ in range(150):  # the two requests ahead reach the server (polled: a busy CI)
+        if fake.in_flight == 2:
+            break
+        await asyncio.sleep(0.01)
     assert fake.in_flight == 2  # completions and embeddings, fetched ahead
     await stream.aclose()  # type: ignore[attr-defined]
     ahead = [t for t in asyncio.all_tasks() if not t.done() and "get_bytes" in repr(t.get_coro())]
