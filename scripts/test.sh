@@ -32,6 +32,14 @@ if [ $need_influxd = 1 ] || [ $need_chromium = 1 ]; then
 fi
 
 PYTHON=${PYTHON:-python3}
+# The optional C line-protocol encoder (hatch_build.py) needs a compiler and
+# Python's headers; the tests compare it with the Python encoder, so CI has them.
+if ! command -v gcc >/dev/null || ! "$PYTHON" -c 'import os, sysconfig, sys
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+  echo "== installing a C compiler and Python's headers (the C encoder; optional)"
+  { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt_install gcc python3-dev; } ||
+    echo "scripts/test.sh: no compiler or headers; costpipe uses its Python encoder" >&2
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   "$PYTHON" -m venv .venv

@@ -61,6 +61,7 @@ MEASURED_SLOW: tuple[str, ...] = (
     # Property tests: hundreds of examples (5-20 s; CI runs them derandomized).
     "tests/reliability/test_rel_config_input.py::test_hostile_documents_give_settings_or_config_error",
     "tests/reliability/test_rel_parsers.py::test_mutated_pages_give_records_or_malformed_data",
+    "tests/storage/test_speedups.py::test_c_encoder_gives_python_bytes_for_any_records",
     # Inflating compression bombs up to the response limit (3-4.5 s).
     "tests/providers/test_http_hostile.py::test_a_compression_bomb_is_refused_after_inflating",
     "tests/providers/test_hostile_simulator.py::test_oversized_and_compressed_pages_are_set_aside[gzip_bomb",

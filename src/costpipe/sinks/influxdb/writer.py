@@ -184,17 +184,25 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
         # encoder (CPU on the loop) overlaps the two posts without holding
         # a whole backfill's bodies in memory.
         async with self._staged:
-            lines = self.encoder.lines(records)
-            await self._deliver(list(records), lines, refused)
+            batch = list(records)
+            await self._deliver(batch, None, refused, body=self.encoder.encode(batch))
         return refused
 
     async def _deliver(
-        self, records: list[CostRecord], lines: list[str], refused: list[str]
+        self,
+        records: list[CostRecord],
+        lines: list[str] | None,
+        refused: list[str],
+        body: bytes | None = None,
     ) -> None:
-        """Post *lines*; on a 4xx, dead-letter what InfluxDB refused (adding the
-        reasons to *refused*) and make sure the rest is written (re-sending is
-        safe: a point overwrites itself)."""
-        status, error = await self._post_lines(lines)
+        """Post *body* (or *lines*); on a 4xx, dead-letter what InfluxDB refused
+        (adding the reasons to *refused*) and make sure the rest is written
+        (re-sending is safe: a point overwrites itself)."""
+        if body is None:
+            assert lines is not None
+            body = ("\n".join(lines) + "\n").encode()
+        status, error = await self._post_body(body)
+        del body
         if status < 300:
             return
         if status in (401, 403):
@@ -202,6 +210,9 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
         if status == 404:
             self._database_ready = not self.config.create_database
             raise SinkUnavailableError(f"InfluxDB answered 404: {error}")
+        if lines is None:
+            # The lines are needed only now, to name and set aside the refused points.
+            lines = self.encoder.lines(records)
         if len(lines) == 1:
             await self._dead_letter(records, lines, [error], refused)
             return
@@ -223,8 +234,7 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
         await self._deliver(records[:middle], lines[:middle], refused)
         await self._deliver(records[middle:], lines[middle:], refused)
 
-    async def _post_lines(self, lines: list[str]) -> tuple[int, str]:
-        body = ("\n".join(lines) + "\n").encode()
+    async def _post_body(self, body: bytes) -> tuple[int, str]:
         assert self._slots is not None
         try:
             async with self._slots:
