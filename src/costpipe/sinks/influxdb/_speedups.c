@@ -17,6 +17,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_FIELDS 64
@@ -28,6 +29,8 @@ static Py_ssize_t key_count = 0;
 static Py_ssize_t start_offset, cost_offset, source_offset;
 static Py_ssize_t counter_offsets[MAX_FIELDS];
 static PyObject *counter_prefixes[MAX_FIELDS]; /* bytes ",<name>=" */
+static PyObject *counter_zeros[MAX_FIELDS];    /* bytes ",<name>=0i": most counters are 0 */
+static PyObject *zero = NULL;                  /* the int 0 (CPython keeps one) */
 static Py_ssize_t counter_count = 0;
 
 typedef struct {
@@ -144,19 +147,37 @@ static const unsigned long long POW10[] = {
     10000000000000ULL, 100000000000000ULL, 1000000000000000ULL,
 };
 
-/* cost_usd=<shown>,cost_nanos=<nanos>i from the Decimal's text, by the rules of the
- * inlined common case in LineEncoder.lines; 1 if the text is not that case. */
+static int
+write_nanos(Buffer *buffer, unsigned long long nanos)
+{
+    if (buffer_write(buffer, ",cost_nanos=", 12) < 0 || buffer_write_u64(buffer, nanos) < 0) {
+        return -1;
+    }
+    return buffer_write(buffer, "i", 1);
+}
+
+/* cost_usd=<shown>,cost_nanos=<nanos>i from the Decimal's text, as cost_texts()
+ * in encoder.py gives them, for the texts a provider or the pricing produces:
+ * plain non-negative text of at most 15 characters with at most 9 whole digits,
+ * and zero with an exponent ("0E-10"); 1 for any other text (Python then). */
 static int
 write_plain_money(Buffer *buffer, const char *text, Py_ssize_t length)
 {
-    if (length > 15) {
+    if (length > 15 || length == 0) {
         return 1;
     }
-    /* "0.0001" <= text, as Python compares str: at least 1e-4 and not negative. */
-    Py_ssize_t common = length < 6 ? length : 6;
-    int order = memcmp(text, "0.0001", common);
-    if (order < 0 || (order == 0 && length < 6)) {
-        return 1;
+    if (length >= 3 && text[0] == '0' && text[1] == 'E') {
+        /* Zero with an exponent: float 0.0, no nanodollars. */
+        for (Py_ssize_t i = 2; i < length; i++) {
+            char c = text[i];
+            if (!((c >= '0' && c <= '9') || ((c == '-' || c == '+') && i == 2))) {
+                return 1;
+            }
+        }
+        if (buffer_write(buffer, "0.0", 3) < 0) {
+            return -1;
+        }
+        return write_nanos(buffer, 0);
     }
     const char *dot = NULL;
     for (Py_ssize_t i = 0; i < length; i++) {
@@ -168,15 +189,12 @@ write_plain_money(Buffer *buffer, const char *text, Py_ssize_t length)
             dot = text + i;
         }
         else if (c < '0' || c > '9') {
-            return 1; /* 'E', a sign: not the plain case */
+            return 1; /* 'E', a sign, NaN: not the plain case */
         }
     }
-    if (dot == NULL) {
-        return 1;
-    }
-    Py_ssize_t whole_digits = dot - text;
-    Py_ssize_t fraction_digits = length - whole_digits - 1;
-    if (whole_digits > 9) {
+    Py_ssize_t whole_digits = dot ? dot - text : length;
+    Py_ssize_t fraction_digits = dot ? length - whole_digits - 1 : 0;
+    if (whole_digits > 9 || whole_digits == 0 || (dot && fraction_digits == 0)) {
         return 1; /* the nanodollars could overflow 64 bits: Python's integers */
     }
     unsigned long long digits = 0;
@@ -197,20 +215,58 @@ write_plain_money(Buffer *buffer, const char *text, Py_ssize_t length)
             nanos += 1; /* half-even, as cost_nanos rounds */
         }
     }
+    if (dot == NULL) {
+        /* An integer: "12" is the float 12.0. */
+        if (buffer_write(buffer, text, length) < 0 || buffer_write(buffer, ".0", 2) < 0) {
+            return -1;
+        }
+        return write_nanos(buffer, nanos);
+    }
     Py_ssize_t shown = length;
     while (text[shown - 1] == '0') {
         shown--;
     }
-    if (buffer_write(buffer, text, shown) < 0) {
+    /* At least 1e-4, by Python's str order ("0.0001" <= text): repr() of the
+     * float is positional, the text without its trailing zeros. */
+    Py_ssize_t common = length < 6 ? length : 6;
+    int order = memcmp(text, "0.0001", common);
+    if (order > 0 || (order == 0 && length >= 6)) {
+        if (buffer_write(buffer, text, shown) < 0) {
+            return -1;
+        }
+        if (text[shown - 1] == '.' && buffer_write(buffer, "0", 1) < 0) {
+            return -1;
+        }
+        return write_nanos(buffer, nanos);
+    }
+    /* Below 1e-4 ("0.0000681"): repr() of the float is d.ddde-XX, its digits
+     * the decimal's significant ones (at most 13 here, so they round-trip). */
+    Py_ssize_t first = whole_digits + 1;
+    while (first < shown && text[first] == '0') {
+        first++;
+    }
+    if (first == shown) {
+        /* Zero ("0.000"): repr(0.0). */
+        if (buffer_write(buffer, "0.0", 3) < 0) {
+            return -1;
+        }
+        return write_nanos(buffer, nanos);
+    }
+    int exponent = (int)(first - whole_digits); /* the value is d.ddd x 10^-exponent */
+    char scientific[40];
+    int n = 0;
+    scientific[n++] = text[first];
+    if (shown - first > 1) {
+        scientific[n++] = '.';
+        for (Py_ssize_t i = first + 1; i < shown; i++) {
+            scientific[n++] = text[i];
+        }
+    }
+    n += snprintf(scientific + n, sizeof scientific - n, "e-%02d", exponent);
+    if (buffer_write(buffer, scientific, n) < 0) {
         return -1;
     }
-    if (text[shown - 1] == '.' && buffer_write(buffer, "0", 1) < 0) {
-        return -1;
-    }
-    if (buffer_write(buffer, ",cost_nanos=", 12) < 0 || buffer_write_u64(buffer, nanos) < 0) {
-        return -1;
-    }
-    return buffer_write(buffer, "i", 1);
+    return write_nanos(buffer, nanos);
 }
 
 static int
@@ -322,8 +378,17 @@ encode_one(Buffer *buffer, PyObject *record, PyObject **args, PyObject **last_st
     }
     for (Py_ssize_t i = 0; i < counter_count; i++) {
         PyObject *value = slot(record, counter_offsets[i]);
-        if (value == NULL ||
-            buffer_write(buffer, PyBytes_AS_STRING(counter_prefixes[i]),
+        if (value == NULL) {
+            goto done;
+        }
+        if (value == zero) {
+            if (buffer_write(buffer, PyBytes_AS_STRING(counter_zeros[i]),
+                             PyBytes_GET_SIZE(counter_zeros[i])) < 0) {
+                goto done;
+            }
+            continue;
+        }
+        if (buffer_write(buffer, PyBytes_AS_STRING(counter_prefixes[i]),
                          PyBytes_GET_SIZE(counter_prefixes[i])) < 0 ||
             buffer_write_int(buffer, value) < 0 || buffer_write(buffer, "i", 1) < 0) {
             goto done;
@@ -339,6 +404,36 @@ done:
     Py_XDECREF(source_text);
     Py_DECREF(series);
     return result;
+}
+
+/* A batch of records built a while ago is mostly out of the CPU's caches, and
+ * each point reads a dozen objects (the record, its strings, its Decimal), so
+ * the loop waits on memory more than it computes: ask for record i+4 and for
+ * the objects of record i+2 while record i is written. */
+static void
+prefetch_ahead(PyObject *records, Py_ssize_t i)
+{
+#if defined(__GNUC__)
+    Py_ssize_t count = PyList_GET_SIZE(records);
+    if (i + 4 < count) {
+        char *later = (char *)PyList_GET_ITEM(records, i + 4);
+        __builtin_prefetch(later);
+        __builtin_prefetch(later + 64);
+        __builtin_prefetch(later + 128);
+        __builtin_prefetch(later + 192);
+    }
+    if (i + 2 < count) {
+        PyObject *next = PyList_GET_ITEM(records, i + 2);
+        for (Py_ssize_t k = 0; k < key_count; k++) {
+            __builtin_prefetch(*(PyObject **)((char *)next + key_offsets[k]));
+        }
+        __builtin_prefetch(*(PyObject **)((char *)next + cost_offset));
+        __builtin_prefetch(*(PyObject **)((char *)next + start_offset));
+    }
+#else
+    (void)records;
+    (void)i;
+#endif
 }
 
 PyDoc_STRVAR(encode_doc,
@@ -380,6 +475,7 @@ encode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_INCREF(records); /* a miss callback runs Python code; keep the list alive */
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(records); i++) {
         PyObject *record = PyList_GET_ITEM(records, i);
+        prefetch_ahead(records, i);
         Py_INCREF(record);
         int result = encode_one(&buffer, record, (PyObject **)args, &last_start, &stamp);
         Py_DECREF(record);
@@ -449,6 +545,10 @@ configure(PyObject *module, PyObject *args)
     }
     for (Py_ssize_t i = 0; i < counter_count; i++) {
         Py_CLEAR(counter_prefixes[i]);
+        Py_CLEAR(counter_zeros[i]);
+    }
+    if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL) {
+        return NULL;
     }
     counter_count = 0;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(counters); i++) {
@@ -460,7 +560,13 @@ configure(PyObject *module, PyObject *args)
         if (prefix == NULL) {
             return NULL;
         }
+        PyObject *zeroed = PyBytes_FromFormat(",%s=0i", PyUnicode_AsUTF8(name));
+        if (zeroed == NULL) {
+            Py_DECREF(prefix);
+            return NULL;
+        }
         counter_prefixes[i] = prefix;
+        counter_zeros[i] = zeroed;
         counter_count = i + 1;
     }
     key_count = PyTuple_GET_SIZE(keys);
