@@ -2,7 +2,8 @@
 
 The points are ``storage_bench.make_records`` (3,000 series). costpipe's
 encoder is timed from records to the request body with a warm series cache
-(as in a running daemon); aioinflux from pre-built dicts to its body
+(as in a running daemon): ``LineEncoder.encode``, which runs in C where the
+accelerator is built (``hatch_build.py``), and the Python encoder beside it; aioinflux from pre-built dicts to its body
 (``aioinflux.serialization.serialize(list_of_dicts)``, what ``client.write``
 calls), in batches of 5,000. Dict building is not timed: it favours aioinflux.
 
@@ -29,7 +30,7 @@ from bench.ingest import as_dict
 from bench.legacy_record import LegacyRecord
 from bench.storage_bench import make_records
 from costpipe.records import CostRecord
-from costpipe.sinks.influxdb.encoder import LineEncoder, cost_texts
+from costpipe.sinks.influxdb.encoder import SPEEDUPS, LineEncoder, cost_texts
 
 __all__ = ["run"]
 
@@ -41,6 +42,14 @@ def time_costpipe(records: list[CostRecord], encoder: LineEncoder) -> float:
     began = time.thread_time()
     for i in range(0, len(records), BATCH):
         encoder.encode(records[i : i + BATCH])
+    return (time.thread_time() - began) / len(records) * 1e6
+
+
+def time_python(records: list[CostRecord], encoder: LineEncoder) -> float:
+    """The Python encoder (what runs where the C accelerator is not built)."""
+    began = time.thread_time()
+    for i in range(0, len(records), BATCH):
+        ("\n".join(encoder.lines(records[i : i + BATCH])) + "\n").encode()
     return (time.thread_time() - began) / len(records) * 1e6
 
 
@@ -135,15 +144,18 @@ def run(*, quick: bool, runs: int) -> Bench:
     dicts = [as_dict(r) for r in records]
     encoder = LineEncoder()
     encoder.encode(records[:BATCH])  # warm the series cache as a running daemon would
-    ours, theirs = [], []
+    ours, python, theirs = [], [], []
     pieces: dict[str, list[float]] = {}
     for _ in range(runs):
         ours.append(time_costpipe(records, encoder))
+        python.append(time_python(records, encoder))
         theirs.append(time_aioinflux(dicts))
         for name, value in profile(records[: points // 4], encoder).items():
             pieces.setdefault(name, []).append(value)
     bench = Bench("encoder", params={"points": points, "series": 3000, "runs": runs})
     bench.figures["costpipe_lineprotocol"] = spread(ours, "µs/point")
+    bench.figures["costpipe_lineprotocol_python"] = spread(python, "µs/point")
+    bench.figures["python_vs_c"] = ratio(python, ours)
     bench.figures["aioinflux_serialize"] = spread(theirs, "µs/point")
     bench.figures["aioinflux_vs_costpipe"] = ratio(theirs, ours)
     for name, values in pieces.items():
@@ -156,6 +168,16 @@ def run(*, quick: bool, runs: int) -> Bench:
         bench.figures["costpipe_lineprotocol"]["median"],
         "<= 1.0",
         lambda v: v <= 1.0,
+    )
+    bench.notes.append(
+        "costpipe_lineprotocol is LineEncoder.encode: "
+        + (
+            "the C accelerator (_speedups)"
+            if SPEEDUPS
+            else "Python (the C accelerator is not built)"
+        )
+        + "; costpipe_lineprotocol_python joins LineEncoder.lines (the Python encoder); "
+        "the profile_* pieces are the Python encoder's"
     )
     bench.notes.append("cold series cache (first sight of every series) is not included")
     bench.notes.append("CPU time of the timing thread (time.thread_time), not wall time")
