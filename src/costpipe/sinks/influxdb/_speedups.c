@@ -33,33 +33,52 @@ static PyObject *counter_zeros[MAX_FIELDS];    /* bytes ",<name>=0i": most count
 static PyObject *zero = NULL;                  /* the int 0 (CPython keeps one) */
 static Py_ssize_t counter_count = 0;
 
+/* The request body, written in place into a bytes object (no copy at the end). */
 typedef struct {
+    PyObject *bytes;
     char *data;
     Py_ssize_t size;
     Py_ssize_t capacity;
 } Buffer;
 
 static int
-buffer_reserve(Buffer *buffer, Py_ssize_t more)
+buffer_init(Buffer *buffer, Py_ssize_t capacity)
 {
-    if (buffer->size + more <= buffer->capacity) {
-        return 0;
-    }
-    Py_ssize_t capacity = buffer->capacity ? buffer->capacity : 4096;
-    while (capacity < buffer->size + more) {
-        capacity *= 2;
-    }
-    char *data = PyMem_Realloc(buffer->data, capacity);
-    if (data == NULL) {
-        PyErr_NoMemory();
+    buffer->bytes = PyBytes_FromStringAndSize(NULL, capacity);
+    if (buffer->bytes == NULL) {
         return -1;
     }
-    buffer->data = data;
+    buffer->data = PyBytes_AS_STRING(buffer->bytes);
+    buffer->size = 0;
     buffer->capacity = capacity;
     return 0;
 }
 
 static int
+buffer_grow(Buffer *buffer, Py_ssize_t more)
+{
+    Py_ssize_t capacity = buffer->capacity;
+    while (capacity < buffer->size + more) {
+        capacity *= 2;
+    }
+    if (_PyBytes_Resize(&buffer->bytes, capacity) < 0) {
+        return -1; /* _PyBytes_Resize has freed it and set the error */
+    }
+    buffer->data = PyBytes_AS_STRING(buffer->bytes);
+    buffer->capacity = capacity;
+    return 0;
+}
+
+static inline int
+buffer_reserve(Buffer *buffer, Py_ssize_t more)
+{
+    if (buffer->size + more <= buffer->capacity) {
+        return 0;
+    }
+    return buffer_grow(buffer, more);
+}
+
+static inline int
 buffer_write(Buffer *buffer, const char *text, Py_ssize_t length)
 {
     if (buffer_reserve(buffer, length) < 0) {
@@ -322,28 +341,56 @@ cached(PyObject *cache, PyObject *key, PyObject *miss)
     return PyObject_CallOneArg(miss, key);
 }
 
-static int
-encode_one(Buffer *buffer, PyObject *record, PyObject **args, PyObject **last_start,
-           PyObject **stamp)
+/* The series key of *record*: a tuple of its key fields. The previous record's
+ * tuple is refilled when nothing else holds it (a cache hit), which saves an
+ * allocation per point; a miss stores it in the cache, and a new one is made. */
+static PyObject *
+series_key(PyObject *record, PyObject **spare)
 {
-    PyObject *series_cache = args[1], *series_miss = args[2], *stamps = args[3];
-    PyObject *stamp_miss = args[4], *sources = args[5], *source_miss = args[6];
-    PyObject *money_fallback = args[7];
-    PyObject *key = PyTuple_New(key_count);
+    PyObject *key = *spare;
+    *spare = NULL;
+#if PY_VERSION_HEX >= 0x030E0000
+    /* Python 3.14 caches a tuple's hash: never refill one there. */
+    Py_XDECREF(key);
+    key = NULL;
+#endif
+    if (key != NULL && Py_REFCNT(key) != 1) {
+        Py_DECREF(key);
+        key = NULL;
+    }
     if (key == NULL) {
-        return -1;
+        key = PyTuple_New(key_count);
+        if (key == NULL) {
+            return NULL;
+        }
     }
     for (Py_ssize_t i = 0; i < key_count; i++) {
         PyObject *value = slot(record, key_offsets[i]);
         if (value == NULL) {
             Py_DECREF(key);
-            return -1;
+            return NULL;
         }
         Py_INCREF(value);
+        PyObject *old = PyTuple_GET_ITEM(key, i);
         PyTuple_SET_ITEM(key, i, value);
+        Py_XDECREF(old);
+    }
+    return key;
+}
+
+static int
+encode_one(Buffer *buffer, PyObject *record, PyObject **args, PyObject **last_start,
+           PyObject **stamp, PyObject **spare)
+{
+    PyObject *series_cache = args[1], *series_miss = args[2], *stamps = args[3];
+    PyObject *stamp_miss = args[4], *sources = args[5], *source_miss = args[6];
+    PyObject *money_fallback = args[7];
+    PyObject *key = series_key(record, spare);
+    if (key == NULL) {
+        return -1;
     }
     PyObject *series = cached(series_cache, key, series_miss);
-    Py_DECREF(key);
+    *spare = key; /* reused for the next point only if the cache did not keep it */
     if (series == NULL) {
         return -1;
     }
@@ -429,6 +476,9 @@ prefetch_ahead(PyObject *records, Py_ssize_t i)
         }
         __builtin_prefetch(*(PyObject **)((char *)next + cost_offset));
         __builtin_prefetch(*(PyObject **)((char *)next + start_offset));
+        for (Py_ssize_t k = 0; k < counter_count; k++) {
+            __builtin_prefetch(*(PyObject **)((char *)next + counter_offsets[k]));
+        }
     }
 #else
     (void)records;
@@ -466,29 +516,34 @@ encode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             Py_RETURN_NONE; /* a subclass may have other slots: the caller uses Python */
         }
     }
-    Buffer buffer = {NULL, 0, 0};
-    if (buffer_reserve(&buffer, count * 256 + 1) < 0) {
+    Buffer buffer;
+    if (buffer_init(&buffer, count * 320 + 64) < 0) {
         return NULL;
     }
-    PyObject *last_start = NULL, *stamp = NULL;
+    PyObject *last_start = NULL, *stamp = NULL, *spare = NULL;
     PyObject *body = NULL;
     Py_INCREF(records); /* a miss callback runs Python code; keep the list alive */
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(records); i++) {
         PyObject *record = PyList_GET_ITEM(records, i);
         prefetch_ahead(records, i);
         Py_INCREF(record);
-        int result = encode_one(&buffer, record, (PyObject **)args, &last_start, &stamp);
+        int result =
+            encode_one(&buffer, record, (PyObject **)args, &last_start, &stamp, &spare);
         Py_DECREF(record);
         if (result < 0) {
             goto done;
         }
     }
-    body = PyBytes_FromStringAndSize(buffer.data, buffer.size);
+    if (_PyBytes_Resize(&buffer.bytes, buffer.size) == 0) {
+        body = buffer.bytes;
+    }
+    buffer.bytes = NULL; /* handed on, or freed by _PyBytes_Resize */
 done:
     Py_DECREF(records);
     Py_XDECREF(last_start);
     Py_XDECREF(stamp);
-    PyMem_Free(buffer.data);
+    Py_XDECREF(spare);
+    Py_XDECREF(buffer.bytes);
     return body;
 }
 
