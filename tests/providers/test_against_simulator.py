@@ -91,6 +91,27 @@ async def test_billed_money_and_every_token_category_match_the_truth(
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_hourly_usage_is_read_a_day_per_page_within_the_documented_limit(
+    simulator: Simulator, kind: str, tmp_path: Path
+) -> None:
+    """Hourly usage pieces are a day of buckets (the documented default ``limit``
+    for ``1h``, which bounds a page's memory), not the maximum week: the simulator
+    enforces the documented bounds (a 400 above the maximum) and serves each piece
+    in one page, so three days cost three requests per usage endpoint (OpenAI's
+    vector stores are always daily: one)."""
+    provider = build(simulator, kind, tmp_path, bucket_width="1h")
+    records = await fetch(provider)
+    assert records
+    assert provider.pages_set_aside == 0
+    served = simulator.stats()["by_endpoint"]
+    assert isinstance(served, dict)
+    usage = {path: counts for path, counts in served.items() if "usage" in path}
+    assert usage
+    expected = {path: {"200": 1 if path.endswith("/vector_stores") else 3} for path in usage}
+    assert expected == usage
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
 async def test_429s_and_5xx_are_retried_to_the_same_totals(
     simulator: Simulator, kind: str, tmp_path: Path
 ) -> None:

@@ -247,38 +247,44 @@ async def test_requests_use_bracket_arrays_rfc3339_and_admin_headers(
         cost.query["bucket_width"],
         cost.query["limit"],
     ) == ("2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z", "1d", "2")
-    [usage] = fake.requests_to(USAGE)
-    assert usage.query.getall("group_by[]") == [
-        "model",
-        "workspace_id",
-        "api_key_id",
-        "service_tier",
-        "context_window",
+    usage = fake.requests_to(USAGE)
+    for seen in usage:
+        assert seen.query.getall("group_by[]") == [
+            "model",
+            "workspace_id",
+            "api_key_id",
+            "service_tier",
+            "context_window",
+        ]
+        assert seen.headers["x-api-key"] == "sk-ant-admin01-good"
+        assert seen.headers["anthropic-version"] == "2023-06-01"
+        assert "costpipe/" in seen.headers["User-Agent"]
+    # In pieces of a day of hours, each asking one bucket past the piece (ending_at
+    # and limit), whichever way the server reads "end before ending_at"; the extra
+    # bucket is dropped.
+    assert [
+        (s.query["starting_at"], s.query["ending_at"], s.query["bucket_width"], s.query["limit"])
+        for s in usage
+    ] == [
+        ("2026-11-01T00:00:00Z", "2026-11-02T01:00:00Z", "1h", "25"),
+        ("2026-11-02T00:00:00Z", "2026-11-02T03:00:00Z", "1h", "3"),
     ]
-    # One bucket past the window (ending_at and limit), whichever way the
-    # server reads "end before ending_at"; the extra bucket is dropped.
-    assert (
-        usage.query["starting_at"],
-        usage.query["ending_at"],
-        usage.query["bucket_width"],
-        usage.query["limit"],
-    ) == ("2026-11-01T00:00:00Z", "2026-11-02T03:00:00Z", "1h", "27")
-    assert usage.headers["x-api-key"] == "sk-ant-admin01-good"
-    assert usage.headers["anthropic-version"] == "2023-06-01"
-    assert "costpipe/" in usage.headers["User-Agent"]
 
 
 async def test_pagination_across_pages(start_anthropic: Start) -> None:
-    fake = FakeAnthropic(page_size=24)
+    """One request (a day of hours) answered in three pages of eight buckets."""
+    fake = FakeAnthropic(page_size=8)
     fake.buckets[COST] = []
     fake.buckets[USAGE] = [
-        bucket(T0 + i * HOUR, HOUR, [usage_row(server_tool_use=None)]) for i in range(72)
+        bucket(T0 + i * HOUR, HOUR, [usage_row(server_tool_use=None)]) for i in range(24)
     ]
     provider = await start_anthropic(fake)
-    records = await collect(provider, Window(T0, T0 + 3 * DAY))
-    assert len(records) == 72
-    assert len({r.key for r in records}) == 72
-    assert len(fake.requests_to(USAGE)) == 3
+    records = await collect(provider, Window(T0, T0 + DAY))
+    assert len(records) == 24
+    assert len({r.key for r in records}) == 24
+    usage = fake.requests_to(USAGE)
+    assert len(usage) == 3
+    assert [s.query.get("page") is None for s in usage] == [True, False, False]
 
 
 async def test_malformed_usage_page_is_set_aside_costs_still_arrive(

@@ -70,8 +70,8 @@ def usage_seen(records: list[CostRecord]) -> dict[str, int]:
 async def test_backfill_is_exact_to_the_cent_whichever_way_ending_at_is_read(
     start_simulator: StartSimulator, tmp_path: Path, reading: str, width: str, days: int
 ) -> None:
-    """Several requests per endpoint (8 days of hours: 2 usage pieces; 35 days:
-    2 cost pieces): billed dollars, tokens and web-search requests match the
+    """Several requests per endpoint (8 days of hours: 8 usage pieces of a day; 35
+    days: 2 cost pieces): billed dollars, tokens and web-search requests match the
     simulator's ground truth exactly, and no piece costs a second request."""
     sim = await start_simulator(seed=11, now=NOW, anthropic_ending_at=reading)
     end = datetime(2026, 11, 19, tzinfo=UTC)
@@ -100,7 +100,7 @@ async def test_backfill_is_exact_to_the_cent_whichever_way_ending_at_is_read(
     served = sim.stats()["by_endpoint"]
     assert isinstance(served, dict)
     assert sum(served[path]["200"] for path in (COST, USAGE)) == len(planned)
-    assert len(planned) == {"1h": 1 + 2, "1d": 2 + 2}[width]
+    assert len(planned) == {"1h": 1 + 8, "1d": 2 + 2}[width]
 
 
 def test_every_piece_asks_one_bucket_more_within_the_documented_limits() -> None:

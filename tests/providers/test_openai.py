@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -429,7 +430,8 @@ async def test_array_parameters_are_repeated_keys(start_openai: Start) -> None:
 
 
 async def test_windows_are_aligned_down_to_bucket_boundaries(start_openai: Start) -> None:
-    """[Nov 1 05:30, Nov 3 07:10) asks for days [Nov 1, Nov 3) and hours [05:00, 07:00 Nov 3)."""
+    """[Nov 1 05:30, Nov 3 07:10) asks for days [Nov 1, Nov 3) and hours [05:00, 07:00 Nov 3)
+    (in pieces of a day of hours)."""
     fake = FakeOpenAI(buckets={COSTS: []})
     empty_usage(fake)
     provider = await start_openai(fake)
@@ -442,12 +444,11 @@ async def test_windows_are_aligned_down_to_bucket_boundaries(start_openai: Start
         costs.query["start_time"],
         costs.query["end_time"],
     )
-    [usage] = fake.requests_to(COMPLETIONS)
-    assert (str(ts(T0 + 5 * HOUR)), str(ts(T0 + 2 * DAY + 7 * HOUR))) == (
-        usage.query["start_time"],
-        usage.query["end_time"],
-    )
-    assert usage.query["limit"] == "50"
+    usage = fake.requests_to(COMPLETIONS)
+    edges = [(s.query["start_time"], s.query["end_time"]) for s in usage]
+    hours = [T0 + 5 * HOUR, T0 + DAY + 5 * HOUR, T0 + 2 * DAY + 5 * HOUR, T0 + 2 * DAY + 7 * HOUR]
+    assert [(str(ts(a)), str(ts(b))) for a, b in itertools.pairwise(hours)] == edges
+    assert [s.query["limit"] for s in usage] == ["24", "24", "2"]
 
 
 async def test_the_incomplete_current_bucket_is_never_requested(start_openai: Start) -> None:
@@ -462,12 +463,13 @@ async def test_the_incomplete_current_bucket_is_never_requested(start_openai: St
 
 
 async def test_long_windows_are_cut_into_pieces_within_the_limit(start_openai: Start) -> None:
-    """Ten days of hourly usage: 168 + 72 buckets, limit never above the maximum of 168."""
+    """Ten days of hourly usage: ten pieces of a day of hours (the spec's default
+    ``limit`` for ``1h``), never above the maximum of 168."""
     fake = FakeOpenAI(buckets={COSTS: [], COMPLETIONS: [], EMBEDDINGS: []})
     provider = await start_openai(fake)
     await collect(provider, Window(T0, T0 + 10 * DAY))
     limits = [int(s.query["limit"]) for s in fake.requests_to(COMPLETIONS)]
-    assert limits == [168, 72]
+    assert limits == [24] * 10
 
 
 async def test_buckets_outside_the_requested_range_are_dropped(start_openai: Start) -> None:

@@ -9,6 +9,7 @@ seconds and counts the requests it is answering at once.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from costpipe.errors import AuthError
 from costpipe.providers.openai import OpenAIProvider
 from costpipe.providers.planning import DECODE_OFF_LOOP_BYTES, DecodedPage
 from costpipe.providers.planning import _decoded as decoded
-from costpipe.records import CostSource
+from costpipe.records import CostSource, Window
 from tests.providers.fakes import FakeOpenAI
 from tests.providers.test_openai import (  # noqa: F401  (start_openai: the fixture)
     COMPLETIONS,
@@ -29,7 +30,6 @@ from tests.providers.test_openai import (  # noqa: F401  (start_openai: the fixt
     EMBEDDINGS,
     HOUR,
     T0,
-    WEEK,
     Start,
     bucket,
     completion_row,
@@ -38,6 +38,8 @@ from tests.providers.test_openai import (  # noqa: F401  (start_openai: the fixt
 )
 
 MINUTE = timedelta(minutes=1)
+#: One day: with hourly buckets (a day per piece) one request per endpoint.
+FIRST_DAY = Window(T0, T0 + DAY)
 
 
 def fake_with_rows(delay: float = 0.05) -> FakeOpenAI:
@@ -60,7 +62,7 @@ def fake_with_rows(delay: float = 0.05) -> FakeOpenAI:
 
 
 async def batches(provider: OpenAIProvider) -> list[list[Any]]:
-    return [list(batch) async for batch in provider.fetch(WEEK)]
+    return [list(batch) async for batch in provider.fetch(FIRST_DAY)]
 
 
 def kinds(pages: list[list[Any]]) -> list[str]:
@@ -96,11 +98,11 @@ async def test_one_request_at_a_time_when_configured(start_openai: Start) -> Non
 async def test_the_lookahead_is_bounded_by_concurrent_requests(
     start_openai: Start,  # noqa: F811
 ) -> None:
-    # Minute buckets: one request per day and usage endpoint, 11 requests in all.
+    # Minute buckets: one request per hour and usage endpoint, 1 + 2 * 24 requests.
     fake = fake_with_rows()
     provider = await start_openai(fake, concurrent_requests=3, bucket_width="1m")
     pages = await batches(provider)
-    assert len(fake.seen) == 11
+    assert len(fake.seen) == 49
     assert fake.max_in_flight == 3
     assert kinds(pages) == ["billed", "completions", "embeddings"]
 
@@ -133,7 +135,7 @@ async def test_stopping_early_cancels_the_requests_fetched_ahead(
 ) -> None:
     fake = fake_with_rows(delay=2.0)
     provider = await start_openai(fake, concurrent_requests=3)
-    stream = provider.fetch(WEEK)
+    stream = provider.fetch(FIRST_DAY)
     first = await anext(stream)  # type: ignore[call-overload]
     assert kinds([list(first)]) == ["billed"]
     for _ in range(150):  # the two requests ahead reach the server (polled: a busy CI)
@@ -146,19 +148,53 @@ async def test_stopping_early_cancels_the_requests_fetched_ahead(
     assert [] == ahead
 
 
-async def test_a_large_page_decodes_in_a_worker_thread() -> None:
+PASS_NAME: contextvars.ContextVar[str] = contextvars.ContextVar("pass_name", default="")
+
+
+async def test_large_pages_decode_in_one_thread_off_the_loop() -> None:
     """A body of DECODE_OFF_LOOP_BYTES or more is decoded off the event loop's
-    thread (so the writes of earlier pages go on meanwhile); a smaller one on it."""
-    threads: list[threading.Thread] = []
+    thread (so the writes of earlier pages go on meanwhile), a smaller one on it.
+    Every large page, of concurrent passes too, is decoded by the same single
+    thread (not a pool, whose threads each keep a malloc arena), in the
+    caller's context (bound log fields)."""
+    seen: list[tuple[threading.Thread, str]] = []
+    lock = threading.Lock()
+    running = most = 0
+    another_started = threading.Event()
 
     def decode(body: bytes) -> DecodedPage:
-        threads.append(threading.current_thread())
+        nonlocal running, most
+        with lock:
+            seen.append((threading.current_thread(), PASS_NAME.get()))
+            first_large = len(seen) == 2
+            running += 1
+            most = max(most, running)
+        if first_large:
+            # A pool would start the next page on another thread meanwhile.
+            another_started.wait(0.2)
+        else:
+            another_started.set()
+        with lock:
+            running -= 1
         return DecodedPage([])
 
-    await decoded(decode, b" " * (DECODE_OFF_LOOP_BYTES - 1))
-    await decoded(decode, b" " * DECODE_OFF_LOOP_BYTES)
-    assert threads[0] is threading.current_thread()
-    assert threads[1] is not threading.current_thread()
+    async def one_pass(name: str, body: bytes) -> None:
+        PASS_NAME.set(name)
+        await decoded(decode, body)
+
+    await one_pass("small", b" " * (DECODE_OFF_LOOP_BYTES - 1))
+    large = b" " * DECODE_OFF_LOOP_BYTES
+    await asyncio.gather(*(one_pass(f"pass-{n}", large) for n in range(8)))
+    await one_pass("later", large)
+    assert seen[0] == (threading.current_thread(), "small")
+    workers = {thread for thread, _ in seen[1:]}
+    assert (len(workers), most) == (1, 1)
+    (worker,) = workers
+    assert worker is not threading.current_thread()
+    assert worker.name.startswith("costpipe-decode")
+    assert sorted(name for _, name in seen[1:]) == sorted(
+        [*(f"pass-{n}" for n in range(8)), "later"]
+    )
 
 
 async def test_a_large_page_decoded_off_the_loop_keeps_every_row(

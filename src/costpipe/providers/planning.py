@@ -18,7 +18,9 @@ bucket width this is the same as "buckets inside the window".
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import contextvars
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -104,19 +106,39 @@ class PlannedConfig(HttpProviderConfig):
     )
 
 
-#: A page body at least this large is decoded in a worker thread, so that the
-#: event loop keeps the writes of earlier pages going meanwhile (an hourly OpenAI
-#: page of 50k rows takes about 0.3 s to decode). Smaller pages decode faster
-#: than a thread hand-off is worth.
+#: A page body at least this large is decoded in the decoding thread, so that
+#: the event loop keeps the writes of earlier pages going meanwhile (an hourly
+#: OpenAI completions page of a day holds thousands of rows, tens of ms of
+#: decoding). Smaller pages decode faster than a thread hand-off is worth.
 DECODE_OFF_LOOP_BYTES = 256 * 1024
+
+#: The one thread that decodes every large page of the process (all passes,
+#: all providers). One, not the default executor's pool of up to cores + 4:
+#: decoding holds the GIL (msgspec and the record loop are Python-bound), so
+#: more threads decode no faster, they only contend with the loop and each
+#: other for the GIL, and each that allocates gets a malloc arena of its own.
+#: (That last is not what set the backfill's peak: ``MALLOC_ARENA_MAX=2``
+#: changed it by 1 MiB; see docs/performance.md.) Created on first use; the
+#: idle worker ends with the interpreter.
+_DECODER: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _decoder() -> concurrent.futures.ThreadPoolExecutor:
+    global _DECODER
+    if _DECODER is None:
+        _DECODER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="costpipe-decode")
+    return _DECODER
 
 
 async def _decoded(decode: PageDecoder, body: bytes) -> DecodedPage:
     if len(body) < DECODE_OFF_LOOP_BYTES:
         return decode(body)
     # Decoders are pure (bytes in, records out; their caches are plain dicts
-    # and the GIL keeps those whole), so a thread may run them.
-    return await asyncio.to_thread(decode, body)
+    # and the GIL keeps those whole), so a thread may run them. In the caller's
+    # context (as asyncio.to_thread does), so a log line keeps its bound fields.
+    context = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_decoder(), context.run, decode, body)
 
 
 async def fetch_planned(

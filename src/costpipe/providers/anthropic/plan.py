@@ -13,8 +13,14 @@ at or before". To be right under both readings, a piece of *n* buckets asks for
 one bucket more: ``ending_at`` = the piece's end + one width and ``limit`` =
 *n* + 1. A strict server then returns exactly the *n* buckets, an inclusive one
 *n* + 1, and the extra one (outside the piece) is dropped by the decoder, so
-each piece is still one request. Pieces are therefore at most one bucket short
-of the documented maximum ``limit``, which is never exceeded.
+each piece is still one request, and its ``limit`` never exceeds the documented
+maximum (31/168/1440 for ``1d``/``1h``/``1m``).
+
+Usage pieces (:data:`USAGE_PIECE_BUCKETS`) are a day of hours and an hour of
+minutes (the reference's default ``limit``, 24 and 60), not a week of hours: a
+page's body, its decoded rows and its records are what a pass holds at its
+peak, so a smaller page bounds a backfill's memory, at the cost of more
+requests (one per day of hours instead of one per week).
 """
 
 from __future__ import annotations
@@ -28,10 +34,20 @@ from costpipe.providers.bucketed import Endpoint
 from costpipe.providers.planning import WIDTHS, aligned_range
 from costpipe.records import Window
 
-__all__ = ["COST_PAGE_LIMIT", "USAGE_PAGE_LIMITS", "Request", "plan", "rfc3339"]
+__all__ = [
+    "COST_PAGE_LIMIT",
+    "USAGE_PAGE_LIMITS",
+    "USAGE_PIECE_BUCKETS",
+    "Request",
+    "plan",
+    "rfc3339",
+]
 
+#: Most buckets one page may hold (the reference's maxima of ``limit``).
 COST_PAGE_LIMIT = 31
 USAGE_PAGE_LIMITS = {"1d": 31, "1h": 168, "1m": 1440}
+#: Buckets of one usage piece; its request asks for one more (see above).
+USAGE_PIECE_BUCKETS = {"1d": 30, "1h": 24, "1m": 60}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +75,7 @@ def plan(window: Window, now: datetime, *, bucket_width: str) -> list[Request]:
     span = aligned_range(window, width, now)
     if span is not None:
         for endpoint in USAGE_ENDPOINTS:
-            for piece in span.split(width * (USAGE_PAGE_LIMITS[bucket_width] - 1)):
+            for piece in span.split(width * USAGE_PIECE_BUCKETS[bucket_width]):
                 params = _params(piece, bucket_width, width, endpoint.group_by)
                 requests.append(Request(endpoint, params, piece))
     return requests

@@ -2,12 +2,19 @@
 
 Fetching ``[a, b)`` requests the complete buckets ending in ``(a, b]`` (see
 :mod:`costpipe.providers.planning`), costs first, in pieces of one page's worth
-of buckets (the API's ``limit`` maxima), so that a malformed page costs at most
-one piece. Array parameters are repeated keys (``group_by=model&group_by=...``).
-Every usage endpoint of the spec takes ``bucket_width`` ``1m``/``1h``/``1d``
-with the same ``limit`` maxima (1440/168/31); the usage endpoints requested are
+of buckets, so that a malformed page costs at most one piece. Array parameters
+are repeated keys (``group_by=model&group_by=...``). Every usage endpoint of the
+spec takes ``bucket_width`` ``1m``/``1h``/``1d`` with the same ``limit``
+defaults and maxima (60/1440, 24/168, 7/31); the usage endpoints requested are
 the configured ones, in :data:`~costpipe.providers.openai.decode.ENDPOINTS`
 order, and vector stores are always daily (a gauge stored as byte-days).
+
+Usage pieces are not the maxima for ``1h`` and ``1m`` but the spec's defaults
+(:data:`USAGE_PIECE_BUCKETS`): a page's body, its decoded rows and its records
+are what a pass holds at its peak, and a week of hourly buckets of a busy
+organisation is about 50k rows (tens of MiB). A day of hours (an hour of
+minutes) keeps a page a seventh of that for the same number of rows fetched,
+at one request per day of hours instead of per week.
 """
 
 from __future__ import annotations
@@ -22,11 +29,16 @@ from costpipe.providers.openai.decode import COSTS, DAILY_ENDPOINTS, ENDPOINTS
 from costpipe.providers.planning import WIDTHS, aligned_range
 from costpipe.records import Window
 
-__all__ = ["COSTS_PAGE_LIMIT", "USAGE_PAGE_LIMITS", "Request", "plan"]
+__all__ = ["COSTS_PAGE_LIMIT", "USAGE_PAGE_LIMITS", "USAGE_PIECE_BUCKETS", "Request", "plan"]
 
 #: Most buckets one page may hold, by endpoint and width (the API's maxima).
 COSTS_PAGE_LIMIT = 180
 USAGE_PAGE_LIMITS = {"1d": 31, "1h": 168, "1m": 1440}
+#: Buckets costpipe asks for per usage page (the ``limit`` of a whole piece):
+#: daily the maximum, hourly and by the minute the spec's default ``limit``
+#: (openapi.yaml, ``/organization/usage/*``: "1h: default: 24, max: 168",
+#: "1m: default: 60, max: 1440"), which bounds a page's memory (see above).
+USAGE_PIECE_BUCKETS = {"1d": 31, "1h": 24, "1m": 60}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +79,7 @@ def plan(
         span = aligned_range(window, width, now)
         if span is None:
             continue
-        for piece in span.split(width * USAGE_PAGE_LIMITS[width_name]):
+        for piece in span.split(width * USAGE_PIECE_BUCKETS[width_name]):
             params = _params(piece, width_name, width, endpoint.group_by, projects)
             requests.append(Request(endpoint, params, piece))
     return requests
