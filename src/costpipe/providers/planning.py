@@ -118,7 +118,7 @@ DECODE_OFF_LOOP_BYTES = 256 * 1024
 #: more threads decode no faster, they only contend with the loop and each
 #: other for the GIL, and each that allocates gets a malloc arena of its own.
 #: (That last is not what set the backfill's peak: ``MALLOC_ARENA_MAX=2``
-#: changed it by 1 MiB; see docs/performance.md.) Created on first use; the
+#: changed it by 1.5 MiB; see docs/performance.md.) Created on first use; the
 #: idle worker ends with the interpreter.
 _DECODER: concurrent.futures.ThreadPoolExecutor | None = None
 
