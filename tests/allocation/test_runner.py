@@ -4,7 +4,7 @@ row a revision made obsolete is zeroed in place, totals never drift."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from costpipe.allocation import runner
 from costpipe.allocation.runner import RowStore, days_of, reallocate
 from costpipe.components import ComponentContext, Sink
 from costpipe.query.api import Basis, CostQuery, CostReader
@@ -109,3 +110,60 @@ def test_days_of_windows_are_the_utc_days_they_overlap() -> None:
     windows = [Window(DAY - timedelta(hours=1), DAY + timedelta(hours=25))]
     assert [(DAY + timedelta(days=d)).date() for d in (-1, 0, 1)] == days_of(windows)
     assert [] == days_of([Window(DAY, DAY)])
+
+
+class CountingSink:
+    """Records what each write() was handed (allocation's rows, in order)."""
+
+    def __init__(self) -> None:
+        self.writes: list[list[CostRecord]] = []
+
+    async def write(self, records: Sequence[CostRecord]) -> None:
+        self.writes.append(list(records))
+
+
+async def test_a_long_backfill_keeps_no_cells_and_writes_a_day_in_slices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: memory must not grow with the days re-allocated (the cells of
+    every day were kept for one log line), and a day's rows reach a sink in
+    slices of WRITE_SLICE, in order, none lost."""
+    monkeypatch.setattr(runner, "WRITE_SLICE", 7)
+    store = SQLiteSink(SQLiteConfig(path=tmp_path / "c.sqlite"), ComponentContext("s", tmp_path))
+    await store.start()
+    try:
+        est = CostSource.ESTIMATED
+        rows: list[CostRecord] = []
+        for offset in range(3):
+            day = timedelta(days=offset)
+            rows.append(BILL.replace(start=DAY + day, cost_usd=Decimal("30.00")))
+            rows += [
+                usage(f"user{n}", n % 24, 10, "1.00", est).replace(
+                    start=DAY + day + timedelta(hours=n % 24)
+                )
+                for n in range(20)
+            ]
+        # A bill nothing used: its money stays unattributed.
+        rows.append(
+            BILL.replace(model="gpt-9", line_item="gpt-9, output", cost_usd=Decimal("2.50"))
+        )
+        await store.write(rows)
+        counting = CountingSink()
+        days = [(DAY + timedelta(days=n)).date() for n in range(3)]
+        run = await reallocate(store.reader(), [counting], days)  # type: ignore[arg-type]
+    finally:
+        await store.close()
+    assert [] == run.allocation.cells
+    assert [] == run.allocation.records
+    assert 250_000_000 * 10 == run.unattributed_nanos
+    assert all(len(batch) <= 7 for batch in counting.writes)
+    written = [r for batch in counting.writes for r in batch]
+    assert run.written == len(written)
+    # Each day's 20 users share its bill exactly, and the days stay in order.
+    assert [Decimal("30.00")] * 3 == [
+        sum(
+            (r.cost_usd for r in written if r.start.date() == d and r.user_id.startswith("user")),
+            Decimal(0),
+        )
+        for d in days
+    ]

@@ -58,6 +58,15 @@ class AllocationRun:
     """Stored allocated rows that no longer exist, written with zero money."""
     changed_days: list[date] = field(default_factory=list)
     allocation: DayAllocation = field(default_factory=DayAllocation)
+    """Unpriced tokens and unbilled usage of the days. Neither records nor cell
+    reports are kept: a backfill of years would hold every day's (issue 16)."""
+    unattributed_nanos: int = 0
+    """Billed money of the days that no usage row took (the cells' sum)."""
+
+
+#: Records handed to a sink per write: a day can hold tens of thousands of
+#: allocated rows, and a sink holds what it is given until it is written.
+WRITE_SLICE = 5000
 
 
 def days_of(windows: Iterable[Window]) -> list[date]:
@@ -126,18 +135,22 @@ async def reallocate(
         ]
         if stale or changed:
             payload = [*stale, *changed]
+            del fresh, held, stored
             for sink in sinks:
-                await sink.write(payload)
+                # In slices, in order (zeroed rows before new ones, as above).
+                for first in range(0, len(payload), WRITE_SLICE):
+                    await sink.write(payload[first : first + WRITE_SLICE])
             run.changed_days.append(day)
         run.days.append(day)
         run.written += len(changed)
         run.zeroed += len(stale)
-        _extend(run.allocation, result)
+        _extend(run, result)
     return run
 
 
-def _extend(total: DayAllocation, part: DayAllocation) -> None:
-    total.cells.extend(part.cells)
+def _extend(run: AllocationRun, part: DayAllocation) -> None:
+    run.unattributed_nanos += sum(cell.unattributed_nanos for cell in part.cells)
+    total = run.allocation
     for slot, tokens in part.unpriced_tokens.items():
         total.unpriced_tokens[slot] = total.unpriced_tokens.get(slot, 0) + tokens
     for slot, amount in part.unbilled_nanos.items():

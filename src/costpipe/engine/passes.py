@@ -225,7 +225,6 @@ class PassRunner:
             except Exception as exc:  # allocation must never stop ingestion
                 log.error("allocation_failed", sink=spool.sink.instance, error=repr(exc))
                 continue
-            report = run.allocation
             log.info(
                 "allocated",
                 sink=spool.sink.instance,
@@ -234,8 +233,8 @@ class PassRunner:
                 zeroed=run.zeroed,
                 # Billed money no usage row took, and usage that took no share
                 # because it has no price (docs/allocation.md).
-                unattributed_usd=f"{Decimal(sum(c.unattributed_nanos for c in report.cells)).scaleb(-9):f}",
-                unpriced_models=sorted({slot[3] for slot in report.unpriced_tokens}),
+                unattributed_usd=f"{Decimal(run.unattributed_nanos).scaleb(-9):f}",
+                unpriced_models=sorted({slot[3] for slot in run.allocation.unpriced_tokens}),
             )
             first = first or run
         if first is not None:
