@@ -3,7 +3,8 @@
 The points are ``storage_bench.make_records`` (3,000 series). costpipe's
 encoder is timed from records to the request body with a warm series cache
 (as in a running daemon): ``LineEncoder.encode``, which runs in C where the
-accelerator is built (``hatch_build.py``), and the Python encoder beside it; aioinflux from pre-built dicts to its body
+accelerator is built (``hatch_build.py``), and the Python encoder beside it;
+aioinflux from pre-built dicts to its body
 (``aioinflux.serialization.serialize(list_of_dicts)``, what ``client.write``
 calls), in batches of 5,000. Dict building is not timed: it favours aioinflux.
 

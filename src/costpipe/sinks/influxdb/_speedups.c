@@ -453,39 +453,6 @@ done:
     return result;
 }
 
-/* A batch of records built a while ago is mostly out of the CPU's caches, and
- * each point reads a dozen objects (the record, its strings, its Decimal), so
- * the loop waits on memory more than it computes: ask for record i+4 and for
- * the objects of record i+2 while record i is written. */
-static void
-prefetch_ahead(PyObject *records, Py_ssize_t i)
-{
-#if defined(__GNUC__)
-    Py_ssize_t count = PyList_GET_SIZE(records);
-    if (i + 4 < count) {
-        char *later = (char *)PyList_GET_ITEM(records, i + 4);
-        __builtin_prefetch(later);
-        __builtin_prefetch(later + 64);
-        __builtin_prefetch(later + 128);
-        __builtin_prefetch(later + 192);
-    }
-    if (i + 2 < count) {
-        PyObject *next = PyList_GET_ITEM(records, i + 2);
-        for (Py_ssize_t k = 0; k < key_count; k++) {
-            __builtin_prefetch(*(PyObject **)((char *)next + key_offsets[k]));
-        }
-        __builtin_prefetch(*(PyObject **)((char *)next + cost_offset));
-        __builtin_prefetch(*(PyObject **)((char *)next + start_offset));
-        for (Py_ssize_t k = 0; k < counter_count; k++) {
-            __builtin_prefetch(*(PyObject **)((char *)next + counter_offsets[k]));
-        }
-    }
-#else
-    (void)records;
-    (void)i;
-#endif
-}
-
 PyDoc_STRVAR(encode_doc,
 "encode(records, series_cache, series_miss, stamps, stamp_miss, sources, source_miss,\n"
 "       money_fallback) -> bytes\n\n"
@@ -525,7 +492,6 @@ encode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_INCREF(records); /* a miss callback runs Python code; keep the list alive */
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(records); i++) {
         PyObject *record = PyList_GET_ITEM(records, i);
-        prefetch_ahead(records, i);
         Py_INCREF(record);
         int result =
             encode_one(&buffer, record, (PyObject **)args, &last_start, &stamp, &spare);

@@ -320,7 +320,7 @@ class LineEncoder:
             return b""
         if _speedups is not None:
             body: bytes | None = _speedups.encode(
-                list(records),
+                records if type(records) is list else list(records),
                 self._cache,
                 self._series,
                 self._stamps,

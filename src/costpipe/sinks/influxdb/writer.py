@@ -184,25 +184,16 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
         # encoder (CPU on the loop) overlaps the two posts without holding
         # a whole backfill's bodies in memory.
         async with self._staged:
-            batch = list(records)
-            await self._deliver(batch, None, refused, body=self.encoder.encode(batch))
+            await self._deliver(list(records), refused)
         return refused
 
     async def _deliver(
-        self,
-        records: list[CostRecord],
-        lines: list[str] | None,
-        refused: list[str],
-        body: bytes | None = None,
+        self, records: list[CostRecord], refused: list[str], lines: list[str] | None = None
     ) -> None:
-        """Post *body* (or *lines*); on a 4xx, dead-letter what InfluxDB refused
-        (adding the reasons to *refused*) and make sure the rest is written
-        (re-sending is safe: a point overwrites itself)."""
-        if body is None:
-            assert lines is not None
-            body = ("\n".join(lines) + "\n").encode()
-        status, error = await self._post_body(body)
-        del body
+        """Post *records* (*lines*: their lines, when already known); on a 4xx,
+        dead-letter what InfluxDB refused (adding the reasons to *refused*) and
+        make sure the rest is written (re-sending is safe: a point overwrites itself)."""
+        status, error = await self._post_body(self.encoder.encode(records))
         if status < 300:
             return
         if status in (401, 403):
@@ -227,12 +218,12 @@ class InfluxDBSink(Sink[InfluxDBConfig]):
             )
             rest = [i for i in range(len(lines)) if i not in rejected]
             if rest:
-                await self._deliver([records[i] for i in rest], [lines[i] for i in rest], refused)
+                await self._deliver([records[i] for i in rest], refused, [lines[i] for i in rest])
             return
         # The error names no line (e.g. a field type conflict): bisect to find them.
         middle = len(lines) // 2
-        await self._deliver(records[:middle], lines[:middle], refused)
-        await self._deliver(records[middle:], lines[middle:], refused)
+        await self._deliver(records[:middle], refused, lines[:middle])
+        await self._deliver(records[middle:], refused, lines[middle:])
 
     async def _post_body(self, body: bytes) -> tuple[int, str]:
         assert self._slots is not None
