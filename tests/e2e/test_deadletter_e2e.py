@@ -63,7 +63,8 @@ async def shard_ids(url: str, database: str) -> dict[str, int]:
     body = await influx(url, database, "SHOW SHARDS")
     found: dict[str, int] = {}
     for series in body["results"][0]["series"]:  # type: ignore[index]
-        for row in series["values"]:
+        # A database of another test with no shard yet is listed without "values".
+        for row in series.get("values", []):
             if row[1] == database:
                 found[row[4][:10]] = row[0]
     return found
