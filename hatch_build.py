@@ -1,10 +1,12 @@
-"""Builds costpipe's optional C accelerator (the InfluxDB line-protocol encoder).
+"""Builds costpipe's optional C accelerators (the InfluxDB line-protocol
+encoder, the usage-row record builder).
 
-``src/costpipe/sinks/influxdb/_speedups.c`` is compiled with the C compiler and
-Python headers this interpreter was built with (``sysconfig``). Without them, or
-with ``COSTPIPE_PURE_PYTHON=1``, the build goes on and costpipe uses the Python
-encoder, whose output is the same (docs/performance.md). An editable install
-puts the module beside its source; a wheel carries it, tagged for this platform.
+Each of :data:`SOURCES` is compiled with the C compiler and Python headers this
+interpreter was built with (``sysconfig``). Without them, or with
+``COSTPIPE_PURE_PYTHON=1``, the build goes on and costpipe uses the Python code
+each replaces, whose output is the same (docs/performance.md). An editable
+install puts a module beside its source; a wheel carries it, tagged for this
+platform.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = Path("src/costpipe/sinks/influxdb/_speedups.c")
-PACKAGE_DIR = "costpipe/sinks/influxdb"
+#: The C sources, each one extension module of the same name beside it.
+SOURCES = (
+    Path("src/costpipe/sinks/influxdb/_speedups.c"),
+    Path("src/costpipe/providers/_usage_rows.c"),
+)
 
 
 def compile_extension(source: Path, output: Path) -> None:
@@ -49,20 +54,24 @@ class SpeedupsBuildHook(BuildHookInterface):  # type: ignore[misc,type-arg]
         if os.environ.get("COSTPIPE_PURE_PYTHON", "") not in ("", "0"):
             return
         suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-        source = Path(self.root) / SOURCE
-        if version == "editable":
-            output = source.with_name("_speedups" + suffix)
-        else:
-            output = Path(tempfile.mkdtemp(prefix="costpipe-build-")) / ("_speedups" + suffix)
-        try:
-            compile_extension(source, output)
-        except Exception as error:  # any failure means: the Python encoder
-            self.app.display_warning(
-                f"costpipe: C accelerator not built, using the Python encoder ({error})"
-            )
-            return
+        built: dict[Path, Path] = {}
+        for source in SOURCES:
+            name = source.stem + suffix
+            if version == "editable":
+                output = Path(self.root) / source.with_name(name)
+            else:
+                output = Path(tempfile.mkdtemp(prefix="costpipe-build-")) / name
+            try:
+                compile_extension(Path(self.root) / source, output)
+            except Exception as error:  # any failure means: the Python code
+                self.app.display_warning(
+                    f"costpipe: C accelerators not built, using Python ({error})"
+                )
+                return  # a wheel carries all of them or none
+            built[output] = source.parent.relative_to("src") / name
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
-        if version != "editable":
-            build_data["force_include"][str(output)] = f"{PACKAGE_DIR}/{output.name}"
-        print(f"costpipe: built {output.name} with {sys.executable}", file=sys.stderr)
+        for output, target in built.items():
+            if version != "editable":
+                build_data["force_include"][str(output)] = str(target)
+            print(f"costpipe: built {output.name} with {sys.executable}", file=sys.stderr)

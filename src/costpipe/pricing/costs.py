@@ -149,6 +149,9 @@ class UsageRate:
     weights: tuple[int | None, ...] = field(init=False)
     denominator: int = field(init=False)
     _text: tuple[int, int, int, int, int] | None = field(init=False)
+    text_prices: tuple[int, int, int, int, int, int, str] | None = field(init=False)
+    """The five text weights, the denominator and the source, for the C record
+    builder (:mod:`costpipe.providers.usage_rows`); ``None`` when a text price is unknown."""
 
     def __post_init__(self) -> None:
         exact = [
@@ -166,8 +169,10 @@ class UsageRate:
         a, b, c, d, e = weights[: len(TEXT_CATEGORIES)]
         if a is not None and b is not None and c is not None and d is not None and e is not None:
             self._text = (a, b, c, d, e)
+            self.text_prices = (a, b, c, d, e, denominator, self.price.source)
         else:
             self._text = None
+            self.text_prices = None
 
     @property
     def source(self) -> str:

@@ -27,6 +27,7 @@ from costpipe.providers.base import PageError
 from costpipe.providers.http import RawPage
 from costpipe.providers.planning import DecodedPage, UsagePricer, add_records
 from costpipe.providers.typed_json import PageMalformed, decode_page
+from costpipe.providers.usage_rows import BUILDER, TextRows, layout_of
 from costpipe.records import CostRecord, CostSource, PriceSource, Window
 
 __all__ = ["At", "BucketPage", "Endpoint", "RowError", "Scope", "check_page", "decode_buckets"]
@@ -67,6 +68,7 @@ class At:
     account: str
     pricer: UsagePricer
     rates: dict[tuple[str, str], UsageRate | None] = field(default_factory=dict)
+    prepared: dict[tuple[str, str], object] = field(default_factory=dict)
 
     def rate(self, model: str, tier: str = "") -> UsageRate | None:
         """The price of *model* in *tier* for this bucket's day, looked up once
@@ -77,6 +79,15 @@ class At:
             return rates[key]
         found = rates[key] = self.pricer.rate(model, self.start, tier)
         return found
+
+    def prepared_rate(self, model: str, tier: str) -> object:
+        """:meth:`rate` as the C record builder takes it (:mod:`.usage_rows`):
+        ``None`` when unpriced, the rate's ``text_prices``, or ``False`` (a text
+        price is unknown: Python prices the row)."""
+        rate = self.rate(model, tier)
+        if rate is None:
+            return None
+        return rate.text_prices or False
 
     def record(
         self,
@@ -116,12 +127,20 @@ Bounds = Callable[[Any], tuple[datetime, datetime]]
 class Endpoint(Generic[RowT]):
     """One documented endpoint: where, how it is grouped, the decoder of its
     page and how a row becomes a record (``None``: nothing to record; a tuple:
-    several records)."""
+    several records). ``text_rows`` says where a row keeps what a text-only
+    record needs, so that the C builder makes those records (:mod:`.usage_rows`);
+    ``record`` stays the reference and builds every other row."""
 
     path: str
     group_by: tuple[str, ...]
     decoder: msgspec.json.Decoder[Any]
     record: Callable[[RowT, At], CostRecord | tuple[CostRecord, ...] | None]
+    text_rows: TextRows | None = None
+    layout: object | None = field(init=False, default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.text_rows is not None:
+            object.__setattr__(self, "layout", layout_of(self.text_rows))
 
 
 #: What tells two records of one bucket apart (one C call per record).
@@ -165,6 +184,13 @@ def decode_buckets(
             continue
         at = At(start, end - start, scope.account, scope.pricer)
         merged = buckets.setdefault((start, end), {})
+        if endpoint.layout is not None and BUILDER is not None and type(rows) is list:
+            slow = _row_builder(build, at, index)
+            BUILDER.build(
+                endpoint.layout, rows, at.start, at.width, at.account,
+                at.prepared, at.prepared_rate, slow, merged,
+            )  # fmt: skip
+            continue
         for number, row in enumerate(rows):
             try:
                 record = build(row, at)
@@ -182,6 +208,22 @@ def decode_buckets(
                     merged[key] = add_records(previous, one)
     records = [record for merged in buckets.values() for record in merged.values()]
     return DecodedPage(records, page.has_more, page.next_page)
+
+
+def _row_builder(
+    build: Callable[[Any, At], CostRecord | tuple[CostRecord, ...] | None], at: At, index: int
+) -> Callable[[Any, int], CostRecord | tuple[CostRecord, ...] | None]:
+    """*build* for the rows the C builder leaves to Python, with the JSON path
+    of a row error (the loop above does the same inline)."""
+
+    def slow(row: Any, number: int) -> CostRecord | tuple[CostRecord, ...] | None:
+        try:
+            return build(row, at)
+        except RowError as exc:
+            path = f"$.data[{index}].results[{number}].{exc.field}"
+            raise PageMalformed(path, exc.reason) from None
+
+    return slow
 
 
 def check_page(endpoint: Endpoint[Any], raw: RawPage) -> None:

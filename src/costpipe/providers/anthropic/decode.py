@@ -41,9 +41,17 @@ from typing import Any
 
 import msgspec
 
-from costpipe.providers.anthropic.schema import Bucket, CostRow, Page, UsageRow
+from costpipe.providers.anthropic.schema import (
+    Bucket,
+    CacheCreation,
+    CostRow,
+    Page,
+    ServerToolUse,
+    UsageRow,
+)
 from costpipe.providers.bucketed import At, Endpoint, Scope, decode_buckets
 from costpipe.providers.planning import DecodedPage
+from costpipe.providers.usage_rows import TextRows
 from costpipe.records import CostRecord, CostSource, PriceSource
 
 __all__ = [
@@ -56,6 +64,7 @@ __all__ = [
     "WEB_SEARCH",
     "decode",
     "pricing_tier",
+    "usage_line_item",
 ]
 
 DEFAULT_WORKSPACE = "default"
@@ -106,6 +115,18 @@ def pricing_tier(service_tier: str, context_window: str) -> str:
     return service_tier
 
 
+def usage_line_item(service_tier: str | None, context_window: str | None) -> tuple[str, str]:
+    """``(line_item, pricing tier)`` of a messages usage row: ``messages`` plus
+    each non-default qualifier, and the tier the price table is asked for."""
+    tier = service_tier or ""
+    window = context_window or ""
+    qualifiers = [
+        value for value, default in ((tier, "standard"), (window, DEFAULT_CONTEXT))
+        if value and value != default
+    ]  # fmt: skip
+    return ", ".join(["messages", *qualifiers]), pricing_tier(tier, window)
+
+
 def usage_record(row: UsageRow, at: At) -> CostRecord | tuple[CostRecord, ...]:
     """An estimated (or unpriced) record of one messages usage row, and an
     unpriced ``web_search`` record when the row made web-search requests."""
@@ -117,9 +138,8 @@ def usage_record(row: UsageRow, at: At) -> CostRecord | tuple[CostRecord, ...]:
         write_1h = creation.ephemeral_1h_input_tokens or 0
     cached = row.cache_read_input_tokens or 0
     model = row.model or ""
-    tier = row.service_tier or ""
-    window = row.context_window or ""
-    rate = at.rate(model, pricing_tier(tier, window))
+    line_item, tier = usage_line_item(row.service_tier, row.context_window)
+    rate = at.rate(model, tier)
     cost = (
         None
         if rate is None
@@ -129,10 +149,6 @@ def usage_record(row: UsageRow, at: At) -> CostRecord | tuple[CostRecord, ...]:
         cost, source, price_source = _ZERO, CostSource.UNPRICED, _NO_SOURCE
     else:
         source, price_source = CostSource.ESTIMATED, PriceSource(rate.source)
-    qualifiers = [
-        value for value, default in ((tier, "standard"), (window, DEFAULT_CONTEXT))
-        if value and value != default
-    ]  # fmt: skip
     project = row.workspace_id or DEFAULT_WORKSPACE
     api_key = row.api_key_id or ""
     tokens = at.record(
@@ -141,7 +157,7 @@ def usage_record(row: UsageRow, at: At) -> CostRecord | tuple[CostRecord, ...]:
         cost,
         price_source,
         # No user_id: the Usage API has none.
-        (model, "", project, api_key, ", ".join(["messages", *qualifiers])),
+        (model, "", project, api_key, line_item),
         # No request count: the Usage API does not count them.
         (row.uncached_input_tokens, cached, write_5m, write_1h, row.output_tokens, 0),
     )
@@ -200,12 +216,33 @@ def cost_record(row: CostRow, at: At) -> CostRecord | None:
     )
 
 
+_CACHE_WRITES = "cache_creation", CacheCreation
+#: A messages row without web searches, for the C builder
+#: (:mod:`costpipe.providers.usage_rows`): what :func:`usage_record` reads.
+USAGE_TEXT = TextRows(
+    UsageRow,
+    "anthropic",
+    ("model", None, "workspace_id", "api_key_id"),
+    ("service_tier", "context_window"),
+    usage_line_item,
+    (
+        "uncached_input_tokens",
+        "cache_read_input_tokens",
+        (*_CACHE_WRITES, "ephemeral_5m_input_tokens"),
+        (*_CACHE_WRITES, "ephemeral_1h_input_tokens"),
+        "output_tokens",
+        None,
+    ),
+    guards=(("server_tool_use", ServerToolUse, "web_search_requests"),),
+    defaults=("", "", DEFAULT_WORKSPACE, ""),
+)
 #: ``GET /v1/organizations/usage_report/messages``.
 USAGE: Endpoint[UsageRow] = Endpoint(
     "/v1/organizations/usage_report/messages",
     ("model", "workspace_id", "api_key_id", "service_tier", "context_window"),
     msgspec.json.Decoder(Page[UsageRow]),
     usage_record,
+    USAGE_TEXT,
 )
 #: ``GET /v1/organizations/cost_report`` (daily).
 COSTS: Endpoint[CostRow] = Endpoint(

@@ -59,6 +59,7 @@ from costpipe.providers.openai.schema import (
     WebSearchesRow,
 )
 from costpipe.providers.planning import DecodedPage, priced_by
+from costpipe.providers.usage_rows import TextRows
 from costpipe.records import CostRecord, CostSource, PriceSource
 
 __all__ = ["COSTS", "DAILY_ENDPOINTS", "ENDPOINTS", "decode", "model_from_line_item"]
@@ -241,6 +242,51 @@ def embeddings_record(row: EmbeddingsRow, at: At) -> CostRecord:
     return units.input_only_record(row, at, "embeddings")
 
 
+def _completions_qualify(batch: bool | None, service_tier: str | None) -> tuple[str, str]:
+    return usage_line_item("completions", batch is True, service_tier or "")
+
+
+_DIMENSIONS = ("model", "user_id", "project_id", "api_key_id")
+#: A completions row without audio or image tokens, for the C builder
+#: (:mod:`costpipe.providers.usage_rows`): what :func:`completions_record` reads.
+COMPLETIONS_TEXT = TextRows(
+    CompletionsRow,
+    "openai",
+    _DIMENSIONS,
+    ("batch", "service_tier"),
+    _completions_qualify,
+    (
+        "input_uncached_tokens",
+        "input_cached_tokens",
+        "input_cache_write_tokens",
+        None,
+        "output_tokens",
+        "num_model_requests",
+    ),
+    total="input_tokens",
+    guards=(
+        "input_audio_tokens",
+        "input_image_tokens",
+        "input_cached_audio_tokens",
+        "input_cached_image_tokens",
+        "output_audio_tokens",
+        "output_image_tokens",
+    ),
+)
+
+
+def _input_only(row_type: type, line_item: str) -> TextRows:
+    """What :func:`.units.input_only_record` reads (embeddings, moderations)."""
+    return TextRows(
+        row_type,
+        "openai",
+        _DIMENSIONS,
+        (None, None),
+        lambda _a, _b: (line_item, ""),
+        ("input_tokens", None, None, None, None, "num_model_requests"),
+    )
+
+
 #: The cost endpoint (always daily); ``api_key_id`` is dropped from its
 #: ``group_by`` when the config says so.
 COSTS: Endpoint[CostRow] = Endpoint(
@@ -258,18 +304,21 @@ ENDPOINTS: dict[str, Endpoint[Any]] = {
         ("model", "project_id", "user_id", "api_key_id", "batch", "service_tier"),
         msgspec.json.Decoder(Page[CompletionsRow]),
         completions_record,
+        COMPLETIONS_TEXT,
     ),
     "embeddings": Endpoint(
         "/organization/usage/embeddings",
         _BY_KEY_AND_MODEL,
         msgspec.json.Decoder(Page[EmbeddingsRow]),
         embeddings_record,
+        _input_only(EmbeddingsRow, "embeddings"),
     ),
     "moderations": Endpoint(
         "/organization/usage/moderations",
         _BY_KEY_AND_MODEL,
         msgspec.json.Decoder(Page[ModerationsRow]),
         units.moderation_record,
+        _input_only(ModerationsRow, "moderations"),
     ),
     "images": Endpoint(
         "/organization/usage/images",
