@@ -60,5 +60,6 @@ def test_documented_install_runs_on_a_clean_clone(tmp_path: Path) -> None:
     # The price data comes with its pinned dependency (docs/pricing.md).
     assert list(opt.glob("lib/python*/site-packages/genai_prices/data.py"))
     if os.environ.get("CI"):
-        # CI has a compiler and Python's headers: the wheel carries the C encoder.
+        # CI has a compiler and Python's headers: the wheel carries the C accelerators.
         assert list(opt.glob("lib/python*/site-packages/costpipe/sinks/influxdb/_speedups*.so"))
+        assert list(opt.glob("lib/python*/site-packages/costpipe/providers/_usage_rows*.so"))
