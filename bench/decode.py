@@ -10,7 +10,10 @@ response body. Then, with no network and no event loop:
   ``Decimal`` text, strict counts);
 * ``page_decoder``: ``decode(page bytes) -> records``, the whole provider
   function: Structs, the rate looked up once per model and tier of a bucket,
-  ``CostRecord`` construction and merging by key.
+  ``CostRecord`` construction and merging by key (text-only rows in C where
+  ``_usage_rows`` is built);
+* ``page_decoder_python``: the same with every record built by the
+  providers' Python functions, for the ratio of the two.
 
 Both are CPU time of this thread (``time.thread_time``) divided by the usage
 rows, the two in alternation, a first round dropped (warm caches).
@@ -26,6 +29,7 @@ pool (what the event loop would still spend: submitting and unpickling).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import tempfile
 import time
@@ -41,6 +45,7 @@ from bench import ingest
 from bench.common import Bench, ratio, simulator_process, spread
 from bench.openai_parse import _Recorder
 from bench.stages import cpu_per_row, encode_cpu_per_row, top_functions
+from costpipe.providers import usage_rows as usage_rows_module
 from costpipe.providers.bucketed import Endpoint, Scope
 from costpipe.providers.openai.decode import COSTS, ENDPOINTS, decode
 from costpipe.providers.planning import UsagePricer
@@ -112,14 +117,30 @@ def _measure(bench: Bench, pages: list[Page], window: Window, rows: int, runs: i
     scope = _scope(window)
     typed: list[float] = []
     whole: list[float] = []
+    python: list[float] = []
+    # The same endpoints without their TextRows: every record by the Python functions.
+    in_python = {path: dataclasses.replace(e, text_rows=None) for path, e in _BY_PATH.items()}
     for round_index in range(runs + 1):  # round 0 warms caches and is dropped
         t = cpu_per_row(lambda: [_BY_PATH[p].decoder.decode(b) for p, b in pages], rows)
         w = cpu_per_row(lambda: [decode(_BY_PATH[p], scope, b) for p, b in pages], rows)
+        py = cpu_per_row(lambda: [decode(in_python[p], scope, b) for p, b in pages], rows)
         if round_index:
             typed.append(t)
             whole.append(w)
+            python.append(py)
     bench.figures["typed_decode_cpu"] = spread(typed, "µs/row")
     bench.figures["page_decoder_cpu"] = spread(whole, "µs/row")
+    bench.figures["page_decoder_python_cpu"] = spread(python, "µs/row")
+    bench.figures["python_vs_page_decoder"] = ratio(python, whole)
+    bench.notes.append(
+        "page_decoder builds text-only usage rows' records in C (_usage_rows)"
+        if usage_rows_module.BUILDER is not None
+        else "page_decoder ran in Python: _usage_rows is not built"
+    )
+    bench.notes.append(
+        "page_decoder_python: the same pages with every record built by the providers'"
+        " Python functions (the endpoints without TextRows), in alternation"
+    )
     # Stages: what the page decoder adds to the typed decoding, then the encoder.
     bench.figures["stage_records_cpu"] = spread(
         [w - t for w, t in zip(whole, typed, strict=True)], "µs/row"

@@ -235,6 +235,13 @@ class UsageRate:
                 return name
         return None
 
+    def missing_counts(self, counts: Mapping[str, int]) -> str | None:
+        """:meth:`missing` of a record holding *counts* (by counter name)."""
+        for name, weight in zip(CATEGORIES, self.weights, strict=True):
+            if weight is None and counts.get(name):
+                return name
+        return None
+
     def _weighted(self, pairs: Iterable[tuple[int | None, int]]) -> Decimal | None:
         total = 0
         for weight, count in pairs:

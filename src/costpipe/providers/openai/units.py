@@ -35,7 +35,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
+from costpipe.pricing.categories import CATEGORIES
 from costpipe.pricing.prices import UsageRate
 from costpipe.providers.bucketed import At, RowError
 from costpipe.providers.openai.schema import (
@@ -69,6 +71,7 @@ _DAY = timedelta(days=1)
 #: Units the price data has no price for (per image by size, per GB-day, per
 #: session): a record with any of them stays unpriced.
 _NEVER_PRICED = ("images", "vector_store_byte_days", "code_interpreter_sessions")
+_UNPRICED = (_ZERO, CostSource.UNPRICED, PriceSource(""))
 
 
 @lru_cache(maxsize=256)  # bounded: a server inventing sizes costs nothing
@@ -111,20 +114,50 @@ def _unit_record(
     user_id: str | None = None,
     api_key_id: str | None = None,
 ) -> CostRecord:
-    """The record of one unit row, priced by its model's rate where it has one."""
-    record = CostRecord(
+    """The record of one unit row, priced by its model's rate where it has one
+    (as :func:`priced` prices a record, but from *counts*: the record is built
+    once, not built and then copied twice)."""
+    model = model or ""
+    rate = at.rate(model) if model else None
+    cost, source, price_source = _price_counts(counts, model, rate, at)
+    counters: dict[str, Any] = counts  # counter fields by name, for **
+    return CostRecord(
         start=at.start,
         width=at.width,
         provider="openai",
         account=at.account,
-        cost_source=CostSource.UNPRICED,
-        model=model or "",
+        cost_source=source,
+        cost_usd=cost,
+        model=model,
         user_id=user_id or "",
         project_id=project_id or "",
         api_key_id=api_key_id or "",
         line_item=line_item,
-    ).replace(**counts)
-    return priced(record, at.rate(model) if model else None, at)
+        price_source=price_source,
+        **counters,
+    )
+
+
+def _price_counts(
+    counts: dict[str, int], model: str, rate: UsageRate | None, at: At
+) -> tuple[Decimal, CostSource, PriceSource]:
+    """:func:`priced`'s rules on the counters of a record about to be built."""
+    if rate is None:
+        if not model:  # no model to price by (vector stores, sessions, file search)
+            counter = next((name for name in UNIT_FIELDS if counts.get(name)), None)
+            if counter:
+                at.pricer.counter_unpriced("", counter)
+        return _UNPRICED
+    never = next((name for name in _NEVER_PRICED if counts.get(name)), None)
+    cost = None
+    if not never:
+        cost = rate.cost_counts({name: n for name, n in counts.items() if name in CATEGORIES})
+    if cost is None:
+        missing = never or rate.missing_counts(counts)
+        if missing:
+            at.pricer.counter_unpriced(model, missing)
+        return _UNPRICED
+    return cost, CostSource.ESTIMATED, PriceSource(rate.source)
 
 
 def input_only_record(row: ModerationsRow | EmbeddingsRow, at: At, line_item: str) -> CostRecord:
