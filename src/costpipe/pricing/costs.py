@@ -12,6 +12,7 @@ a row is :class:`~costpipe.pricing.prices.PriceTable`'s job.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -149,9 +150,10 @@ class UsageRate:
     weights: tuple[int | None, ...] = field(init=False)
     denominator: int = field(init=False)
     _text: tuple[int, int, int, int, int] | None = field(init=False)
-    text_prices: tuple[int, int, int, int, int, int, str] | None = field(init=False)
-    """The five text weights, the denominator and the source, for the C record
-    builder (:mod:`costpipe.providers.usage_rows`); ``None`` when a text price is unknown."""
+    text_prices: tuple[bytes, str] | None = field(init=False)
+    """For the C record builder (:mod:`costpipe.providers.usage_rows`): the five
+    text weights and the denominator packed as native unsigned 64-bit integers,
+    and the source; ``None`` when a text price is unknown or a weight is larger."""
 
     def __post_init__(self) -> None:
         exact = [
@@ -169,7 +171,9 @@ class UsageRate:
         a, b, c, d, e = weights[: len(TEXT_CATEGORIES)]
         if a is not None and b is not None and c is not None and d is not None and e is not None:
             self._text = (a, b, c, d, e)
-            self.text_prices = (a, b, c, d, e, denominator, self.price.source)
+            packed = (a, b, c, d, e, denominator)
+            fits = all(0 <= n < 2**64 for n in packed)
+            self.text_prices = (struct.pack("=6Q", *packed), self.price.source) if fits else None
         else:
             self._text = None
             self.text_prices = None

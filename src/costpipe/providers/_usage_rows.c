@@ -38,6 +38,9 @@ static Py_ssize_t given_offsets[GIVEN];
 static Py_ssize_t other_offsets[MAX_RECORD_FIELDS]; /* every other field: its default */
 static PyObject *other_defaults[MAX_RECORD_FIELDS];
 static Py_ssize_t other_count = 0;
+static PyObject *distinct_defaults[MAX_RECORD_FIELDS]; /* other_defaults without repeats */
+static Py_ssize_t distinct_uses[MAX_RECORD_FIELDS];    /* how many fields hold each */
+static Py_ssize_t distinct_count = 0;
 static PyObject *utc = NULL; /* datetime.UTC: a start in it needs no normalizing */
 static Py_ssize_t key_offsets[KEY_FIELDS];
 static PyObject *decimal_type = NULL;
@@ -308,8 +311,9 @@ rounded(unsigned __int128 total, unsigned long long denominator)
 }
 
 /* The record's cost, source and price source from a prepared rate: None
- * (unpriced) or (w0..w4, denominator, price source), see At.prepared. 0 when
- * Python must price the row (weights past 64 bits, an overflow); -1 on error. */
+ * (unpriced) or (packed, price source), packed being the five text weights and
+ * the denominator as native unsigned 64-bit integers (UsageRate.text_prices).
+ * 0 when Python must price the row (anything else, an overflow); -1 on error. */
 static int
 price(PyObject *prepared, const long long *counts, PyObject **cost, PyObject **source,
       PyObject **price_source)
@@ -320,32 +324,32 @@ price(PyObject *prepared, const long long *counts, PyObject **cost, PyObject **s
         *price_source = empty;
         return 1;
     }
-    if (!PyTuple_CheckExact(prepared) || PyTuple_GET_SIZE(prepared) != PRICED + 2) {
+    if (!PyTuple_CheckExact(prepared) || PyTuple_GET_SIZE(prepared) != 2) {
         return 0;
     }
+    PyObject *packed = PyTuple_GET_ITEM(prepared, 0);
+    unsigned long long weights[PRICED + 1];
+    if (!PyBytes_CheckExact(packed) || PyBytes_GET_SIZE(packed) != sizeof(weights)) {
+        return 0;
+    }
+    memcpy(weights, PyBytes_AS_STRING(packed), sizeof(weights));
     unsigned __int128 total = 0;
     for (int i = 0; i < PRICED; i++) {
-        long long weight;
-        if (!count_of(PyTuple_GET_ITEM(prepared, i), &weight)) {
-            return 0;
-        }
-        unsigned __int128 product = (unsigned __int128)(unsigned long long)weight *
-                                    (unsigned long long)counts[i];
+        unsigned __int128 product = (unsigned __int128)weights[i] * (unsigned long long)counts[i];
         if (__builtin_add_overflow(total, product, &total)) {
             return 0;
         }
     }
-    long long denominator;
-    if (!count_of(PyTuple_GET_ITEM(prepared, PRICED), &denominator) || denominator == 0 ||
-        (total >> 126) != 0) { /* keep units < 2**127 and 2 * rest in range */
+    unsigned long long denominator = weights[PRICED];
+    if (denominator == 0 || (total >> 126) != 0) { /* keep units < 2**127, 2 * rest in range */
         return 0;
     }
-    *cost = dollars(rounded(total, (unsigned long long)denominator));
+    *cost = dollars(denominator == 1 ? total : rounded(total, denominator));
     if (*cost == NULL) {
         return -1;
     }
     *source = estimated;
-    *price_source = PyTuple_GET_ITEM(prepared, PRICED + 1);
+    *price_source = PyTuple_GET_ITEM(prepared, 1);
     return 1;
 }
 
@@ -449,8 +453,14 @@ new_record(PyObject *const *given)
     for (int i = 0; i < GIVEN; i++) {
         *(PyObject **)((char *)record + given_offsets[i]) = Py_NewRef(given[i]);
     }
+    /* The defaults are a few shared objects (0, "", ()): one reference count
+     * update per object, not per field (a chain of increments of one counter
+     * was the hottest line of this file). */
+    for (Py_ssize_t i = 0; i < distinct_count; i++) {
+        Py_SET_REFCNT(distinct_defaults[i], Py_REFCNT(distinct_defaults[i]) + distinct_uses[i]);
+    }
     for (Py_ssize_t i = 0; i < other_count; i++) {
-        *(PyObject **)((char *)record + other_offsets[i]) = Py_NewRef(other_defaults[i]);
+        *(PyObject **)((char *)record + other_offsets[i]) = other_defaults[i];
     }
     return record;
 }
@@ -562,7 +572,7 @@ PyDoc_STRVAR(build_doc,
 "build(layout, rows, start, width, account, prices, price_of, slow, merged)\n\n"
 "Merge the record of every row of one bucket into *merged* (by key, summing\n"
 "duplicates with add_records). *prices* caches *price_of(model, tier)*: None\n"
-"(unpriced) or (five text weights, denominator, price source), anything else\n"
+"(unpriced) or (packed weights and denominator, price source), anything else\n"
 "meaning Python prices the row. A row this module cannot build is given to\n"
 "*slow(row, number)*, which returns None, a record or a tuple of records.");
 
@@ -650,6 +660,7 @@ configure(PyObject *module, PyObject *args)
         offsets_of(type, keys, key_offsets, KEY_FIELDS) < 0) {
         return NULL;
     }
+    distinct_count = 0;
     for (Py_ssize_t i = 0; i < other_count; i++) {
         Py_CLEAR(other_defaults[i]);
     }
@@ -662,6 +673,19 @@ configure(PyObject *module, PyObject *args)
         }
         other_defaults[i] = Py_NewRef(value);
         other_count = i + 1;
+    }
+    distinct_count = 0;
+    for (Py_ssize_t i = 0; i < other_count; i++) {
+        Py_ssize_t j = 0;
+        while (j < distinct_count && distinct_defaults[j] != other_defaults[i]) {
+            j++;
+        }
+        if (j == distinct_count) {
+            distinct_defaults[j] = other_defaults[i]; /* borrowed: other_defaults holds it */
+            distinct_uses[j] = 0;
+            distinct_count++;
+        }
+        distinct_uses[j]++;
     }
     PyObject *cost = PyObject_CallOneArg(decimal, zero);
     if (cost == NULL) {
