@@ -364,6 +364,8 @@ def text_prices(draw: st.DrawFn) -> list[Decimal | None]:
 )
 # Half a quantum per token: 1 token rounds down to 0, 3 up to 2 (half-even).
 @example(prices=[Decimal(1) / 20_000] * 5, priced=True, counts=[(1, 0, 0), (3, 0, 0)])
+# No output price: a row with output is unpriced, one without is priced.
+@example(prices=[Decimal(1)] * 4 + [None], priced=True, counts=[(10, 0, 5), (10, 0, 0)])
 def test_any_prices_cost_the_same_both_ways(
     prices: list[Decimal | None], priced: bool, counts: list[tuple[int, int, int | None]]
 ) -> None:

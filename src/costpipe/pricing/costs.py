@@ -33,6 +33,8 @@ _INDEX = {name: i for i, name in enumerate(CATEGORIES)}
 _FAST = Context(prec=40)
 _FAST_LIMIT = 10**40
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+#: The packed weight of a text counter without a price (``text_prices``).
+_NO_PRICE = 2**64 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +154,9 @@ class UsageRate:
     _text: tuple[int, int, int, int, int] | None = field(init=False)
     text_prices: tuple[bytes, str] | None = field(init=False)
     """For the C record builder (:mod:`costpipe.providers.usage_rows`): the five
-    text weights and the denominator packed as native unsigned 64-bit integers,
-    and the source; ``None`` when a text price is unknown or a weight is larger."""
+    text weights (:data:`_NO_PRICE` for an unknown price) and the denominator
+    packed as native unsigned 64-bit integers, and the source; ``None`` when a
+    number does not fit (Python prices the rows)."""
 
     def __post_init__(self) -> None:
         exact = [
@@ -171,12 +174,12 @@ class UsageRate:
         a, b, c, d, e = weights[: len(TEXT_CATEGORIES)]
         if a is not None and b is not None and c is not None and d is not None and e is not None:
             self._text = (a, b, c, d, e)
-            packed = (a, b, c, d, e, denominator)
-            fits = all(0 <= n < 2**64 for n in packed)
-            self.text_prices = (struct.pack("=6Q", *packed), self.price.source) if fits else None
         else:
             self._text = None
-            self.text_prices = None
+        packed = [_NO_PRICE if w is None else w for w in weights[: len(TEXT_CATEGORIES)]]
+        packed.append(denominator)
+        fits = all(0 <= n < _NO_PRICE for n in packed if n is not _NO_PRICE)
+        self.text_prices = (struct.pack("=6Q", *packed), self.price.source) if fits else None
 
     @property
     def source(self) -> str:

@@ -310,9 +310,13 @@ rounded(unsigned __int128 total, unsigned long long denominator)
     return units;
 }
 
+#define NO_PRICE 0xFFFFFFFFFFFFFFFFULL /* the packed weight of a counter without a price */
+
 /* The record's cost, source and price source from a prepared rate: None
- * (unpriced) or (packed, price source), packed being the five text weights and
- * the denominator as native unsigned 64-bit integers (UsageRate.text_prices).
+ * (unpriced) or (packed, price source), packed being the five text weights
+ * (NO_PRICE: unknown) and the denominator as native unsigned 64-bit integers
+ * (UsageRate.text_prices); unpriced as well when a counter without a price
+ * has usage, as UsageRate.cost says.
  * 0 when Python must price the row (anything else, an overflow); -1 on error. */
 static int
 price(PyObject *prepared, const long long *counts, PyObject **cost, PyObject **source,
@@ -335,6 +339,12 @@ price(PyObject *prepared, const long long *counts, PyObject **cost, PyObject **s
     memcpy(weights, PyBytes_AS_STRING(packed), sizeof(weights));
     unsigned __int128 total = 0;
     for (int i = 0; i < PRICED; i++) {
+        if (weights[i] == NO_PRICE) {
+            if (counts[i] != 0) { /* usage without a price: UsageRate.cost gives None */
+                return price(Py_None, counts, cost, source, price_source);
+            }
+            continue;
+        }
         unsigned __int128 product = (unsigned __int128)weights[i] * (unsigned long long)counts[i];
         if (__builtin_add_overflow(total, product, &total)) {
             return 0;

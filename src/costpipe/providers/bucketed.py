@@ -82,8 +82,8 @@ class At:
 
     def prepared_rate(self, model: str, tier: str) -> object:
         """:meth:`rate` as the C record builder takes it (:mod:`.usage_rows`):
-        ``None`` when unpriced, the rate's ``text_prices``, or ``False`` (a text
-        price is unknown: Python prices the row)."""
+        ``None`` when unpriced, the rate's ``text_prices``, or ``False`` (a
+        price too large to pack: Python prices the row)."""
         rate = self.rate(model, tier)
         if rate is None:
             return None
