@@ -11,8 +11,8 @@ Struct keeps what a text record needs (:class:`TextRows`, on its
 :func:`~costpipe.providers.bucketed.decode_buckets` hands each bucket's rows
 to ``_usage_rows.build``: the rows it can take become exactly the records the
 provider's Python function builds, merged by key the same way; every other row
-(audio or image tokens, a web search, a count past 64 bits, a rate with an
-unknown text price) goes to that Python function, which also raises the row's
+(audio or image tokens, a web search, a count or price past 64 bits) goes to
+that Python function, which also raises the row's
 error. ``tests/providers/test_usage_rows.py`` compares the two paths.
 
 The module is optional, like the line-protocol encoder's (``hatch_build.py``):
