@@ -3,8 +3,8 @@
  * The reference is each provider's Python record function (for example
  * ``completions_record`` in providers/openai/decode.py) and the merging loop of
  * ``decode_buckets`` in providers/bucketed.py. For a row this file can take (its
- * exact row type, no audio, image or server-tool counts, counts that fit 64 bits,
- * a rate whose text prices are all known or no rate at all) it builds the very
+ * exact row type, no audio, image or server-tool counts, counts and prices that
+ * fit 64 bits) it builds the very
  * record the Python function builds and merges it by key the same way; any
  * other row is handed to the Python function, which also raises the row's
  * error. tests/providers/test_usage_rows.py compares the two on the golden
@@ -466,12 +466,18 @@ new_record(PyObject *const *given)
     /* The defaults are a few shared objects (0, "", ()): one reference count
      * update per object, not per field (a chain of increments of one counter
      * was the hottest line of this file). */
+#ifdef Py_GIL_DISABLED /* free-threaded builds: reference counts are not plain fields */
+    for (Py_ssize_t i = 0; i < other_count; i++) {
+        *(PyObject **)((char *)record + other_offsets[i]) = Py_NewRef(other_defaults[i]);
+    }
+#else
     for (Py_ssize_t i = 0; i < distinct_count; i++) {
         Py_SET_REFCNT(distinct_defaults[i], Py_REFCNT(distinct_defaults[i]) + distinct_uses[i]);
     }
     for (Py_ssize_t i = 0; i < other_count; i++) {
         *(PyObject **)((char *)record + other_offsets[i]) = other_defaults[i];
     }
+#endif
     return record;
 }
 
