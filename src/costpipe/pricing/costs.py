@@ -236,14 +236,11 @@ class UsageRate:
 
     def missing(self, counted: object) -> str | None:
         """The first counter of *counted* with usage but no price, else ``None``."""
-        for name, weight in zip(CATEGORIES, self.weights, strict=True):
-            count: int = getattr(counted, name, 0)
-            if weight is None and count:
-                return name
-        return None
+        return self.missing_counts({name: getattr(counted, name, 0) for name in CATEGORIES})
 
     def missing_counts(self, counts: Mapping[str, int]) -> str | None:
-        """:meth:`missing` of a record holding *counts* (by counter name)."""
+        """The first counter (in :data:`CATEGORIES` order) with usage in *counts*
+        (by counter name) but no price, else ``None``."""
         for name, weight in zip(CATEGORIES, self.weights, strict=True):
             if weight is None and counts.get(name):
                 return name

@@ -72,6 +72,8 @@ _DAY = timedelta(days=1)
 #: session): a record with any of them stays unpriced.
 _NEVER_PRICED = ("images", "vector_store_byte_days", "code_interpreter_sessions")
 _UNPRICED = (_ZERO, CostSource.UNPRICED, PriceSource(""))
+#: Every counter a price or a "never priced" rule looks at.
+_COUNTERS = tuple(dict.fromkeys((*CATEGORIES, *UNIT_FIELDS)))
 
 
 @lru_cache(maxsize=256)  # bounded: a server inventing sizes costs nothing
@@ -86,22 +88,9 @@ def priced(record: CostRecord, rate: UsageRate | None, at: At) -> CostRecord:
     logged once per model (a model without any price is logged by the pricer).
     A record with a unit no rate prices (images, byte-days, sessions) stays
     unpriced."""
-    if rate is None:
-        if not record.model:  # no model to price by (vector stores, sessions, file search)
-            counter = next((name for name in UNIT_FIELDS if getattr(record, name)), None)
-            if counter:
-                at.pricer.counter_unpriced("", counter)
-        return record.replace(cost_source=CostSource.UNPRICED, cost_usd=_ZERO)
-    never = next((name for name in _NEVER_PRICED if getattr(record, name)), None)
-    cost = None if never else rate.cost_of(record)
-    if cost is None:
-        missing = never or rate.missing(record)
-        if missing:
-            at.pricer.counter_unpriced(record.model, missing)
-        return record.replace(cost_source=CostSource.UNPRICED, cost_usd=_ZERO)
-    return record.replace(
-        cost_source=CostSource.ESTIMATED, cost_usd=cost, price_source=PriceSource(rate.source)
-    )
+    counts = {name: getattr(record, name) for name in _COUNTERS}
+    cost, source, price_source = _price_counts(counts, record.model, rate, at)
+    return record.replace(cost_source=source, cost_usd=cost, price_source=price_source)
 
 
 def _unit_record(
@@ -141,7 +130,8 @@ def _unit_record(
 def _price_counts(
     counts: dict[str, int], model: str, rate: UsageRate | None, at: At
 ) -> tuple[Decimal, CostSource, PriceSource]:
-    """:func:`priced`'s rules on the counters of a record about to be built."""
+    """``(cost, source, price source)`` of a record of *model* with *counts*
+    (counters by name), by :func:`priced`'s rules: the one place they live."""
     if rate is None:
         if not model:  # no model to price by (vector stores, sessions, file search)
             counter = next((name for name in UNIT_FIELDS if counts.get(name)), None)
