@@ -48,7 +48,7 @@ fail_after_writes = 0
 
         waiting = asyncio.create_task(daemon._wait_for_next_pass())
         sink.limit = None  # the store is back
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(120):  # a hang guard: the spool fsyncs, slow under disk load
             while runner.spools.pending_batches:  # noqa: ASYNC110 - polls the daemon's own state
                 await asyncio.sleep(0.01)
         daemon.request_stop("test")

@@ -26,6 +26,7 @@ from .conftest import make_context
 START = datetime(2026, 11, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
 WINDOW = Window(START, START + 4 * DAY)
+HANG = 120  # seconds after which a wait is a hang, not slow IO
 
 
 class HeldConfig(ComponentConfig):
@@ -57,11 +58,20 @@ class HeldSink(Sink[HeldConfig]):
             self.running -= 1
 
 
-async def until(condition: Callable[[], bool]) -> None:
+async def until(
+    condition: Callable[[], bool], task: asyncio.Task[list[PassResult]] | None = None
+) -> None:
     """Let the loop run until *condition* holds (the spool's file IO runs in a
-    thread, so this polls; no clock decides an outcome)."""
-    async with asyncio.timeout(10):
-        while not condition():  # noqa: ASYNC110 (a thread's IO sets no event)
+    thread, so this polls; no clock decides an outcome).
+
+    The timeout only turns a hang into a failure: it is generous because the
+    spool fsyncs, and one fsync under other disk traffic took over 10 s in CI.
+    A pass that ended before *condition* held fails at once, with its result.
+    """
+    async with asyncio.timeout(HANG):
+        while not condition():  # polled: a thread's IO sets no event
+            if task is not None and task.done():
+                raise AssertionError(f"the pass ended first: {task.result()!r}")
             await asyncio.sleep(0.001)
 
 
@@ -92,18 +102,18 @@ def start_pass(
 async def test_the_next_piece_is_written_while_the_previous_one_is(tmp_path: Path) -> None:
     sink = HeldSink(tmp_path)
     engine, task = start_pass(tmp_path, sink, in_flight=2)
-    await until(lambda: len(sink.answers) == 2)
+    await until(lambda: len(sink.answers) == 2, task)
     await settle()
     # Two pieces' batches in flight at once, and no third: the pass waits (backpressure).
     assert (sink.running, len(sink.answers)) == (2, 2)
     assert engine.checkpoints.get("static.a") is None
     # The second piece's batch is accepted first: its checkpoint must still wait.
     sink.answers[1].set_result(None)
-    await until(lambda: len(sink.answers) == 3)
+    await until(lambda: len(sink.answers) == 3, task)
     assert engine.checkpoints.get("static.a") is None
     sink.answers[0].set_result(None)
-    await until(lambda: engine.checkpoints.get("static.a") == START + 2 * DAY)
-    await until(lambda: len(sink.answers) == 4)
+    await until(lambda: engine.checkpoints.get("static.a") == START + 2 * DAY, task)
+    await until(lambda: len(sink.answers) == 4, task)
     for answer in sink.answers[2:]:
         answer.set_result(None)
     [result] = await task
@@ -118,7 +128,7 @@ async def test_one_write_in_flight_is_the_old_behaviour(tmp_path: Path) -> None:
     sink = HeldSink(tmp_path)
     _engine, task = start_pass(tmp_path, sink, in_flight=1)
     for index in range(4):
-        await until(lambda count=index + 1: len(sink.answers) == count)  # type: ignore[misc]
+        await until(lambda count=index + 1: len(sink.answers) == count, task)  # type: ignore[misc]
         await settle()
         assert len(sink.answers) == index + 1
         sink.answers[index].set_result(None)
@@ -130,9 +140,9 @@ async def test_one_write_in_flight_is_the_old_behaviour(tmp_path: Path) -> None:
 async def test_nothing_behind_a_failed_write_advances(tmp_path: Path) -> None:
     sink = HeldSink(tmp_path)
     engine, task = start_pass(tmp_path, sink, in_flight=2)
-    await until(lambda: len(sink.answers) == 2)
+    await until(lambda: len(sink.answers) == 2, task)
     sink.answers[0].set_result(None)
-    await until(lambda: len(sink.answers) == 3)
+    await until(lambda: len(sink.answers) == 3, task)
     assert engine.checkpoints.get("static.a") == START + DAY
     # The third piece's batch is accepted, the second's fails: neither checkpoint moves.
     sink.answers[2].set_result(None)
@@ -148,7 +158,7 @@ async def test_nothing_behind_a_failed_write_advances(tmp_path: Path) -> None:
 async def test_a_write_failing_while_the_pass_stops_is_not_success(tmp_path: Path) -> None:
     sink = HeldSink(tmp_path)
     engine, task = start_pass(tmp_path, sink, in_flight=2)
-    await until(lambda: len(sink.answers) == 2)
+    await until(lambda: len(sink.answers) == 2, task)
     engine.stop_requested.set()
     await settle()
     sink.answers[0].set_result(None)
@@ -168,10 +178,10 @@ async def test_a_failed_write_spools_or_fails_the_pass(tmp_path: Path, spool_roo
         log=structlog.get_logger("test"),
     )
     engine, task = start_pass(tmp_path, spool, in_flight=2)
-    await until(lambda: len(held.answers) == 2)
+    await until(lambda: len(held.answers) == 2, task)
     held.answers[1].set_exception(SinkUnavailableError("store gone"))
     if spool_room == "fits":
-        await until(lambda: spool.pending_batches == 1)
+        await until(lambda: spool.pending_batches == 1, task)
     await settle()
     held.answers[0].set_result(None)
     # Once a batch is spooled, the later ones queue behind it in the spool (order).
