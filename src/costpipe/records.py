@@ -370,6 +370,8 @@ HOT_FIELD_ORDER: tuple[str, ...] = (
     "model", "user_id", "project_id", "api_key_id", "line_item",
     "uncached_input_tokens", "cached_input_tokens", "cache_write_tokens",
     "cache_write_1h_tokens", "output_tokens", "requests",
+    "uncached_audio_input_tokens", "cached_audio_input_tokens", "audio_output_tokens",
+    "uncached_image_input_tokens", "cached_image_input_tokens", "image_output_tokens",
 )  # fmt: skip
 if CostRecord.__struct_fields__[: len(HOT_FIELD_ORDER)] != HOT_FIELD_ORDER:
     raise ImportError("CostRecord's leading fields no longer match HOT_FIELD_ORDER")

@@ -175,6 +175,12 @@ def test_the_hot_paths_positional_order_is_the_records_field_order() -> None:
         "cache_write_1h_tokens": 4,
         "output_tokens": 5,
         "requests": 6,
+        "uncached_audio_input_tokens": 7,
+        "cached_audio_input_tokens": 8,
+        "audio_output_tokens": 9,
+        "uncached_image_input_tokens": 10,
+        "cached_image_input_tokens": 11,
+        "image_output_tokens": 12,
     }
     assert tuple(values) == HOT_FIELD_ORDER
     assert CostRecord(*values.values()) == CostRecord(**values)  # type: ignore[arg-type]

@@ -52,6 +52,31 @@ def test_rate_cost_is_the_exact_cost_rounded_half_even(
     assert reference(price, dict(list(tokens.items())[:5])) == text
 
 
+@given(
+    st.lists(st.one_of(st.none(), prices), min_size=15, max_size=15),
+    st.lists(counts, min_size=15, max_size=15),
+)
+@example([None] * 15, [0] * 15)
+@example([Decimal(1)] * 14 + [None], [1] * 15)
+def test_the_decoders_count_tuples_price_as_counts_by_name(
+    values: list[Decimal | None], numbers: list[int]
+) -> None:
+    """The decoders price tuples in CATEGORIES order (cost_vector) and single
+    units by index (unit_cost): the same figures as counts by name, and the
+    same first counter without a price."""
+    known = {n: v for n, v in zip(CATEGORIES, values, strict=True) if v is not None}
+    rate = UsageRate(ModelPrice("openai", "m", known, "test"))
+    for size in (0, 5, 11, 15):  # a shorter tuple: the rest are 0
+        tokens = dict(zip(CATEGORIES[:size], numbers[:size], strict=True))
+        assert rate.cost_counts(tokens) == rate.cost_vector(tuple(numbers[:size]))
+        unknown = [name for name, count in tokens.items() if count and name not in known]
+        assert (unknown[0] if unknown else None) == rate.missing_vector(tuple(numbers[:size]))
+    for index, name in enumerate(CATEGORIES):
+        assert rate.cost_counts({name: numbers[index]}) == rate.unit_cost(index, numbers[index])
+    # A unit no price prices (images): free only when none was used.
+    assert (Decimal(0), None) == (rate.unit_cost(None, 0), rate.unit_cost(None, 3))
+
+
 def test_cost_is_exact_per_million_tokens_and_per_thousand_calls() -> None:
     price = ModelPrice.build(
         "anthropic",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
@@ -224,8 +224,13 @@ class UsageRate:
     def cost_of(self, counted: object) -> Decimal | None:
         """USD for every priced counter of *counted* (a record), or ``None`` when
         a non-zero counter has no price (see :meth:`missing`)."""
-        counts = (getattr(counted, name, 0) for name in CATEGORIES)
-        return self._weighted(zip(self.weights, counts, strict=True))
+        return self.cost_vector(tuple(getattr(counted, name, 0) for name in CATEGORIES))
+
+    def cost_vector(self, counts: Sequence[int]) -> Decimal | None:
+        """USD for *counts* in :data:`CATEGORIES` order (a shorter sequence: the
+        rest are 0), or ``None`` when a non-zero one has no price. The decoders'
+        form: no counter names to look up per row."""
+        return self._weighted(zip(self.weights, counts, strict=False))
 
     def cost_counts(self, counts: Mapping[str, int]) -> Decimal | None:
         """USD for *counts* by counter name (``{"web_search_calls": 3}``), or
@@ -234,15 +239,24 @@ class UsageRate:
         pairs = [(self.weights[index[name]], count) for name, count in counts.items()]
         return self._weighted(pairs)
 
+    def unit_cost(self, index: int | None, count: int) -> Decimal | None:
+        """USD for *count* units of ``CATEGORIES[index]`` (``None``: a unit no
+        price prices), or ``None`` when *count* is non-zero and has no price."""
+        weight = None if index is None else self.weights[index]
+        if not count:
+            return self._round(0)
+        if weight is None:
+            return None
+        return self._round(count * weight)
+
     def missing(self, counted: object) -> str | None:
         """The first counter of *counted* with usage but no price, else ``None``."""
-        return self.missing_counts({name: getattr(counted, name, 0) for name in CATEGORIES})
+        return self.missing_vector(tuple(getattr(counted, name, 0) for name in CATEGORIES))
 
-    def missing_counts(self, counts: Mapping[str, int]) -> str | None:
-        """The first counter (in :data:`CATEGORIES` order) with usage in *counts*
-        (by counter name) but no price, else ``None``."""
-        for name, weight in zip(CATEGORIES, self.weights, strict=True):
-            if weight is None and counts.get(name):
+    def missing_vector(self, counts: Sequence[int]) -> str | None:
+        """:meth:`missing` of *counts* in :data:`CATEGORIES` order (see :meth:`cost_vector`)."""
+        for name, weight, count in zip(CATEGORIES, self.weights, counts, strict=False):
+            if weight is None and count:
                 return name
         return None
 

@@ -97,16 +97,19 @@ class At:
         price_source: PriceSource,
         dimensions: tuple[str, str, str, str, str],
         tokens: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0),
+        modalities: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0),
     ) -> CostRecord:
         """A record of this bucket: *dimensions* are (model, user_id, project_id,
         api_key_id, line_item), *tokens* (uncached input, cached input, cache
-        writes, 1-hour cache writes, output, requests).
+        writes, 1-hour cache writes, output, requests), *modalities* (uncached,
+        cached audio input, audio output, uncached, cached image input, image
+        output).
 
         Built positionally in :data:`~costpipe.records.HOT_FIELD_ORDER`: the
         decoders' hot path, where 17 keyword arguments cost three times as much."""
         return CostRecord(
             self.start, self.width, provider, self.account, source, cost,
-            *dimensions, *tokens, price_source=price_source,
+            *dimensions, *tokens, *modalities, price_source=price_source,
         )  # fmt: skip
 
 

@@ -207,34 +207,21 @@ def _modal_completions_record(
     )
     model = row.model or ""
     line_item, tier = usage_line_item("completions", row.batch is True, row.service_tier or "")
-    rate = at.rate(model, tier)
-    record = CostRecord(
-        start=at.start,
-        width=at.width,
-        provider="openai",
-        account=at.account,
-        cost_source=CostSource.UNPRICED,
-        cost_usd=_ZERO,
-        model=model,
-        user_id=row.user_id or "",
-        project_id=row.project_id or "",
-        api_key_id=row.api_key_id or "",
-        line_item=line_item,
-        uncached_input_tokens=uncached,
-        cached_input_tokens=cached,
-        cache_write_tokens=cache_write,
-        output_tokens=output,
-        requests=row.num_model_requests,
-        uncached_audio_input_tokens=audio_in,
-        cached_audio_input_tokens=audio_cached,
-        audio_output_tokens=audio_out,
-        uncached_image_input_tokens=image_in,
-        cached_image_input_tokens=image_cached,
-        image_output_tokens=image_out,
-    )
     # Audio and image tokens have prices of their own (or none: then unpriced,
-    # never the text rate).
-    return units.priced(record, rate, at)
+    # never the text rate). OpenAI has no 1-hour cache writes.
+    modalities = (audio_in, audio_cached, audio_out, image_in, image_cached, image_out)
+    cost, source, price_source = units.priced(
+        (uncached, cached, cache_write, 0, output, *modalities), model, at.rate(model, tier), at
+    )
+    return at.record(
+        "openai",
+        source,
+        cost,
+        price_source,
+        (model, row.user_id or "", row.project_id or "", row.api_key_id or "", line_item),
+        (uncached, cached, cache_write, 0, output, row.num_model_requests),
+        modalities,
+    )
 
 
 def embeddings_record(row: EmbeddingsRow, at: At) -> CostRecord:
