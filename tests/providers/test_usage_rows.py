@@ -22,17 +22,21 @@ from typing import Any
 
 import msgspec
 import pytest
+import structlog
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from costpipe.errors import MalformedDataError
+from costpipe.pricing.config import PriceConfig
 from costpipe.pricing.costs import ModelPrice, UsageRate
+from costpipe.pricing.prices import PriceTable
 from costpipe.providers import usage_rows
 from costpipe.providers.anthropic import decode as anthropic
-from costpipe.providers.bucketed import At, Endpoint
+from costpipe.providers.bucketed import At, Endpoint, Scope
 from costpipe.providers.openai import decode as openai
 from costpipe.providers.openai.schema import CompletionsRow
-from costpipe.records import CostRecord
+from costpipe.providers.planning import UsagePricer
+from costpipe.records import CostRecord, Window
 from tests.providers import test_openai_anthropic_golden as golden
 from tests.providers.test_openai_anthropic_fuzz import (
     DAY,
@@ -241,6 +245,69 @@ def test_a_row_error_names_the_same_path_both_ways() -> None:
     )
 
 
+# More (model, tier) pairs than the builder keeps at hand per bucket (16): priced
+# in some tiers and not in others, so that a pair met again after it was
+# replaced must be looked up anew, and give the same answer.
+MANY_MODELS = [
+    "gpt-4o-2024-08-06", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3",
+    "o3-mini", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4-turbo", "o1",
+    "chatgpt-4o-latest", "codex-mini-latest", "gpt-unknown-1", "gpt-unknown-2", "",
+]  # fmt: skip
+TIERS = [("default", False), ("flex", False), ("priority", False), (None, True), (None, None)]
+
+
+def many_keys_rows(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "input_tokens": 1000 + i,
+            "input_cached_tokens": i % 7,
+            "output_tokens": i,
+            "num_model_requests": 1,
+            # Pairs spread so that a bucket meets each of them several times.
+            "model": MANY_MODELS[(i * 7) % len(MANY_MODELS)],
+            "service_tier": TIERS[(i // 3) % len(TIERS)][0],
+            "batch": TIERS[(i // 3) % len(TIERS)][1],
+            "user_id": f"u{i % 5}",
+        }
+        for i in range(count)
+    ]
+
+
+def test_more_models_and_tiers_than_it_keeps_at_hand_price_the_same_both_ways() -> None:
+    body = openai_page([(DAY.start, HOUR, many_keys_rows(600))], False)
+    records = both(openai.decode, openai.ENDPOINTS["completions"], "openai", body)
+    priced = {r[6][1] for r in records if r[4][1] == "estimated"}  # (type, value) of model
+    assert len(priced) >= 12, priced
+    assert any(r[4][1] == "unpriced" for r in records)
+
+
+def test_buckets_of_two_days_are_priced_at_each_days_price_both_ways() -> None:
+    """A page's buckets share their rate lookups within a UTC day only: a
+    price that changes at midnight prices each side at its own figure."""
+    new_price = PriceConfig(
+        provider="openai", model="gpt-4o-2024-08-06", input=Decimal(7), output=Decimal(21),
+        name="midnight", effective_from=(DAY.start + 24 * HOUR).date(),
+    )  # fmt: skip
+    table = PriceTable.bundled().with_overrides([new_price])
+    span = Window(DAY.start, DAY.start + 48 * HOUR)
+    row = {"input_tokens": 10**6, "output_tokens": 0, "num_model_requests": 1,
+           "model": "gpt-4o-2024-08-06"}  # fmt: skip
+    hours = [22, 23, 24, 25]
+    body = openai_page([(DAY.start + h * HOUR, HOUR, [row]) for h in hours], False)
+    endpoint = openai.ENDPOINTS["completions"]
+    results = []
+    for each in (endpoint, python_only(endpoint)):
+        pricer = UsagePricer("openai", "days", table, structlog.get_logger("days"))
+        page = openai.decode(each, Scope("acct", span, pricer), body)
+        results.append([(r.start, r.cost_usd, r.price_source) for r in page.records])
+    assert results[0] == results[1]
+    # gpt-4o's input is $2.50 per million tokens in the price data.
+    assert [cost for _, cost, _ in results[0]] == [Decimal("2.5"), Decimal("2.5"), 7, 7]
+    sources = [source for _, _, source in results[0]]
+    assert sources[2:] == ["override:midnight"] * 2
+    assert all(s.startswith("genai-prices") for s in sources[:2]), sources
+
+
 def built_and_constructed(start: datetime) -> tuple[CostRecord, CostRecord]:
     """The record of one row from the C builder and from the Python function."""
     endpoint = openai.ENDPOINTS["completions"]
@@ -306,9 +373,8 @@ def test_rows_it_cannot_take_go_to_python_with_their_number() -> None:
 def test_many_rows_leak_no_references() -> None:
     """Every record, cost and key built is freed with its page (refcounts right):
     ten decodes of a 1,000-row page leave no memory behind."""
-    rows = [{"input_tokens": i, "output_tokens": 1, "num_model_requests": 1,
-             "model": "gpt-4o-2024-08-06", "user_id": f"u{i % 50}"} for i in range(1000)]  # fmt: skip
-    body = openai_page([(DAY.start, HOUR, rows)], False)
+    # Many models and tiers: the pairs kept at hand are replaced over and again.
+    body = openai_page([(DAY.start, HOUR, many_keys_rows(1000))], False)
     endpoint = openai.ENDPOINTS["completions"]
     total = Decimal(0)
     for _ in range(3):  # warm caches (prices, qualifiers)

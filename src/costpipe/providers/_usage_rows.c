@@ -448,6 +448,80 @@ cached_call(PyObject *cache, PyObject *callable, PyObject *a, PyObject *b, Py_ss
     return found;
 }
 
+/* The answers of cached_call for the keys one build() call met last, compared
+ * by content: the rows' strings are new objects each (msgspec decodes each
+ * row's "model" anew), so a dict lookup hashes and compares them, which was a
+ * third of this file's cost per row. Rows of one bucket share a few models and
+ * tiers; RECENT of them are kept, replaced in turn. Strong references, released
+ * by recent_clear at the end of the call. */
+#define RECENT 16
+
+typedef struct {
+    PyObject *a[RECENT], *b[RECENT], *answer[RECENT];
+    int count, next;
+} Recent;
+
+/* 1 when a dict would find *y* under key *x*, for the keys compared here: the
+ * same object, or two exact str of equal text (0 only means "not known equal":
+ * the dict is asked then). */
+static inline int
+same_key(PyObject *x, PyObject *y)
+{
+    if (x == y) {
+        return 1;
+    }
+    if (!PyUnicode_CheckExact(x) || !PyUnicode_CheckExact(y)) {
+        return 0;
+    }
+    Py_ssize_t length = PyUnicode_GET_LENGTH(x);
+    int kind = PyUnicode_KIND(x);
+    return length == PyUnicode_GET_LENGTH(y) && kind == PyUnicode_KIND(y) &&
+           memcmp(PyUnicode_DATA(x), PyUnicode_DATA(y), (size_t)length * (size_t)kind) == 0;
+}
+
+/* cached_call through *recent* (borrowed reference, owned by *recent*). When
+ * the key was met, *a* is set to the key object kept: records then share one
+ * string per model, whose hash is computed once. */
+static PyObject *
+recent_call(Recent *recent, PyObject *cache, PyObject *callable, PyObject **a, PyObject *b,
+            Py_ssize_t bound)
+{
+    for (int i = 0; i < recent->count; i++) {
+        if (same_key(recent->a[i], *a) && same_key(recent->b[i], b)) {
+            *a = recent->a[i];
+            return recent->answer[i];
+        }
+    }
+    PyObject *found = cached_call(cache, callable, *a, b, bound);
+    if (found == NULL) {
+        return NULL;
+    }
+    int slot = recent->next;
+    recent->next = (slot + 1) % RECENT;
+    if (slot < recent->count) {
+        Py_DECREF(recent->a[slot]);
+        Py_DECREF(recent->b[slot]);
+        Py_DECREF(recent->answer[slot]);
+    } else {
+        recent->count++;
+    }
+    recent->a[slot] = Py_NewRef(*a);
+    recent->b[slot] = Py_NewRef(b);
+    recent->answer[slot] = found;
+    return found;
+}
+
+static void
+recent_clear(Recent *recent)
+{
+    for (int i = 0; i < recent->count; i++) {
+        Py_DECREF(recent->a[i]);
+        Py_DECREF(recent->b[i]);
+        Py_DECREF(recent->answer[i]);
+    }
+    recent->count = recent->next = 0;
+}
+
 /* A record of the GIVEN values, every other field at its default, without
  * calling the type: its __post_init__ only normalizes what is already normal
  * here (a start in datetime.UTC, a Decimal, a CostSource member, no tags), and
@@ -483,7 +557,8 @@ new_record(PyObject *const *given)
 
 /* One row in C: 1 with the record merged, 0 when Python must build it, -1 on error. */
 static int
-build_row(Layout *layout, PyObject *row, PyObject *const *bucket, PyObject *merged, int direct)
+build_row(Layout *layout, PyObject *row, PyObject *const *bucket, PyObject *merged, int direct,
+          Recent *qualifications, Recent *rates)
 {
     /* bucket: start, width, account, prices, price_of */
     if (Py_TYPE(row) != layout->row_type) {
@@ -543,8 +618,10 @@ build_row(Layout *layout, PyObject *row, PyObject *const *bucket, PyObject *merg
         return 0;
     }
     int result = -1;
-    PyObject *prepared = NULL, *cost = NULL, *record = NULL;
-    PyObject *qualified = cached_call(layout->qualified, layout->qualify, q1, q2, MAX_QUALIFIED);
+    PyObject *cost = NULL, *record = NULL;
+    /* Borrowed from the Recent caches, which hold them until build() returns. */
+    PyObject *qualified = recent_call(qualifications, layout->qualified, layout->qualify, &q1, q2,
+                                      MAX_QUALIFIED);
     if (qualified == NULL) {
         goto done;
     }
@@ -552,8 +629,8 @@ build_row(Layout *layout, PyObject *row, PyObject *const *bucket, PyObject *merg
         PyErr_SetString(PyExc_TypeError, "qualify() must give (line_item, tier)");
         goto done;
     }
-    prepared = cached_call(bucket[3], bucket[4], dimensions[0], PyTuple_GET_ITEM(qualified, 1),
-                           PY_SSIZE_T_MAX);
+    PyObject *prepared = recent_call(rates, bucket[3], bucket[4], &dimensions[0],
+                                     PyTuple_GET_ITEM(qualified, 1), PY_SSIZE_T_MAX);
     if (prepared == NULL) {
         goto done;
     }
@@ -578,8 +655,6 @@ build_row(Layout *layout, PyObject *row, PyObject *const *bucket, PyObject *merg
 done:
     Py_XDECREF(record);
     Py_XDECREF(cost);
-    Py_XDECREF(prepared);
-    Py_XDECREF(qualified);
     Py_XDECREF(uncached);
     return result;
 }
@@ -614,10 +689,12 @@ build(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     int direct = zone == utc;
     Py_DECREF(zone);
+    Recent qualifications = {.count = 0}, rates = {.count = 0};
+    PyObject *outcome = Py_None;
     for (Py_ssize_t number = 0; number < PyList_GET_SIZE(rows); number++) {
         PyObject *row = PyList_GET_ITEM(rows, number);
         Py_INCREF(row); /* a callback could change the list */
-        int done = build_row(layout, row, bucket, merged, direct);
+        int done = build_row(layout, row, bucket, merged, direct, &qualifications, &rates);
         if (done == 0) {
             PyObject *index = PyLong_FromSsize_t(number);
             PyObject *built =
@@ -628,10 +705,13 @@ build(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_DECREF(row);
         if (done < 0) {
-            return NULL;
+            outcome = NULL;
+            break;
         }
     }
-    Py_RETURN_NONE;
+    recent_clear(&qualifications);
+    recent_clear(&rates);
+    return Py_XNewRef(outcome);
 }
 
 PyDoc_STRVAR(configure_doc,

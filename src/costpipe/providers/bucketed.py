@@ -15,7 +15,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -61,7 +61,9 @@ class Scope:
 
 @dataclass(slots=True)
 class At:
-    """One bucket of one page, as a row's record function sees it."""
+    """One bucket of one page, as a row's record function sees it. ``rates``
+    and ``prepared`` may be shared by the buckets of one UTC day (a rate is a
+    day's price: :func:`decode_buckets` shares them)."""
 
     start: datetime
     width: timedelta
@@ -72,7 +74,7 @@ class At:
 
     def rate(self, model: str, tier: str = "") -> UsageRate | None:
         """The price of *model* in *tier* for this bucket's day, looked up once
-        per bucket (not once per row); ``None`` when unpriced (logged once)."""
+        per day (not once per row); ``None`` when unpriced (logged once)."""
         key = (model, tier)
         rates = self.rates
         if key in rates:
@@ -167,6 +169,9 @@ def decode_buckets(
     # so within a bucket the other text dimensions identify a record.
     # By bucket (start, end): a page may repeat a bucket, whose rows then merge too.
     buckets: dict[tuple[datetime, datetime], dict[tuple[str, ...], CostRecord]] = {}
+    # A rate is the price of one UTC day: the buckets of a day share their
+    # lookups (24 hourly buckets, one lookup per model and tier).
+    rates_of_day: dict[date, tuple[dict[Any, Any], dict[Any, Any]]] = {}
     build = endpoint.record
     # Each bucket is let go once its records are built, so the page's decoded
     # rows shrink as its records grow (a 50k-row page holds both only briefly).
@@ -185,7 +190,8 @@ def decode_buckets(
         rows = bucket.results
         if not rows or not (span.start <= start and end <= span.end):
             continue
-        at = At(start, end - start, scope.account, scope.pricer)
+        at = At(start, end - start, scope.account, scope.pricer,
+                *rates_of_day.setdefault(start.date(), ({}, {})))  # fmt: skip
         merged = buckets.setdefault((start, end), {})
         if endpoint.layout is not None and BUILDER is not None and type(rows) is list:
             slow = _row_builder(build, at, index)
