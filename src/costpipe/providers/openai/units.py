@@ -74,8 +74,8 @@ _NEVER_PRICED = ("images", "vector_store_byte_days", "code_interpreter_sessions"
 _UNPRICED = (_ZERO, CostSource.UNPRICED, PriceSource(""))
 #: Where a rate keeps the weight of each unit it can price (not the never-priced ones).
 _WEIGHT_INDEX = {name: CATEGORIES.index(name) for name in UNIT_FIELDS if name in CATEGORIES}
-if any(name in _WEIGHT_INDEX for name in _NEVER_PRICED):
-    raise ImportError("a unit the price data prices is listed as never priced")
+if set(UNIT_FIELDS) - set(_WEIGHT_INDEX) != set(_NEVER_PRICED):
+    raise ImportError("the units without a price category are not the never-priced ones")
 
 
 @lru_cache(maxsize=256)  # bounded: a server inventing sizes costs nothing
@@ -94,7 +94,8 @@ def priced(
     model without any price is logged by the pricer).
 
     A tuple rather than counters by name: a completions row with audio tokens
-    was priced at 15 µs through name lookups, against 2 µs this way."""
+    took 21 µs to build through name lookups, 6 µs this way (on this
+    project's VM)."""
     if rate is None:
         return _UNPRICED
     cost = rate.cost_vector(counts)
