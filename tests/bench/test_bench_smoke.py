@@ -92,3 +92,27 @@ def test_quick_harness_writes_results_of_the_documented_shape(tmp_path: Path) ->
     assert text.endswith("prose after\n")
     assert "old table" not in text
     assert "| ingestion | costpipe |" in text
+
+
+def test_the_instruction_count_child_decodes_the_captured_pages(tmp_path: Path) -> None:
+    """``bench.instructions`` runs its child under valgrind in each tree; here
+    without valgrind, in this tree, on a small capture."""
+    import asyncio
+    import pickle
+
+    from bench.decode import capture_pages
+    from bench.instructions import _CHILD, collected
+
+    pages, window = asyncio.run(capture_pages(6, 2))
+    assert pages
+    path = tmp_path / "pages.pickle"
+    path.write_bytes(pickle.dumps((pages, window.start, window.end)))
+    subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path), "1"],
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+        check=True,
+        capture_output=True,
+    )
+    assert collected("==7== Events    : Ir\n==7== Collected : 123456789\n") == 123456789
+    with pytest.raises(RuntimeError, match="no callgrind summary"):
+        collected("valgrind: command not found")
