@@ -103,9 +103,9 @@ class At:
     ) -> CostRecord:
         """A record of this bucket: *dimensions* are (model, user_id, project_id,
         api_key_id, line_item), *tokens* (uncached input, cached input, cache
-        writes, 1-hour cache writes, output, requests), *modalities* (uncached,
-        cached audio input, audio output, uncached, cached image input, image
-        output).
+        writes, 1-hour cache writes, output, requests), *modalities* (uncached
+        and cached audio input, audio output, uncached and cached image input,
+        image output).
 
         Built positionally in :data:`~costpipe.records.HOT_FIELD_ORDER`: the
         decoders' hot path, where 17 keyword arguments cost three times as much."""

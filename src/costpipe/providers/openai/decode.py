@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -65,7 +64,6 @@ from costpipe.records import CostRecord, CostSource, PriceSource
 __all__ = ["COSTS", "DAILY_ENDPOINTS", "ENDPOINTS", "decode", "model_from_line_item"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ZERO = Decimal(0)
 _NO_SOURCE = PriceSource("")  # billed money has no price source
 _MODEL_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
 
