@@ -156,6 +156,8 @@ def completions_record(row: CompletionsRow, at: At) -> CostRecord:
                 "input_tokens",
                 f"input_tokens {row.input_tokens} < cached {cached} + cache writes {cache_write}",
             )
+    modalities = _NO_MODALITIES
+    output = row.output_tokens
     if (
         row.input_audio_tokens
         or row.input_image_tokens
@@ -164,53 +166,20 @@ def completions_record(row: CompletionsRow, at: At) -> CostRecord:
         or row.output_audio_tokens
         or row.output_image_tokens
     ):
-        return _modal_completions_record(row, at, uncached, cached, cache_write)
-    # Text only (most rows, the hot path): no splits to take off, the text rate.
+        uncached, cached, output, modalities = _without_modalities(row, uncached, cached)
     model = row.model or ""
     line_item, tier = usage_line_item("completions", row.batch is True, row.service_tier or "")
     rate = at.rate(model, tier)
-    output = row.output_tokens
-    cost = None if rate is None else rate.cost(uncached, cached, cache_write, 0, output)
-    cost, source, price_source = priced_by(rate, cost)
-    return at.record(
-        "openai",
-        source,
-        cost,
-        price_source,
-        (model, row.user_id or "", row.project_id or "", row.api_key_id or "", line_item),
-        # OpenAI has no 1-hour cache writes.
-        (uncached, cached, cache_write, 0, output, row.num_model_requests),
-    )
-
-
-def _modal_completions_record(
-    row: CompletionsRow, at: At, uncached: int, cached: int, cache_write: int
-) -> CostRecord:
-    """A completions row with audio or image tokens: each text category less its
-    audio and image parts, priced counter by counter."""
-    audio_in = row.input_audio_tokens or 0
-    image_in = row.input_image_tokens or 0
-    audio_cached = row.input_cached_audio_tokens or 0
-    image_cached = row.input_cached_image_tokens or 0
-    audio_out = row.output_audio_tokens or 0
-    image_out = row.output_image_tokens or 0
-    uncached = _text_part(
-        uncached, "input_uncached_tokens", audio_in, image_in, "input_audio_tokens"
-    )
-    cached = _text_part(
-        cached, "input_cached_tokens", audio_cached, image_cached, "input_cached_audio_tokens"
-    )
-    output = _text_part(
-        row.output_tokens, "output_tokens", audio_out, image_out, "output_audio_tokens"
-    )
-    model = row.model or ""
-    line_item, tier = usage_line_item("completions", row.batch is True, row.service_tier or "")
-    # Audio and image tokens have prices of their own (or none: then unpriced,
-    # never the text rate). OpenAI has no 1-hour cache writes.
-    modalities = (audio_in, audio_cached, audio_out, image_in, image_cached, image_out)
-    cost, source, price_source = units.priced(
-        (uncached, cached, cache_write, 0, output, *modalities), model, at.rate(model, tier), at
-    )
+    # OpenAI has no 1-hour cache writes.
+    if modalities is _NO_MODALITIES:
+        # Text only (most rows, the hot path): the text rate.
+        cost = None if rate is None else rate.cost(uncached, cached, cache_write, 0, output)
+        cost, source, price_source = priced_by(rate, cost)
+    else:
+        # Audio and image tokens have prices of their own (or none: then
+        # unpriced, never the text rate), priced counter by counter.
+        counts = (uncached, cached, cache_write, 0, output, *modalities)
+        cost, source, price_source = units.priced(counts, model, rate, at)
     return at.record(
         "openai",
         source,
@@ -219,6 +188,31 @@ def _modal_completions_record(
         (model, row.user_id or "", row.project_id or "", row.api_key_id or "", line_item),
         (uncached, cached, cache_write, 0, output, row.num_model_requests),
         modalities,
+    )
+
+
+_NO_MODALITIES = (0, 0, 0, 0, 0, 0)
+Modalities = tuple[int, int, int, int, int, int]
+
+
+def _without_modalities(
+    row: CompletionsRow, uncached: int, cached: int
+) -> tuple[int, int, int, Modalities]:
+    """A row with audio or image tokens: (uncached, cached, output) text tokens,
+    each total less its audio and image parts, and the six modality counts."""
+    audio_in = row.input_audio_tokens or 0
+    image_in = row.input_image_tokens or 0
+    audio_cached = row.input_cached_audio_tokens or 0
+    image_cached = row.input_cached_image_tokens or 0
+    audio_out = row.output_audio_tokens or 0
+    image_out = row.output_image_tokens or 0
+    return (
+        _text_part(uncached, "input_uncached_tokens", audio_in, image_in, "input_audio_tokens"),
+        _text_part(
+            cached, "input_cached_tokens", audio_cached, image_cached, "input_cached_audio_tokens"
+        ),
+        _text_part(row.output_tokens, "output_tokens", audio_out, image_out, "output_audio_tokens"),
+        (audio_in, audio_cached, audio_out, image_in, image_cached, image_out),
     )
 
 
