@@ -37,6 +37,7 @@ import aiohttp
 from pydantic import SecretStr
 
 from bench.common import Bench, SimInfo, ratio, simulator_process, spread
+from bench.ingest_parts import PARTS, serial_pass
 from bench.storage_bench import bench_raw, bench_sink
 from costpipe.components import ComponentContext
 from costpipe.engine.pipeline import Pipeline
@@ -202,6 +203,24 @@ async def run_aioinflux(server: InfluxdServer, dicts: list[dict[str, Any]], data
     return len(dicts) / elapsed
 
 
+def _report_parts(bench: Bench, parts: dict[str, list[float]], passes: list[float]) -> None:
+    """The serial pass's figures (:mod:`bench.ingest_parts`), run by run."""
+    for part, values in parts.items():
+        bench.figures[f"serial_{part}_cpu_per_point"] = spread(values, "µs/point")
+    runs = range(len(passes))
+    serial = [sum(parts[part][i] for part in PARTS) for i in runs]
+    floor = [sum(parts[p][i] for p in ("fetch", "typed_decode", "encode", "post")) for i in runs]
+    bench.figures["serial_cpu_per_point"] = spread(serial, "µs/point")
+    bench.figures["library_floor_cpu_per_point"] = spread(floor, "µs/point")
+    bench.figures["costpipe_vs_serial"] = ratio(passes, serial)
+    bench.notes.append(
+        "serial_*: the same pages once more, one step at a time, this process's CPU read around"
+        " each (bench/ingest_parts.py); library_floor = fetch + typed_decode + encode + post,"
+        " the share of aiohttp, msgspec and the C encoder, which no record path with these"
+        " libraries goes under; build + free is costpipe's own per-record work"
+    )
+
+
 def sim_spec(users: int, models_per_user: int, projects: int) -> dict[str, Any]:
     return {
         "seed": 1,
@@ -237,6 +256,7 @@ async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
             dicts = [as_dict(r) for r in records]
             costpipe, sink_only, raw, naive = [], [], [], []
             cpu: dict[str, list[float]] = {}
+            parts: dict[str, list[float]] = {part: [] for part in PARTS}
             for run_index in range(runs):
                 # Alternate the methods so that drift on the shared machine hits all three.
                 database = f"cp_{run_index}"
@@ -253,6 +273,14 @@ async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
                 await drop(server.url, f"raw_{run_index}")
                 naive.append(await run_aioinflux(server, dicts, f"aio_{run_index}"))
                 await drop(server.url, f"aio_{run_index}")
+                seconds, count = await serial_pass(
+                    provider_for(info, state), NOW, window, server.url, f"parts_{run_index}", BATCH
+                )
+                await drop(server.url, f"parts_{run_index}")
+                if count != len(records):
+                    raise RuntimeError(f"serial pass wrote {count} points, expected {len(records)}")
+                for part in PARTS:
+                    parts[part].append(seconds[part] / count * 1e6)
     bench.figures["costpipe"] = spread(costpipe, "points/s")
     bench.figures["sink_only"] = spread(sink_only, "points/s")
     bench.figures["raw_aiohttp_2_in_flight"] = spread(raw, "points/s")
@@ -263,6 +291,7 @@ async def run(server: InfluxdServer, *, quick: bool, runs: int) -> Bench:
     bench.figures["sink_only_vs_aioinflux"] = ratio(sink_only, naive)
     bench.figures["costpipe_cpu_per_point"] = spread(cpu["costpipe"], "µs/point")
     bench.figures["influxd_cpu_per_point"] = spread(cpu["influxd"], "µs/point")
+    _report_parts(bench, parts, cpu["costpipe"])
     bench.goal(
         "costpipe CPU <= 5 µs per point",
         bench.figures["costpipe_cpu_per_point"]["median"],

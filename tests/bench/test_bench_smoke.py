@@ -78,6 +78,14 @@ def test_quick_harness_writes_results_of_the_documented_shape(tmp_path: Path) ->
     assert ingestion["params"]["points_in_influxdb"] == ingestion["params"]["points"] > 0
     assert len(ingestion["figures"]["costpipe"]["runs"]) == 2
     assert {"costpipe_vs_raw", "costpipe_vs_aioinflux"} <= set(ingestion["figures"])
+    # The serial pass's parts add up, run by run, to its total; the floor is four of them.
+    figures = ingestion["figures"]
+    parts = ("fetch", "typed_decode", "build", "encode", "post", "free")
+    for run in range(2):
+        each = {p: figures[f"serial_{p}_cpu_per_point"]["runs"][run] for p in parts}
+        assert sum(each.values()) == pytest.approx(figures["serial_cpu_per_point"]["runs"][run])
+        floor = each["fetch"] + each["typed_decode"] + each["encode"] + each["post"]
+        assert floor == pytest.approx(figures["library_floor_cpu_per_point"]["runs"][run])
     memory = result["benchmarks"]["memory"]["params"]
     assert memory["rows_large"] > memory["rows_small"] > 0
     dashboard = result["benchmarks"]["dashboard"]
