@@ -16,11 +16,11 @@ time, and reads this process's CPU time (``getrusage``) around each step:
   baseline does;
 * ``free``: dropping the page's records.
 
-``fetch + typed_decode + encode + post`` is the part the libraries do (aiohttp
-both ways, msgspec, and the encoder, already in C): a floor that no record
-path with these libraries goes under on this machine. ``build + free`` is
-costpipe's own per-record work; the pass against the serial sum is what the
-concurrent pipeline adds or saves.
+``fetch + typed_decode + encode + post`` (the bench's ``floor``) are the steps
+every pass takes whatever builds its records: HTTP both ways (aiohttp),
+msgspec's JSON decoding, and the line-protocol encoder (in C, at its own
+1 µs goal). ``build + free`` is costpipe's own per-record work; the pass
+against the serial sum is what running the steps concurrently adds or saves.
 """
 
 from __future__ import annotations

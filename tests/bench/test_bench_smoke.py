@@ -85,7 +85,7 @@ def test_quick_harness_writes_results_of_the_documented_shape(tmp_path: Path) ->
         each = {p: figures[f"serial_{p}_cpu_per_point"]["runs"][run] for p in parts}
         assert sum(each.values()) == pytest.approx(figures["serial_cpu_per_point"]["runs"][run])
         floor = each["fetch"] + each["typed_decode"] + each["encode"] + each["post"]
-        assert floor == pytest.approx(figures["library_floor_cpu_per_point"]["runs"][run])
+        assert floor == pytest.approx(figures["floor_cpu_per_point"]["runs"][run])
     memory = result["benchmarks"]["memory"]["params"]
     assert memory["rows_large"] > memory["rows_small"] > 0
     dashboard = result["benchmarks"]["dashboard"]
