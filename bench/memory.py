@@ -137,16 +137,17 @@ async def run(
     """*sizes* maps a label to a window in days (fixed organisation)."""
     users, days_1m = (6, 4) if quick else (200, 135)
     sizes = sizes or ({"small": 2, "large": 10} if quick else {"1M": days_1m, "5M": 5 * days_1m})
-    bench = Bench("memory", params={"simulator_users": users, "window_days": sizes, "runs": runs})
+    # Full sizes take minutes each (the simulator generates 20-40k rows/s), and a
+    # peak RSS varies little between runs: one run of each there, and said so.
+    repeat = runs if quick else 1
+    params = {"simulator_users": users, "window_days": sizes, "runs": repeat}
+    bench = Bench("memory", params=params)
     spec: dict[str, Any] = {"seed": 1, "now": NOW.isoformat(), "users": users, "projects": 10}
     spec["api_keys"] = max(5, users // 20)
     with tempfile.TemporaryDirectory() as tmp:
         async with simulator_process(spec) as info:
             for label, days in sizes.items():
                 peaks, seconds, rows = [], [], 0
-                # Full sizes take minutes each (the simulator generates 20-40k rows/s),
-                # and a peak RSS varies little between runs: one run of each there.
-                repeat = runs if quick else 1
                 for run_index in range(repeat):
                     directory = Path(tmp) / f"{label}-{run_index}"
                     directory.mkdir()
