@@ -36,7 +36,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import structlog
@@ -44,17 +43,16 @@ import structlog
 from bench import ingest
 from bench.common import Bench, ratio, simulator_process, spread
 from bench.openai_parse import _Recorder
-from bench.stages import cpu_per_row, encode_cpu_per_row, top_functions
+from bench.stages import OPENAI_ENDPOINTS, cpu_per_row, encode_cpu_per_row, top_functions
 from costpipe.providers import usage_rows as usage_rows_module
-from costpipe.providers.bucketed import Endpoint, Scope
-from costpipe.providers.openai.decode import COSTS, ENDPOINTS, decode
+from costpipe.providers.bucketed import Scope
+from costpipe.providers.openai.decode import decode
 from costpipe.providers.planning import UsagePricer
 from costpipe.records import CostRecord, Window
 
 __all__ = ["capture_pages", "run"]
 
 Page = tuple[str, bytes]
-_BY_PATH: dict[str, Endpoint[Any]] = {e.path: e for e in (COSTS, *ENDPOINTS.values())}
 _WORKER_SCOPE: dict[str, Scope] = {}
 
 
@@ -75,7 +73,9 @@ async def capture_pages(users: int, days: int) -> tuple[list[Page], Window]:
             provider.http = recorder  # type: ignore[assignment]
             async for _batch in provider.fetch(window):
                 pass
-    pages = [(path, body) for (path, _), body in recorder.bodies.items() if path in _BY_PATH]
+    pages = [
+        (path, body) for (path, _), body in recorder.bodies.items() if path in OPENAI_ENDPOINTS
+    ]
     return pages, window
 
 
@@ -83,7 +83,7 @@ def usage_rows(pages: list[Page]) -> int:
     return sum(
         len(bucket.results or ())
         for path, body in pages
-        for bucket in _BY_PATH[path].decoder.decode(body).data
+        for bucket in OPENAI_ENDPOINTS[path].decoder.decode(body).data
     )
 
 
@@ -91,12 +91,12 @@ def _decode_in_worker(window: Window, path: str, body: bytes) -> list[CostRecord
     scope = _WORKER_SCOPE.get("scope")
     if scope is None:
         scope = _WORKER_SCOPE["scope"] = _scope(window)
-    return list(decode(_BY_PATH[path], scope, body).records)
+    return list(decode(OPENAI_ENDPOINTS[path], scope, body).records)
 
 
 def decode_in_process(pages: list[Page], window: Window) -> int:
     scope = _scope(window)
-    return sum(len(decode(_BY_PATH[path], scope, body).records) for path, body in pages)
+    return sum(len(decode(OPENAI_ENDPOINTS[path], scope, body).records) for path, body in pages)
 
 
 def decode_in_pool(pool: ProcessPoolExecutor, pages: list[Page], window: Window) -> int:
@@ -119,10 +119,12 @@ def _measure(bench: Bench, pages: list[Page], window: Window, rows: int, runs: i
     whole: list[float] = []
     python: list[float] = []
     # The same endpoints without their TextRows: every record by the Python functions.
-    in_python = {path: dataclasses.replace(e, text_rows=None) for path, e in _BY_PATH.items()}
+    in_python = {
+        path: dataclasses.replace(e, text_rows=None) for path, e in OPENAI_ENDPOINTS.items()
+    }
     for round_index in range(runs + 1):  # round 0 warms caches and is dropped
-        t = cpu_per_row(lambda: [_BY_PATH[p].decoder.decode(b) for p, b in pages], rows)
-        w = cpu_per_row(lambda: [decode(_BY_PATH[p], scope, b) for p, b in pages], rows)
+        t = cpu_per_row(lambda: [OPENAI_ENDPOINTS[p].decoder.decode(b) for p, b in pages], rows)
+        w = cpu_per_row(lambda: [decode(OPENAI_ENDPOINTS[p], scope, b) for p, b in pages], rows)
         py = cpu_per_row(lambda: [decode(in_python[p], scope, b) for p, b in pages], rows)
         if round_index:
             typed.append(t)
@@ -145,9 +147,9 @@ def _measure(bench: Bench, pages: list[Page], window: Window, rows: int, runs: i
     bench.figures["stage_records_cpu"] = spread(
         [w - t for w, t in zip(whole, typed, strict=True)], "µs/row"
     )
-    decoded = [r for p, b in pages for r in decode(_BY_PATH[p], scope, b).records]
+    decoded = [r for p, b in pages for r in decode(OPENAI_ENDPOINTS[p], scope, b).records]
     bench.figures["stage_encode_cpu"] = spread(encode_cpu_per_row(decoded, rows, runs), "µs/row")
-    top = top_functions([(_BY_PATH[p], b) for p, b in pages], scope)
+    top = top_functions([(OPENAI_ENDPOINTS[p], b) for p, b in pages], scope)
     bench.notes.append("cProfile of decode + encode, most own time: " + "; ".join(top))
 
     local: list[float] = []

@@ -37,7 +37,7 @@ import aiohttp
 from pydantic import SecretStr
 
 from bench.common import Bench, SimInfo, ratio, simulator_process, spread
-from bench.ingest_parts import PARTS, serial_pass
+from bench.ingest_parts import FLOOR, PARTS, serial_pass
 from bench.storage_bench import bench_raw, bench_sink
 from costpipe.components import ComponentContext
 from costpipe.engine.pipeline import Pipeline
@@ -209,7 +209,7 @@ def _report_parts(bench: Bench, parts: dict[str, list[float]], passes: list[floa
         bench.figures[f"serial_{part}_cpu_per_point"] = spread(values, "µs/point")
     runs = range(len(passes))
     serial = [sum(parts[part][i] for part in PARTS) for i in runs]
-    floor = [sum(parts[p][i] for p in ("fetch", "typed_decode", "encode", "post")) for i in runs]
+    floor = [sum(parts[part][i] for part in FLOOR) for i in runs]
     bench.figures["serial_cpu_per_point"] = spread(serial, "µs/point")
     bench.figures["floor_cpu_per_point"] = spread(floor, "µs/point")
     bench.figures["costpipe_vs_serial"] = ratio(passes, serial)

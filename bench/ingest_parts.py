@@ -25,26 +25,35 @@ against the serial sum is what running the steps concurrently adds or saves.
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any
 
 import aiohttp
 
-from costpipe.providers.bucketed import Endpoint
+from bench.stages import OPENAI_ENDPOINTS
+from costpipe.engine.pipeline import Pipeline
 from costpipe.providers.openai import OpenAIProvider
-from costpipe.providers.openai.decode import COSTS, ENDPOINTS
 from costpipe.records import Window
 from costpipe.sinks.influxdb.encoder import LineEncoder
 
-__all__ = ["PARTS", "serial_pass"]
+__all__ = ["FLOOR", "PARTS", "serial_pass"]
 
 #: Steps of a serial pass, in the order they run for a page.
 PARTS = ("fetch", "typed_decode", "build", "encode", "post", "free")
-#: The pipeline's default piece (``Pipeline.chunk``): the same requests as the pass.
-PIECE = timedelta(days=7)
-_BY_PATH: dict[str, Endpoint[Any]] = {e.path: e for e in (COSTS, *ENDPOINTS.values())}
+#: The steps every pass takes whatever builds its records.
+FLOOR = ("fetch", "typed_decode", "encode", "post")
+
+
+def _pipeline_piece() -> timedelta:
+    """``Pipeline.chunk``'s default: the pass's pieces, hence the same requests."""
+    default = next(f.default for f in dataclasses.fields(Pipeline) if f.name == "chunk")
+    assert isinstance(default, timedelta)
+    return default
+
+
+PIECE = _pipeline_piece()
 
 
 def _cpu() -> float:
@@ -74,7 +83,7 @@ async def serial_pass(
                         began = _cpu()
                         raw = await provider.http.get_bytes(path, query)
                         fetched = _cpu()
-                        _BY_PATH[path].decoder.decode(raw.body)
+                        OPENAI_ENDPOINTS[path].decoder.decode(raw.body)
                         typed = _cpu()
                         page = decode(raw.body)
                         decoded = _cpu()

@@ -34,11 +34,12 @@ import structlog
 
 from bench import ingest
 from bench.common import simulator_process
+from bench.stages import OPENAI_ENDPOINTS
 from costpipe.logging import configure_logging
 from costpipe.providers.base import Timer
 from costpipe.providers.bucketed import Endpoint, Scope
 from costpipe.providers.http import RawPage
-from costpipe.providers.openai.decode import COSTS, ENDPOINTS, decode
+from costpipe.providers.openai.decode import decode
 from costpipe.providers.planning import UsagePricer
 from costpipe.records import Window
 
@@ -120,8 +121,11 @@ def stages(bodies: dict[Key, bytes], runs: int) -> None:
     hand-written readers started from, the typed decoding alone (bytes to
     Structs), and the whole page decoder (Structs, records, prices, merging)."""
     scope = Scope("bench", WINDOW, UsagePricer("openai", "bench", None, _QUIET))
-    by_path = {e.path: e for e in (COSTS, *ENDPOINTS.values())}
-    pages = [(by_path[path], body) for (path, _), body in bodies.items() if path in by_path]
+    pages = [
+        (OPENAI_ENDPOINTS[path], body)
+        for (path, _), body in bodies.items()
+        if path in OPENAI_ENDPOINTS
+    ]
     rows = sum(len(b.results or ()) for e, body in pages for b in e.decoder.decode(body).data)
     steps: dict[str, Callable[[Endpoint[Any], bytes], object]] = {
         "json.loads(parse_float=Decimal)": lambda e, body: json.loads(body, parse_float=Decimal),

@@ -25,13 +25,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from costpipe.providers.bucketed import Endpoint, Scope
-from costpipe.providers.openai.decode import decode
+from costpipe.providers.openai.decode import COSTS, ENDPOINTS, decode
 from costpipe.records import CostRecord
 from costpipe.sinks.influxdb.encoder import LineEncoder
 
-__all__ = ["encode_cpu_per_row", "top_functions"]
+__all__ = ["OPENAI_ENDPOINTS", "encode_cpu_per_row", "top_functions"]
 
 BATCH = 5000
+#: The OpenAI provider's endpoints (usage and costs) by request path.
+OPENAI_ENDPOINTS: dict[str, Endpoint[Any]] = {e.path: e for e in (COSTS, *ENDPOINTS.values())}
 
 
 def encode_cpu_per_row(records: list[CostRecord], rows: int, runs: int) -> list[float]:
